@@ -1,0 +1,99 @@
+/**
+ * Darkroom's own seeded Gaussian noise, so that an image depends only on its seed and settings,
+ * never on the host, the runtime or the batch it ran in. Seeds are integers in 0..2^32-1.
+ *
+ * Uniforms come from sfc32 (Small Fast Counter, 128-bit state) seeded through splitmix32;
+ * normals from the Box-Muller transform (both values of each pair are used).
+ */
+
+export const MAX_SEED = 0xffffffff;
+
+export function assertSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new RangeError(`seed must be an integer in 0..${MAX_SEED}, got ${seed}`);
+  }
+}
+
+/** Seed of output k of a batch whose first output has `seed`: wraps at 2^32. */
+export function seedForOutput(seed: number, k: number): number {
+  return (seed + k) >>> 0;
+}
+
+export function randomSeed(): number {
+  return Math.floor(Math.random() * (MAX_SEED + 1));
+}
+
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  private spare: number | null = null;
+
+  constructor(seed: number) {
+    assertSeed(seed);
+    let s = seed >>> 0;
+    const next = (): number => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
+    for (let i = 0; i < 12; i++) this.nextUint32();
+  }
+
+  nextUint32(): number {
+    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
+    this.d = (this.d + 1) >>> 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) >>> 0;
+    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
+    this.c = (this.c + t) >>> 0;
+    return t;
+  }
+
+  /** Uniform in (0, 1): never 0, so log() in Box-Muller is finite. */
+  uniform(): number {
+    return (this.nextUint32() + 0.5) / 4294967296;
+  }
+
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    const r = Math.sqrt(-2 * Math.log(this.uniform()));
+    const theta = 2 * Math.PI * this.uniform();
+    this.spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  }
+
+  fillNormal(out: Float32Array, offset = 0, length = out.length - offset): Float32Array {
+    for (let i = offset; i < offset + length; i++) out[i] = this.normal();
+    return out;
+  }
+}
+
+/**
+ * Gaussian noise for a batch: image k draws only from its own stream (seed + k), so its slice equals
+ * what a batch of one seeded with seed + k would draw, call after call.
+ */
+export class BatchNoise {
+  private readonly streams: Rng[];
+
+  constructor(seeds: readonly number[], private readonly perImage: number) {
+    this.streams = seeds.map((s) => new Rng(s));
+  }
+
+  next(): Float32Array {
+    const out = new Float32Array(this.streams.length * this.perImage);
+    this.streams.forEach((rng, k) => rng.fillNormal(out, k * this.perImage, this.perImage));
+    return out;
+  }
+}
