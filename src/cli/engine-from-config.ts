@@ -1,0 +1,11 @@
+import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
+import { Engine } from '../engine/engine.ts';
+
+export function engineFromConfig(config: Config): Engine {
+  return new Engine({
+    modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR],
+    provider: config.executionProvider,
+    threads: config.threads,
+    log: (m) => process.stderr.write(`darkroom: ${m}\n`),
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * Darkroom's configuration: every setting is a DARKROOM_* environment variable and the same-named
+ * CLI flag (--data-dir for DARKROOM_DATA_DIR), parsed once at start into a typed object. A bad value
+ * stops start-up with one message listing every bad value.
+ */
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/session.ts';
+
+/** Models shipped in the repository (the demo model), searched after the user's models directory. */
+export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  modelsDir: string;
+  defaultModel: string;
+  executionProvider: ExecutionProvider;
+  /** Threads per ONNX operator on CPU; 0 lets ONNX Runtime decide. */
+  threads: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Source = Record<string, string | undefined>;
+
+interface Setting<T> {
+  env: string;
+  /** Other environment variables honoured when the DARKROOM_ one is unset (platform conventions). */
+  aliases?: string[];
+  parse: (raw: string) => T;
+  fallback: (partial: Partial<Config>) => T;
+}
+
+function integer(min: number, max: number) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max) throw new Error(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string): T => {
+    if (!values.includes(raw as T)) throw new Error(`must be one of ${values.join(', ')}`);
+    return raw as T;
+  };
+}
+
+function text(raw: string): string {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw;
+}
+
+const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
+  port: { env: 'DARKROOM_PORT', aliases: ['PORT'], parse: integer(0, 65535), fallback: () => 8080 },
+  host: { env: 'DARKROOM_HOST', parse: text, fallback: () => '0.0.0.0' },
+  dataDir: { env: 'DARKROOM_DATA_DIR', parse: (r) => resolve(text(r)), fallback: () => resolve('data') },
+  modelsDir: { env: 'DARKROOM_MODELS_DIR', parse: (r) => resolve(text(r)), fallback: (c) => join(c.dataDir!, 'models') },
+  defaultModel: { env: 'DARKROOM_DEFAULT_MODEL', parse: text, fallback: () => 'darkroom-demo' },
+  executionProvider: { env: 'DARKROOM_EXECUTION_PROVIDER', parse: oneOf(EXECUTION_PROVIDERS), fallback: () => 'cpu' },
+  threads: { env: 'DARKROOM_THREADS', parse: integer(0, 1024), fallback: () => 0 },
+};
+
+/** The CLI flag of a setting: DARKROOM_DATA_DIR → --data-dir. */
+export function flagName(env: string): string {
+  return '--' + env.replace(/^DARKROOM_/, '').toLowerCase().replace(/_/g, '-');
+}
+
+/**
+ * @param env process.env or a test's object
+ * @param flags values given as CLI flags, keyed by environment variable name (they win over env)
+ */
+export function loadConfig(env: Source = process.env, flags: Source = {}): Config {
+  const problems: string[] = [];
+  const config: Partial<Config> = {};
+  // Declaration order matters: later fallbacks (modelsDir) read earlier values (dataDir).
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+    const s = SETTINGS[key] as Setting<unknown>;
+    const fromFlag = flags[s.env];
+    const fromEnv = env[s.env] ?? s.aliases?.map((a) => env[a]).find((v) => v !== undefined);
+    const raw = fromFlag ?? fromEnv;
+    const origin = fromFlag !== undefined ? flagName(s.env) : s.env;
+    try {
+      (config as Record<string, unknown>)[key] = raw === undefined ? s.fallback(config) : s.parse(raw);
+    } catch (err) {
+      problems.push(`${origin}=${JSON.stringify(raw)}: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config as Config;
+}
+
+export function settingEnvNames(): string[] {
+  return Object.values(SETTINGS).map((s) => s.env);
+}

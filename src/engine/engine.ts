@@ -1,0 +1,93 @@
+/**
+ * The engine as the rest of Darkroom sees it: find a model, keep its sessions loaded, generate.
+ * Loaded models are cached (least recently used goes first, never while a generation uses it).
+ */
+import { ModelRegistry } from './models/registry.ts';
+import { LoadedModel } from './models/loaded-model.ts';
+import type { ExecutionProvider } from './runtime/session.ts';
+import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
+import { generate } from './pipelines/generate.ts';
+import type { GeneratedImage, GenerationRequest, RunOptions } from './pipelines/request.ts';
+
+export interface EngineOptions {
+  /** Folders searched for models, first match wins. */
+  modelDirs: readonly string[];
+  provider: ExecutionProvider;
+  threads?: number;
+  /** How many models stay loaded at once. */
+  maxLoadedModels?: number;
+  log?: (message: string) => void;
+}
+
+interface CacheEntry {
+  model: Promise<LoadedModel>;
+  inUse: number;
+  lastUsed: number;
+}
+
+export class Engine {
+  readonly registry: ModelRegistry;
+  private readonly cache = new Map<string, CacheEntry>();
+
+  constructor(readonly options: EngineOptions) {
+    this.registry = new ModelRegistry(options.modelDirs);
+  }
+
+  /** Loads (or returns the loaded) model by id, folder name or path. */
+  async model(idOrPath: string): Promise<LoadedModel> {
+    const info = await this.registry.resolve(idOrPath);
+    const key = info.dir;
+    let entry = this.cache.get(key);
+    if (!entry) {
+      const model = LoadedModel.load(info, {
+        provider: this.options.provider,
+        threads: this.options.threads,
+        onFallback: (m) => this.options.log?.(m),
+      });
+      entry = { model, inUse: 0, lastUsed: Date.now() };
+      this.cache.set(key, entry);
+      model.catch(() => this.cache.delete(key));
+      await this.evict(key);
+    }
+    entry.lastUsed = Date.now();
+    return entry.model;
+  }
+
+  /** Fills defaults from the model's manifest and runs the pipeline the request needs. */
+  async generate(
+    idOrPath: string,
+    input: GenerationInput,
+    options: RunOptions = {},
+  ): Promise<{ request: GenerationRequest; images: GeneratedImage[] }> {
+    const model = await this.model(idOrPath);
+    const entry = this.cache.get(model.info.dir);
+    const request = withDefaults(model.info.manifest, input);
+    if (entry) entry.inUse++;
+    try {
+      return { request, images: await generate(model, request, options) };
+    } finally {
+      if (entry) {
+        entry.inUse--;
+        entry.lastUsed = Date.now();
+      }
+    }
+  }
+
+  private async evict(keep: string): Promise<void> {
+    const max = this.options.maxLoadedModels ?? 2;
+    const idle = [...this.cache.entries()]
+      .filter(([k, e]) => k !== keep && e.inUse === 0)
+      .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    while (this.cache.size > max && idle.length) {
+      const [key, entry] = idle.shift()!;
+      this.cache.delete(key);
+      await (await entry.model).dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const entries = [...this.cache.values()];
+    this.cache.clear();
+    await Promise.all(entries.map(async (e) => (await e.model.catch(() => undefined))?.dispose()));
+  }
+}

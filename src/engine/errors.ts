@@ -1,0 +1,41 @@
+/**
+ * The engine's errors. The API layers map these onto each dialect's error envelope, so every
+ * message names the field or file at fault in words a user can act on.
+ */
+
+/** A request the engine cannot run as asked (bad size, strength, scheduler...). Costs the user nothing. */
+export class EngineInputError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EngineInputError';
+  }
+}
+
+/** A model folder that is incomplete or malformed. */
+export class ModelFormatError extends Error {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super(message);
+    this.name = 'ModelFormatError';
+  }
+}
+
+export class ModelNotFoundError extends Error {
+  constructor(readonly model: string, available: readonly string[]) {
+    super(`model "${model}" not found` + (available.length ? ` (available: ${available.join(', ')})` : ' (no models installed)'));
+    this.name = 'ModelNotFoundError';
+  }
+}
+
+/** Thrown between denoising steps when the caller's AbortSignal fired. */
+export class GenerationCancelledError extends Error {
+  constructor() {
+    super('generation cancelled');
+    this.name = 'GenerationCancelledError';
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * A model with its ONNX sessions created once and reused across generations. The VAE encoder is
+ * only needed for image-to-image and inpainting, so it is created on first use.
+ */
+import { ModelFormatError } from '../errors.ts';
+import { OnnxSession, type ExecutionProvider } from '../runtime/session.ts';
+import { ClipTokenizer } from '../tokenizers/clip.ts';
+import type { ModelInfo } from './model-folder.ts';
+
+export interface LoadOptions {
+  provider: ExecutionProvider;
+  threads?: number;
+  onFallback?: (message: string) => void;
+}
+
+const REQUIRED_INPUTS = {
+  textEncoder: ['input_ids'],
+  unet: ['sample', 'timestep', 'encoder_hidden_states'],
+  unetSdxl: ['sample', 'timestep', 'encoder_hidden_states', 'text_embeds', 'time_ids'],
+  vaeDecoder: ['latent_sample'],
+  vaeEncoder: ['sample'],
+} as const;
+
+function requireInputs(session: OnnxSession, names: readonly string[], label: string): void {
+  const missing = names.filter((n) => !session.hasInput(n));
+  if (missing.length) {
+    throw new ModelFormatError(
+      `${label} has no input ${missing.map((m) => `"${m}"`).join(', ')} (its inputs: ${session.inputs.map((i) => i.name).join(', ')})`,
+      session.path,
+    );
+  }
+}
+
+export class LoadedModel {
+  private vaeEncoderSession?: Promise<OnnxSession>;
+  private readonly sessions: OnnxSession[];
+
+  private constructor(
+    readonly info: ModelInfo,
+    readonly options: LoadOptions,
+    readonly tokenizer: ClipTokenizer,
+    readonly textEncoder: OnnxSession,
+    readonly unet: OnnxSession,
+    readonly vaeDecoder: OnnxSession,
+    readonly tokenizer2?: ClipTokenizer,
+    readonly textEncoder2?: OnnxSession,
+  ) {
+    this.sessions = [textEncoder, unet, vaeDecoder, ...(textEncoder2 ? [textEncoder2] : [])];
+  }
+
+  static async load(info: ModelInfo, options: LoadOptions): Promise<LoadedModel> {
+    const c = info.components;
+    let warned = false;
+    // Every session falls back the same way; say it once per model, not once per component.
+    const sessionOptions = {
+      ...options,
+      onFallback: (m: string) => {
+        if (!warned) options.onFallback?.(m);
+        warned = true;
+      },
+    };
+    const open = (path: string) => OnnxSession.load(path, sessionOptions);
+    const [tokenizer, tokenizer2] = await Promise.all([
+      ClipTokenizer.fromFolder(c.tokenizer),
+      c.tokenizer2 ? ClipTokenizer.fromFolder(c.tokenizer2) : Promise.resolve(undefined),
+    ]);
+    const loaded: OnnxSession[] = [];
+    try {
+      const track = async (p: Promise<OnnxSession>) => {
+        const s = await p;
+        loaded.push(s);
+        return s;
+      };
+      const textEncoder = await track(open(c.textEncoder));
+      const textEncoder2 = c.textEncoder2 ? await track(open(c.textEncoder2)) : undefined;
+      const unet = await track(open(c.unet));
+      const vaeDecoder = await track(open(c.vaeDecoder));
+      requireInputs(textEncoder, REQUIRED_INPUTS.textEncoder, 'text_encoder/model.onnx');
+      if (textEncoder2) requireInputs(textEncoder2, REQUIRED_INPUTS.textEncoder, 'text_encoder_2/model.onnx');
+      requireInputs(unet, textEncoder2 ? REQUIRED_INPUTS.unetSdxl : REQUIRED_INPUTS.unet, 'unet/model.onnx');
+      requireInputs(vaeDecoder, REQUIRED_INPUTS.vaeDecoder, 'vae_decoder/model.onnx');
+      return new LoadedModel(info, options, tokenizer, textEncoder, unet, vaeDecoder, tokenizer2, textEncoder2);
+    } catch (err) {
+      await Promise.all(loaded.map((s) => s.dispose()));
+      throw err;
+    }
+  }
+
+  get id(): string {
+    return this.info.manifest.id;
+  }
+
+  get provider(): ExecutionProvider {
+    return this.unet.provider;
+  }
+
+  /** Latent channels the UNet takes: 4, or 9 for a dedicated inpainting UNet (latents + mask + masked image). */
+  get unetInChannels(): number {
+    const c = this.unet.input('sample')?.shape[1];
+    return typeof c === 'number' ? c : 4;
+  }
+
+  get isInpaintingUnet(): boolean {
+    return this.unetInChannels === 9;
+  }
+
+  async vaeEncoder(): Promise<OnnxSession> {
+    const path = this.info.components.vaeEncoder;
+    if (!path) {
+      throw new ModelFormatError(`model ${this.id} has no vae_encoder/model.onnx, needed for image-to-image and inpainting`, this.info.dir);
+    }
+    this.vaeEncoderSession ??= OnnxSession.load(path, this.options).then((s) => {
+      this.sessions.push(s);
+      requireInputs(s, REQUIRED_INPUTS.vaeEncoder, 'vae_encoder/model.onnx');
+      return s;
+    });
+    return this.vaeEncoderSession;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.dispose()));
+  }
+}

@@ -1,0 +1,58 @@
+/** Small steps every pipeline takes the same way. */
+import type { LoadedModel } from '../models/loaded-model.ts';
+import { seedForOutput } from '../random.ts';
+import { createScheduler } from '../schedulers/index.ts';
+import type { Scheduler } from '../schedulers/types.ts';
+import type { GeneratedImage, GenerationRequest, PreviewImage } from './request.ts';
+import { decodeLatents } from './vae.ts';
+import { usesGuidanceEmbedding } from './unet-feeds.ts';
+import type { LatentShape } from './denoise.ts';
+
+export function outputSeeds(req: GenerationRequest): number[] {
+  return Array.from({ length: req.numOutputs }, (_, k) => seedForOutput(req.seed, k));
+}
+
+/** Classifier-free guidance needs a second (unconditional) pass; LCM models take guidance as an input instead. */
+export function usesUnconditionalPass(model: LoadedModel, guidance: number): boolean {
+  return guidance > 1 && !usesGuidanceEmbedding(model);
+}
+
+export function latentShape(model: LoadedModel, req: GenerationRequest): LatentShape {
+  const c = model.vaeDecoder.input('latent_sample')?.shape[1];
+  return { images: req.numOutputs, channels: typeof c === 'number' ? c : 4, height: req.height / 8, width: req.width / 8 };
+}
+
+export function scheduler(model: LoadedModel, req: GenerationRequest): Scheduler {
+  const s = createScheduler(req.scheduler, model.info.schedulerConfig);
+  s.setTimesteps(req.steps);
+  return s;
+}
+
+export function scaled(x: Float32Array, factor: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! * factor;
+  return out;
+}
+
+export function previewDecoder(model: LoadedModel, shape: LatentShape) {
+  return async (latents: Float32Array): Promise<PreviewImage> => {
+    const [pixels] = await decodeLatents(model, latents, 1, shape.height, shape.width);
+    return { pixels: pixels!, width: shape.width * 8, height: shape.height * 8 };
+  };
+}
+
+export async function decodeOutputs(model: LoadedModel, latents: Float32Array, shape: LatentShape, seeds: number[]): Promise<GeneratedImage[]> {
+  const pixels = await decodeLatents(model, latents, shape.images, shape.height, shape.width);
+  return pixels.map((p, k) => ({ seed: seeds[k]!, width: shape.width * 8, height: shape.height * 8, pixels: p }));
+}
+
+/**
+ * Image-to-image starts part-way down the schedule: strength s keeps the last floor(steps * s) steps
+ * (diffusers' get_timesteps), so small strengths keep the image and 1 redraws it.
+ */
+export function truncatedTimesteps(s: Scheduler, steps: number, strength: number): readonly number[] {
+  const kept = Math.min(Math.floor(steps * strength), steps);
+  const begin = Math.max(steps - kept, 0) * s.order;
+  s.setBeginIndex(begin);
+  return s.timesteps.slice(begin);
+}

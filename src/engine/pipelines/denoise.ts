@@ -1,0 +1,92 @@
+/**
+ * The denoising loop shared by every pipeline: scale → UNet (both guidance passes in one batch)
+ * → guidance → scheduler step, with cancellation and progress between steps.
+ */
+import { GenerationCancelledError } from '../errors.ts';
+import type { LoadedModel } from '../models/loaded-model.ts';
+import type { Scheduler } from '../schedulers/types.ts';
+import type { BatchNoise } from '../random.ts';
+import type { PreviewImage, RunOptions } from './request.ts';
+import { concatBatch, concatChannels } from './tensors.ts';
+import { timestepFeed, type StaticFeeds } from './unet-feeds.ts';
+
+export interface LatentShape {
+  images: number;
+  channels: number;
+  height: number;
+  width: number;
+}
+
+export interface DenoiseInput {
+  model: LoadedModel;
+  scheduler: Scheduler;
+  timesteps: readonly number[];
+  latents: Float32Array;
+  shape: LatentShape;
+  text: StaticFeeds;
+  guidance: number;
+  noise: BatchNoise;
+  /** Extra UNet input channels after the latents (inpainting UNets: mask + masked-image latents). */
+  extraChannels?: { data: Float32Array; channels: number };
+  /** Called after each step with the step index, to blend known regions back (legacy inpainting). */
+  afterStep?: (latents: Float32Array, index: number) => Float32Array;
+  decodePreview: (latents: Float32Array) => Promise<PreviewImage>;
+  options: RunOptions;
+}
+
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new GenerationCancelledError();
+}
+
+export async function denoise(input: DenoiseInput): Promise<Float32Array> {
+  const { model, scheduler, timesteps, shape, text, guidance, options } = input;
+  const pixels = shape.height * shape.width;
+  const cfg = text.batch === 2 * shape.images;
+  const total = Math.ceil(timesteps.length / scheduler.order);
+  let latents = input.latents;
+
+  for (let i = 0; i < timesteps.length; i++) {
+    throwIfCancelled(options.signal);
+    const t = timesteps[i]!;
+    let modelInput = scheduler.scaleModelInput(latents, t);
+    if (input.extraChannels) {
+      modelInput = concatChannels(shape.images, pixels, [
+        { data: modelInput, channels: shape.channels },
+        input.extraChannels,
+      ]);
+    }
+    const inChannels = shape.channels + (input.extraChannels?.channels ?? 0);
+    const sample = cfg ? concatBatch(modelInput, modelInput) : modelInput;
+    const out = await model.unet.run({
+      ...text.feeds,
+      sample: { data: sample, dims: [text.batch, inChannels, shape.height, shape.width] },
+      timestep: timestepFeed(model, t, text.batch),
+    });
+    const prediction = out['out_sample'] ?? Object.values(out)[0]!;
+    const eps = cfg ? applyGuidance(prediction.data, guidance) : prediction.data;
+    latents = scheduler.step(eps, t, latents, () => input.noise.next());
+    if (input.afterStep) latents = input.afterStep(latents, i);
+
+    if (options.onProgress && ((i + 1) % scheduler.order === 0 || i === timesteps.length - 1)) {
+      const current = latents;
+      const tNow = t;
+      options.onProgress({
+        step: Math.ceil((i + 1) / scheduler.order),
+        total,
+        preview: () => input.decodePreview(scheduler.scaleModelInput(current, tNow).subarray(0, current.length / shape.images)),
+      });
+    }
+  }
+  return latents;
+}
+
+/** uncond + g * (cond - uncond), over a prediction batch laid out [uncond..., cond...]. */
+function applyGuidance(prediction: Float32Array, guidance: number): Float32Array {
+  const half = prediction.length / 2;
+  const out = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const u = prediction[i]!;
+    out[i] = u + guidance * (prediction[half + i]! - u);
+  }
+  return out;
+}

@@ -1,0 +1,52 @@
+/** What a caller asks the engine for, and what it gets back. */
+import type { SchedulerName } from '../schedulers/index.ts';
+
+export interface GenerationRequest {
+  prompt: string;
+  negativePrompt?: string;
+  width: number;
+  height: number;
+  steps: number;
+  /** Classifier-free guidance scale; <= 1 skips the unconditional pass. */
+  guidance: number;
+  scheduler: SchedulerName;
+  /** Seed of the first output; output k uses seed + k (mod 2^32). */
+  seed: number;
+  numOutputs: number;
+  /** Encoded PNG/JPEG/WebP bytes; resized (center-cropped) to width x height. */
+  initImage?: Uint8Array;
+  /** How much of the init image to repaint, 0..1: 1 ignores the image, small values keep it. */
+  strength?: number;
+  /** Encoded mask image: white (or transparent, with maskSource 'alpha') marks the area to repaint. */
+  mask?: Uint8Array;
+  maskSource?: 'luminance' | 'alpha';
+  /** Seamless textures: the model's convolutions wrap around the image edges. */
+  tiling?: boolean;
+}
+
+export interface PreviewImage {
+  pixels: Float32Array;
+  width: number;
+  height: number;
+}
+
+export interface Progress {
+  /** 1-based denoising step just finished, out of total. */
+  step: number;
+  total: number;
+  /** Decodes the current latents of the first output (costs one VAE decode; call only when shown). */
+  preview: () => Promise<PreviewImage>;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface GeneratedImage {
+  seed: number;
+  width: number;
+  height: number;
+  /** RGB, channel-major (CHW), values in [-1, 1]. Encode with image.ts encodeImage. */
+  pixels: Float32Array;
+}

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve, join } from 'node:path';
+import { ConfigError, flagName, loadConfig } from '../../src/config/config.ts';
+
+test('defaults: port 8080, ./data, models under the data dir, CPU', () => {
+  const c = loadConfig({});
+  assert.equal(c.port, 8080);
+  assert.equal(c.dataDir, resolve('data'));
+  assert.equal(c.modelsDir, join(resolve('data'), 'models'));
+  assert.equal(c.executionProvider, 'cpu');
+});
+
+test('PORT is honoured, DARKROOM_PORT wins over it, a flag wins over both', () => {
+  assert.equal(loadConfig({ PORT: '3000' }).port, 3000);
+  assert.equal(loadConfig({ PORT: '3000', DARKROOM_PORT: '4000' }).port, 4000);
+  assert.equal(loadConfig({ DARKROOM_PORT: '4000' }, { DARKROOM_PORT: '5000' }).port, 5000);
+});
+
+test('the models dir follows the data dir unless set', () => {
+  assert.equal(loadConfig({ DARKROOM_DATA_DIR: '/tmp/x' }).modelsDir, '/tmp/x/models');
+  assert.equal(loadConfig({ DARKROOM_DATA_DIR: '/tmp/x', DARKROOM_MODELS_DIR: '/m' }).modelsDir, '/m');
+});
+
+test('every bad value is listed in one error', () => {
+  try {
+    loadConfig({ DARKROOM_PORT: 'eighty', DARKROOM_EXECUTION_PROVIDER: 'tpu', DARKROOM_THREADS: '-1' });
+    assert.fail('should throw');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.problems.length, 3);
+    assert.match(err.message, /DARKROOM_PORT="eighty"/);
+    assert.match(err.message, /DARKROOM_EXECUTION_PROVIDER="tpu": must be one of cpu, cuda, webgpu/);
+    assert.match(err.message, /DARKROOM_THREADS="-1"/);
+  }
+});
+
+test('a bad flag is reported under its flag name', () => {
+  assert.throws(() => loadConfig({}, { DARKROOM_PORT: '99999' }), /--port="99999"/);
+  assert.equal(flagName('DARKROOM_DATA_DIR'), '--data-dir');
+});
