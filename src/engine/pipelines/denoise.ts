@@ -70,7 +70,7 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
     if (options.onProgress && ((i + 1) % scheduler.order === 0 || i === timesteps.length - 1)) {
       const current = latents;
       const tNow = t;
-      options.onProgress({
+      await options.onProgress({
         step: Math.ceil((i + 1) / scheduler.order),
         total,
         preview: () => input.decodePreview(scheduler.scaleModelInput(current, tNow).subarray(0, current.length / shape.images)),

@@ -40,7 +40,8 @@ export interface Progress {
 
 export interface RunOptions {
   signal?: AbortSignal;
-  onProgress?: (progress: Progress) => void;
+  /** Awaited between steps, so a slow consumer (preview rendering, publishing) slows the loop instead of piling up. */
+  onProgress?: (progress: Progress) => void | Promise<void>;
 }
 
 export interface GeneratedImage {

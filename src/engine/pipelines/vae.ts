@@ -24,6 +24,7 @@ export async function decodeLatents(model: LoadedModel, latents: Float32Array, i
  * Encodes an image (CHW in [-1, 1]) to scaled latents [1, 4, H/8, W/8]. Newer exports output
  * `latent_parameters` (mean and log-variance on the channel axis): we take the mean, so the result
  * does not depend on a random draw; older ones output an already-sampled `latent_sample`.
+ * Always batch 1, so the mean is the first half of the flat output.
  */
 export async function encodeImage(model: LoadedModel, pixels: Float32Array, width: number, height: number): Promise<Float32Array> {
   const encoder = await model.vaeEncoder();
