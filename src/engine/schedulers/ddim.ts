@@ -1,0 +1,110 @@
+/**
+ * DDIM (Song et al. 2020, https://arxiv.org/abs/2010.02502), deterministic (eta = 0): diffusers' DDIMScheduler.
+ *
+ * Each step predicts x0 and eps from the model output at t and moves to the previous timestep
+ * t' = t - T // n along the same eps (eq. 12 with sigma_t = 0):
+ *   x_t' = sqrt(abar_t') * x0 + sqrt(1 - abar_t') * eps.
+ * As in diffusers, t' is always t - T // n whatever the spacing, and the step after the last timestep
+ * uses `final_alpha_cumprod` (1 when set_alpha_to_one, else abar_0: SD 1.x configs end at abar_0).
+ */
+import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { alphasCumprod, makeBetas } from './betas.ts';
+import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
+import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
+
+const OWNER = 'DDIMScheduler';
+
+export class DdimScheduler implements Scheduler {
+  readonly order = 1;
+  readonly initNoiseSigma = 1;
+  private ts: number[] = [];
+  private numInferenceSteps: number | null = null;
+  private readonly numTrainTimesteps: number;
+  private readonly alphasCumprod: Float64Array;
+  private readonly finalAlphaCumprod: number;
+  private readonly prediction: PredictionType;
+  private readonly spacing: TimestepSpacing;
+  private readonly stepsOffset: number;
+  private readonly clipSample: boolean;
+  private readonly clipRange: number;
+
+  constructor(config: SchedulerConfig) {
+    const c = new ConfigReader(config, OWNER);
+    const training = c.training({ zeroSnr: true });
+    this.numTrainTimesteps = training.numTrainTimesteps;
+    this.alphasCumprod = alphasCumprod(makeBetas(training));
+    this.finalAlphaCumprod = c.bool('set_alpha_to_one', true) ? 1 : this.alphasCumprod[0]!;
+    this.prediction = c.prediction();
+    this.spacing = c.spacing('leading');
+    this.stepsOffset = c.integer('steps_offset', 0);
+    this.clipSample = c.bool('clip_sample', true);
+    this.clipRange = c.number('clip_sample_range', 1);
+    c.rejectTrue('thresholding');
+  }
+
+  get timesteps(): readonly number[] {
+    return this.ts;
+  }
+
+  setTimesteps(numInferenceSteps: number): void {
+    this.ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, true);
+    this.numInferenceSteps = numInferenceSteps;
+  }
+
+  /** DDIM keeps no state between steps: the loop simply starts at timesteps[index]. */
+  setBeginIndex(index: number): void {
+    assertBeginIndex(index, OWNER);
+  }
+
+  scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
+    return sample.slice();
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
+    if (this.numInferenceSteps === null) notReady(OWNER);
+    assertSameLength(modelOutput, sample, OWNER);
+    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
+    const prevTimestep = timestep - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
+    const aT = this.alphasCumprod[timestep]!;
+    const aPrev = prevTimestep >= 0 ? this.alphasCumprod[prevTimestep]! : this.finalAlphaCumprod;
+    const sqA = Math.sqrt(aT);
+    const sqB = Math.sqrt(1 - aT);
+    const sqAPrev = Math.sqrt(aPrev);
+    const sqBPrev = Math.sqrt(1 - aPrev);
+    const lim = this.clipRange;
+    const out = new Float32Array(sample.length);
+    for (let i = 0; i < sample.length; i++) {
+      const x = sample[i]!;
+      const m = modelOutput[i]!;
+      let x0: number;
+      let eps: number;
+      if (this.prediction === 'epsilon') {
+        x0 = (x - sqB * m) / sqA;
+        eps = m;
+      } else if (this.prediction === 'sample') {
+        x0 = m;
+        eps = (x - sqA * m) / sqB;
+      } else {
+        x0 = sqA * x - sqB * m;
+        eps = sqA * m + sqB * x;
+      }
+      // diffusers clips the x0 prediction but (use_clipped_model_output=False) keeps the unclipped eps.
+      if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
+      out[i] = sqAPrev * x0 + sqBPrev * eps;
+    }
+    return out;
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
+    return vpNoise(original, noise, this.alphasCumprod[timestep]!);
+  }
+}
+
+/** Forward process q(x_t | x0): sqrt(abar) * x0 + sqrt(1 - abar) * noise. */
+function vpNoise(original: Float32Array, noise: Float32Array, alphaBar: number): Float32Array {
+  if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
+  const a = Math.sqrt(alphaBar);
+  const b = Math.sqrt(1 - alphaBar);
+  return original.map((x, i) => a * x + b * noise[i]!);
+}

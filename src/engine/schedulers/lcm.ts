@@ -1,0 +1,128 @@
+/**
+ * Latent Consistency Model multistep sampling (Luo et al. 2023, https://arxiv.org/abs/2310.04378, Algorithm 3;
+ * consistency models: Song et al. 2023, https://arxiv.org/abs/2303.01469): diffusers' LCMScheduler. Stochastic.
+ *
+ * An LCM was distilled on a coarse grid of `original_inference_steps` timesteps (k-1, 2k-1, ..., T-1 with
+ * k = T // original_inference_steps); sampling with n steps picks n of them, evenly by index from the top
+ * (999, 759, 499, 259 for n = 4). Each step evaluates the consistency function with its boundary-condition
+ * scalings (c_skip -> 1, c_out -> 0 as t -> 0; sigma_data = 0.5, t scaled by timestep_scaling):
+ *   denoised = c_out * x0_pred + c_skip * x_t,
+ * then, except after the last step, re-noises it to the next timestep with fresh noise:
+ *   x_next = sqrt(abar_next) * denoised + sqrt(1 - abar_next) * z.
+ * The last step returns `denoised` itself.
+ */
+import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig } from './types.ts';
+import { alphasCumprod, makeBetas } from './betas.ts';
+import { ConfigReader, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
+import { assertTrainTimestep, indexForTimestep, linspace } from './spacing.ts';
+
+const OWNER = 'LCMScheduler';
+const SIGMA_DATA = 0.5;
+
+export class LcmScheduler implements Scheduler {
+  readonly order = 1;
+  readonly initNoiseSigma = 1;
+  private ts: number[] = [];
+  private stepIndex: number | null = null;
+  private beginIndex: number | null = null;
+  private readonly numTrainTimesteps: number;
+  private readonly alphasCumprod: Float64Array;
+  private readonly finalAlphaCumprod: number;
+  private readonly originalSteps: number;
+  private readonly prediction: PredictionType;
+  private readonly clipSample: boolean;
+  private readonly clipRange: number;
+  private readonly timestepScaling: number;
+
+  constructor(config: SchedulerConfig) {
+    const c = new ConfigReader(config, OWNER);
+    const training = c.training({ betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear', zeroSnr: true });
+    this.numTrainTimesteps = training.numTrainTimesteps;
+    this.alphasCumprod = alphasCumprod(makeBetas(training));
+    this.finalAlphaCumprod = c.bool('set_alpha_to_one', true) ? 1 : this.alphasCumprod[0]!;
+    this.originalSteps = c.integer('original_inference_steps', 50, 1);
+    if (this.originalSteps > this.numTrainTimesteps) {
+      throw new RangeError(`${OWNER}: original_inference_steps ${this.originalSteps} exceeds num_train_timesteps ${this.numTrainTimesteps}`);
+    }
+    this.prediction = c.prediction();
+    this.clipSample = c.bool('clip_sample', false);
+    this.clipRange = c.number('clip_sample_range', 1);
+    this.timestepScaling = c.number('timestep_scaling', 10);
+    c.rejectTrue('thresholding');
+  }
+
+  get timesteps(): readonly number[] {
+    return this.ts;
+  }
+
+  setTimesteps(numInferenceSteps: number): void {
+    const orig = this.originalSteps;
+    if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1 || numInferenceSteps > orig) {
+      throw new RangeError(
+        `${OWNER}: numInferenceSteps must be an integer in 1..${orig} (original_inference_steps), got ${numInferenceSteps}`,
+      );
+    }
+    const k = Math.floor(this.numTrainTimesteps / orig);
+    // The distillation grid, descending: orig*k - 1, ..., 2k - 1, k - 1.
+    const grid = Array.from({ length: orig }, (_, j) => (orig - j) * k - 1);
+    const indices = linspace(0, grid.length, numInferenceSteps, false).map(Math.floor);
+    this.ts = indices.map((j) => grid[j]!);
+    this.stepIndex = null;
+    this.beginIndex = null;
+  }
+
+  setBeginIndex(index: number): void {
+    assertBeginIndex(index, OWNER);
+    this.beginIndex = index;
+    this.stepIndex = null;
+  }
+
+  scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
+    return sample.slice();
+  }
+
+  /** Boundary-condition scalings of the consistency function (diffusers `get_scalings_for_boundary_condition_discrete`). */
+  boundaryScalings(timestep: number): { cSkip: number; cOut: number } {
+    const t = timestep * this.timestepScaling;
+    return { cSkip: SIGMA_DATA ** 2 / (t * t + SIGMA_DATA ** 2), cOut: t / Math.sqrt(t * t + SIGMA_DATA ** 2) };
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise?: NoiseFn): Float32Array {
+    if (this.ts.length === 0) notReady(OWNER);
+    assertSameLength(modelOutput, sample, OWNER);
+    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
+    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep);
+    const i = this.stepIndex;
+    if (i >= this.ts.length) throw new RangeError(`${OWNER}: stepped past the last timestep`);
+    const last = i === this.ts.length - 1;
+    const prevT = last ? timestep : this.ts[i + 1]!;
+    const aT = this.alphasCumprod[timestep]!;
+    const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
+    const sqA = Math.sqrt(aT);
+    const sqB = Math.sqrt(1 - aT);
+    const { cSkip, cOut } = this.boundaryScalings(timestep);
+    const lim = this.clipRange;
+    const z = last ? null : drawNoise(noise, sample.length, OWNER);
+    const sqAPrev = Math.sqrt(aPrev);
+    const sqBPrev = Math.sqrt(1 - aPrev);
+    const out = new Float32Array(sample.length);
+    for (let j = 0; j < sample.length; j++) {
+      const x = sample[j]!;
+      const m = modelOutput[j]!;
+      let x0 = this.prediction === 'epsilon' ? (x - sqB * m) / sqA : this.prediction === 'sample' ? m : sqA * x - sqB * m;
+      if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
+      const denoised = cOut * x0 + cSkip * x;
+      out[j] = z ? sqAPrev * denoised + sqBPrev * z[j]! : denoised;
+    }
+    this.stepIndex = i + 1;
+    return out;
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
+    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
+    const a = Math.sqrt(this.alphasCumprod[timestep]!);
+    const b = Math.sqrt(1 - this.alphasCumprod[timestep]!);
+    return original.map((x, j) => a * x + b * noise[j]!);
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * UniPC (Zhao et al. 2023, https://arxiv.org/abs/2302.04867), multistep predictor-corrector on data
+ * predictions: diffusers' UniPCMultistepScheduler with solver_order 2, solver_type "bh2", predict_x0.
+ *
+ * In half-log-SNR time (lambda = log(alpha/sigma)), with h = lambda_t - lambda_s0 and hh = -h:
+ *  - UniP (predictor, eq. 8 with B(h) = e^{hh} - 1, "bh2"):
+ *      x_t = (sigma_t/sigma_s0) x - alpha_t (e^{hh} - 1) m0 - alpha_t B(h) * 0.5 * D1   (D1 term at order 2)
+ *    with D1 = (m1 - m0) / r1, r1 = (lambda_s1 - lambda_s0) / h.
+ *  - UniC (corrector), applied to the sample just produced once the model has been evaluated on it: the same
+ *    update redone from the previous sample, adding the new data prediction with weights rho solving
+ *    R rho = b (R_ij = r_j^(i-1), b_i = i! phi_{i+1}(hh) / B(h)); rho = 0.5 at order 1.
+ * The order is 1 for the first step and, with lower_order_final, for the last one.
+ *
+ * Keys fixed by the name (ignored in the config): solver_order, solver_type, predict_x0, solver_p.
+ */
+import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { alphasCumprod, clampTerminalAlphaBar, makeBetas } from './betas.ts';
+import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
+import { alphaSigmaOf, interpOnGrid, karrasSigmas, sigmaToT, sigmasFromAlphasCumprod } from './sigmas.ts';
+import { indexForTimestep, multistepTimesteps, roundHalfEven } from './spacing.ts';
+
+const OWNER = 'UniPCMultistepScheduler';
+const SOLVER_ORDER = 2;
+
+export interface UniPcOptions {
+  /** Force use_karras_sigmas on; otherwise the config decides. */
+  karras?: boolean;
+}
+
+export class UniPcScheduler implements Scheduler {
+  readonly order = 1;
+  readonly initNoiseSigma = 1;
+  private ts: number[] = [];
+  private sigmas: number[] = [];
+  private stepIndex: number | null = null;
+  private beginIndex: number | null = null;
+  private ready = false;
+  /** Data predictions, most recent last (at most SOLVER_ORDER). */
+  private modelOutputs: Float32Array[] = [];
+  private lastSample: Float32Array | null = null;
+  private lowerOrderNums = 0;
+  private thisOrder = 1;
+  private readonly numTrainTimesteps: number;
+  private readonly trainSigmas: Float64Array;
+  private readonly logSigmas: Float64Array;
+  private readonly prediction: PredictionType;
+  private readonly spacing: TimestepSpacing;
+  private readonly stepsOffset: number;
+  private readonly useKarras: boolean;
+  private readonly sigmaMin: number | null;
+  private readonly sigmaMax: number | null;
+  private readonly finalSigmasZero: boolean;
+  private readonly lowerOrderFinal: boolean;
+  private readonly disableCorrector: ReadonlySet<number>;
+
+  constructor(config: SchedulerConfig, options: UniPcOptions = {}) {
+    const c = new ConfigReader(config, OWNER);
+    const training = c.training({ zeroSnr: true });
+    this.numTrainTimesteps = training.numTrainTimesteps;
+    let ac = alphasCumprod(makeBetas(training));
+    if (training.rescaleZeroSnr) ac = clampTerminalAlphaBar(ac);
+    this.trainSigmas = sigmasFromAlphasCumprod(ac);
+    this.logSigmas = this.trainSigmas.map(Math.log);
+    this.prediction = c.prediction();
+    this.spacing = c.spacing('linspace');
+    this.stepsOffset = c.integer('steps_offset', 0);
+    this.useKarras = options.karras === true || c.bool('use_karras_sigmas', false);
+    this.sigmaMin = c.optionalNumber('sigma_min');
+    this.sigmaMax = c.optionalNumber('sigma_max');
+    this.finalSigmasZero = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero';
+    this.lowerOrderFinal = c.bool('lower_order_final', true);
+    this.disableCorrector = new Set(c.numbers('disable_corrector') ?? []);
+    c.rejectTrue('thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting');
+  }
+
+  get timesteps(): readonly number[] {
+    return this.ts;
+  }
+
+  setTimesteps(numInferenceSteps: number): void {
+    const T = this.numTrainTimesteps;
+    let ts = multistepTimesteps(this.spacing, T, T, numInferenceSteps, this.stepsOffset);
+    let sig: number[];
+    let last: number;
+    if (this.useKarras) {
+      sig = karrasSigmas(this.sigmaMin ?? this.trainSigmas[0]!, this.sigmaMax ?? this.trainSigmas[T - 1]!, numInferenceSteps);
+      ts = sig.map((s) => roundHalfEven(sigmaToT(s, this.logSigmas)));
+      last = this.finalSigmasZero ? 0 : sig[sig.length - 1]!;
+    } else {
+      sig = ts.map((t) => interpOnGrid(t, this.trainSigmas));
+      last = this.finalSigmasZero ? 0 : this.trainSigmas[0]!;
+    }
+    this.sigmas = [...sig, last];
+    this.ts = ts;
+    this.beginIndex = null;
+    this.resetRun();
+    this.ready = true;
+  }
+
+  setBeginIndex(index: number): void {
+    assertBeginIndex(index, OWNER);
+    this.beginIndex = index;
+    this.resetRun();
+  }
+
+  scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
+    return sample.slice();
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
+    assertSameLength(modelOutput, sample, OWNER);
+    if (!this.ready) notReady(OWNER);
+    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep, 'last');
+    const i = this.stepIndex;
+    if (i >= this.ts.length) throw new RangeError(`${OWNER}: stepped past the last timestep`);
+
+    const x0 = this.toDataPrediction(modelOutput, sample, this.sigmas[i]!);
+    let x = sample;
+    const useCorrector = i > 0 && !this.disableCorrector.has(i - 1) && this.lastSample !== null;
+    if (useCorrector) x = this.correct(x0, this.lastSample!, i, this.thisOrder);
+
+    this.modelOutputs = [...this.modelOutputs, x0].slice(-SOLVER_ORDER);
+    let order = this.lowerOrderFinal ? Math.min(SOLVER_ORDER, this.ts.length - i) : SOLVER_ORDER;
+    order = Math.min(order, this.lowerOrderNums + 1);
+    this.thisOrder = order;
+    this.lastSample = x;
+    const prev = this.predict(x, i, order);
+    this.lowerOrderNums = Math.min(this.lowerOrderNums + 1, SOLVER_ORDER);
+    this.stepIndex = i + 1;
+    return prev;
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
+    if (!this.ready) notReady(OWNER);
+    const i = this.beginIndex === null ? indexForTimestep(this.ts, timestep, 'last') : (this.stepIndex ?? this.beginIndex);
+    const { alpha, sigmaT } = alphaSigmaOf(this.sigmas[i]!);
+    return original.map((x, j) => alpha * x + sigmaT * noise[j]!);
+  }
+
+  private levels(k: number): { alpha: number; sigmaT: number; lambda: number } {
+    const { alpha, sigmaT } = alphaSigmaOf(this.sigmas[k]!);
+    return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
+  }
+
+  /** UniP-2 (bh2): from sigmas[i] to sigmas[i+1]. diffusers `multistep_uni_p_bh_update`. */
+  private predict(x: Float32Array, i: number, order: number): Float32Array {
+    const t = this.levels(i + 1);
+    const s0 = this.levels(i);
+    const h = t.lambda - s0.lambda;
+    const hPhi1 = Math.expm1(-h);
+    const bH = hPhi1; // bh2: B(h) = e^{hh} - 1
+    const outputs = this.modelOutputs;
+    const m0 = outputs[outputs.length - 1]!;
+    const cx = t.sigmaT / s0.sigmaT;
+    const out = new Float32Array(x.length);
+    if (order === 1) {
+      for (let j = 0; j < out.length; j++) out[j] = cx * x[j]! - t.alpha * hPhi1 * m0[j]!;
+      return out;
+    }
+    const m1 = outputs[outputs.length - 2]!;
+    const rk = (this.levels(i - 1).lambda - s0.lambda) / h;
+    const rhoP = 0.5; // diffusers fixes rho = 0.5 for the order-2 predictor
+    for (let j = 0; j < out.length; j++) {
+      const d1 = (m1[j]! - m0[j]!) / rk;
+      out[j] = cx * x[j]! - t.alpha * hPhi1 * m0[j]! - t.alpha * bH * rhoP * d1;
+    }
+    return out;
+  }
+
+  /**
+   * UniC: refines the sample at sigmas[i] (just predicted from lastSample at sigmas[i-1]) using the model's
+   * data prediction `modelT` there. diffusers `multistep_uni_c_bh_update`.
+   */
+  private correct(modelT: Float32Array, lastSample: Float32Array, i: number, order: number): Float32Array {
+    const t = this.levels(i);
+    const s0 = this.levels(i - 1);
+    const h = t.lambda - s0.lambda;
+    const hh = -h;
+    const hPhi1 = Math.expm1(hh);
+    const bH = hPhi1;
+    const outputs = this.modelOutputs; // not yet holding modelT
+    const m0 = outputs[outputs.length - 1]!;
+    // rks (r_1..r_{order-1}, then 1) and b_k = k! phi_{k+1}(hh) / B(h), phi by the recurrence diffusers uses.
+    const rks: number[] = [];
+    const d1s: Float32Array[] = [];
+    for (let k = 1; k < order; k++) {
+      const mk = outputs[outputs.length - 1 - k]!;
+      const rk = (this.levels(i - 1 - k).lambda - s0.lambda) / h;
+      rks.push(rk);
+      d1s.push(mk.map((v, j) => (v - m0[j]!) / rk));
+    }
+    rks.push(1);
+    const b: number[] = [];
+    let hPhiK = hPhi1 / hh - 1;
+    let factorial = 1;
+    for (let k = 1; k <= order; k++) {
+      b.push((hPhiK * factorial) / bH);
+      factorial *= k + 1;
+      hPhiK = hPhiK / hh - 1 / factorial;
+    }
+    let rhos: number[];
+    if (order === 1) {
+      rhos = [0.5];
+    } else {
+      // order 2: [[1, 1], [r1, 1]] rho = [b1, b2]
+      const r1 = rks[0]!;
+      const det = 1 * 1 - 1 * r1;
+      rhos = [(b[0]! * 1 - 1 * b[1]!) / det, (1 * b[1]! - r1 * b[0]!) / det];
+    }
+    const cx = t.sigmaT / s0.sigmaT;
+    const out = new Float32Array(lastSample.length);
+    for (let j = 0; j < out.length; j++) {
+      let corr = 0;
+      for (let k = 0; k < d1s.length; k++) corr += rhos[k]! * d1s[k]![j]!;
+      const d1t = modelT[j]! - m0[j]!;
+      out[j] = cx * lastSample[j]! - t.alpha * hPhi1 * m0[j]! - t.alpha * bH * (corr + rhos[rhos.length - 1]! * d1t);
+    }
+    return out;
+  }
+
+  private toDataPrediction(modelOutput: Float32Array, sample: Float32Array, sigma: number): Float32Array {
+    if (this.prediction === 'sample') return modelOutput.slice();
+    const { alpha, sigmaT } = alphaSigmaOf(sigma);
+    if (this.prediction === 'epsilon') return modelOutput.map((m, j) => (sample[j]! - sigmaT * m) / alpha);
+    return modelOutput.map((m, j) => alpha * sample[j]! - sigmaT * m);
+  }
+
+  private resetRun(): void {
+    this.stepIndex = null;
+    this.modelOutputs = [];
+    this.lastSample = null;
+    this.lowerOrderNums = 0;
+    this.thisOrder = 1;
+  }
+}
