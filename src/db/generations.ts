@@ -1,0 +1,166 @@
+/** Queries on generations and their outputs. */
+import type { Executor } from './database.ts';
+import type { Generation, GenerationOutput, GenerationUpdate, JobStatus, NewGeneration, NewGenerationOutput } from './schema.ts';
+
+export async function insertGeneration(ex: Executor, row: NewGeneration): Promise<Generation> {
+  return ex.insertInto('generations').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export function getGeneration(ex: Executor, id: string): Promise<Generation | undefined> {
+  return ex.selectFrom('generations').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Moves a generation on only from one of the `from` statuses, so a late worker result after a
+ * timeout (or a second completion) changes nothing. Returns whether it moved.
+ */
+export async function updateGenerationIf(ex: Executor, id: string, from: readonly JobStatus[], patch: GenerationUpdate): Promise<boolean> {
+  const r = await ex.updateTable('generations').set(patch).where('id', '=', id).where('status', 'in', from).executeTakeFirst();
+  return r.numUpdatedRows > 0n;
+}
+
+export function unfinishedGenerations(ex: Executor): Promise<Generation[]> {
+  return ex.selectFrom('generations').selectAll().where('status', 'in', ['queued', 'running']).orderBy('created_at').execute();
+}
+
+export async function insertOutputs(ex: Executor, rows: NewGenerationOutput[]): Promise<void> {
+  if (rows.length) await ex.insertInto('generation_outputs').values(rows).execute();
+}
+
+export function outputsOf(ex: Executor, generationId: string): Promise<GenerationOutput[]> {
+  return ex.selectFrom('generation_outputs').selectAll().where('generation_id', '=', generationId).orderBy('idx').execute();
+}
+
+export function getOutput(ex: Executor, id: string): Promise<GenerationOutput | undefined> {
+  return ex.selectFrom('generation_outputs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function setOutputUpscaled(ex: Executor, id: string, key: string, at: string): Promise<void> {
+  await ex.updateTable('generation_outputs').set({ upscaled_image_key: key, updated_at: at }).where('id', '=', id).execute();
+}
+
+export interface OutputQuery {
+  userId: string;
+  perPage: number;
+  /** Items strictly after this created_at/updated_at value in the chosen order. */
+  cursor?: string;
+  order: 'asc' | 'desc';
+  orderBy: 'created_at' | 'updated_at';
+  models?: string[];
+  schedulers?: string[];
+  minWidth?: number;
+  maxWidth?: number;
+  minHeight?: number;
+  maxHeight?: number;
+  widths?: number[];
+  heights?: number[];
+  minSteps?: number;
+  maxSteps?: number;
+  steps?: number[];
+  minGuidance?: number;
+  maxGuidance?: number;
+  guidances?: number[];
+  upscaled?: 'any' | 'only' | 'not';
+  start?: string;
+  end?: string;
+}
+
+export type OutputWithGeneration = GenerationOutput & { generation: Generation };
+
+function filtered(ex: Executor, q: OutputQuery) {
+  let s = ex
+    .selectFrom('generation_outputs as o')
+    .innerJoin('generations as g', 'g.id', 'o.generation_id')
+    .where('o.user_id', '=', q.userId);
+  if (q.models?.length) s = s.where('g.model', 'in', q.models);
+  if (q.schedulers?.length) s = s.where('g.scheduler', 'in', q.schedulers);
+  if (q.minWidth !== undefined) s = s.where('g.width', '>=', q.minWidth);
+  if (q.maxWidth !== undefined) s = s.where('g.width', '<=', q.maxWidth);
+  if (q.minHeight !== undefined) s = s.where('g.height', '>=', q.minHeight);
+  if (q.maxHeight !== undefined) s = s.where('g.height', '<=', q.maxHeight);
+  if (q.widths?.length) s = s.where('g.width', 'in', q.widths);
+  if (q.heights?.length) s = s.where('g.height', 'in', q.heights);
+  if (q.minSteps !== undefined) s = s.where('g.steps', '>=', q.minSteps);
+  if (q.maxSteps !== undefined) s = s.where('g.steps', '<=', q.maxSteps);
+  if (q.steps?.length) s = s.where('g.steps', 'in', q.steps);
+  if (q.minGuidance !== undefined) s = s.where('g.guidance', '>=', q.minGuidance);
+  if (q.maxGuidance !== undefined) s = s.where('g.guidance', '<=', q.maxGuidance);
+  if (q.guidances?.length) s = s.where('g.guidance', 'in', q.guidances);
+  if (q.upscaled === 'only') s = s.where('o.upscaled_image_key', 'is not', null);
+  if (q.upscaled === 'not') s = s.where('o.upscaled_image_key', 'is', null);
+  if (q.start) s = s.where('o.created_at', '>=', q.start);
+  if (q.end) s = s.where('o.created_at', '<=', q.end);
+  return s;
+}
+
+/** One page of a user's outputs, newest first by default; `total` only when asked (the first page). */
+export async function queryOutputs(ex: Executor, q: OutputQuery, withTotal: boolean): Promise<{ rows: OutputWithGeneration[]; total?: number }> {
+  const col = q.orderBy === 'updated_at' ? 'o.updated_at' : 'o.created_at';
+  let s = filtered(ex, q);
+  if (q.cursor) s = s.where(col, q.order === 'desc' ? '<' : '>', q.cursor);
+  const rows = await s
+    .selectAll('o')
+    .select([
+      'g.id as g_id',
+      'g.user_id as g_user_id',
+      'g.api_key_id as g_api_key_id',
+      'g.status as g_status',
+      'g.model as g_model',
+      'g.scheduler as g_scheduler',
+      'g.prompt as g_prompt',
+      'g.negative_prompt as g_negative_prompt',
+      'g.width as g_width',
+      'g.height as g_height',
+      'g.steps as g_steps',
+      'g.guidance as g_guidance',
+      'g.seed as g_seed',
+      'g.num_outputs as g_num_outputs',
+      'g.init_image_url as g_init_image_url',
+      'g.prompt_strength as g_prompt_strength',
+      'g.settings as g_settings',
+      'g.cost as g_cost',
+      'g.source as g_source',
+      'g.error as g_error',
+      'g.created_at as g_created_at',
+      'g.started_at as g_started_at',
+      'g.completed_at as g_completed_at',
+    ])
+    .orderBy(col, q.order)
+    .orderBy('o.id', q.order)
+    .limit(q.perPage)
+    .execute();
+  const out: OutputWithGeneration[] = rows.map((r) => {
+    const { g_id, g_user_id, g_api_key_id, g_status, g_model, g_scheduler, g_prompt, g_negative_prompt, g_width, g_height, g_steps, g_guidance, g_seed, g_num_outputs, g_init_image_url, g_prompt_strength, g_settings, g_cost, g_source, g_error, g_created_at, g_started_at, g_completed_at, ...o } = r;
+    return {
+      ...o,
+      generation: {
+        id: g_id,
+        user_id: g_user_id,
+        api_key_id: g_api_key_id,
+        status: g_status,
+        model: g_model,
+        scheduler: g_scheduler,
+        prompt: g_prompt,
+        negative_prompt: g_negative_prompt,
+        width: g_width,
+        height: g_height,
+        steps: g_steps,
+        guidance: g_guidance,
+        seed: g_seed,
+        num_outputs: g_num_outputs,
+        init_image_url: g_init_image_url,
+        prompt_strength: g_prompt_strength,
+        settings: g_settings,
+        cost: g_cost,
+        source: g_source,
+        error: g_error,
+        created_at: g_created_at,
+        started_at: g_started_at,
+        completed_at: g_completed_at,
+      },
+    };
+  });
+  if (!withTotal) return { rows: out };
+  const t = await filtered(ex, q).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return { rows: out, total: Number(t.n) };
+}

@@ -1,0 +1,155 @@
+/**
+ * The metadata schema as Kysely sees it: one set of tables for SQLite (embedded) and Postgres
+ * (scaled out). Types are chosen to read back the same on both: ids are UUID strings, timestamps
+ * are ISO-8601 UTC strings with microseconds (they sort as text), booleans are 0/1 integers, and
+ * JSON is text.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type Role = 'admin' | 'user';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type LedgerReason = 'initial' | 'grant' | 'generation' | 'upscale' | 'refund';
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  role: Role;
+  /** Cache of SUM(credit_ledger.delta), updated in the same transaction as each ledger row; never negative. */
+  credits: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** SHA-256 hex of the whole secret; the secret itself is shown once and never stored. */
+  hash: string;
+  /** First 3 + "..." + last 4 characters, to tell keys apart in lists. */
+  short_string: string;
+  uses: Generated<number>;
+  credits_spent: Generated<number>;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface CreditLedgerTable {
+  id: string;
+  user_id: string;
+  /** Positive for grants and refunds, negative for debits. */
+  delta: number;
+  reason: LedgerReason;
+  generation_id: string | null;
+  upscale_id: string | null;
+  api_key_id: string | null;
+  note: string | null;
+  created_at: string;
+}
+
+export interface GenerationsTable {
+  id: string;
+  user_id: string;
+  api_key_id: string | null;
+  status: JobStatus;
+  /** The model's manifest id. */
+  model: string;
+  scheduler: string;
+  prompt: string;
+  negative_prompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  guidance: number;
+  seed: number;
+  num_outputs: number;
+  init_image_url: string | null;
+  prompt_strength: number | null;
+  /** Every setting as resolved (defaults filled), JSON. */
+  settings: string;
+  cost: number;
+  /** 'api', 'web', 'cli'. */
+  source: string;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+export interface GenerationOutputsTable {
+  id: string;
+  generation_id: string;
+  user_id: string;
+  /** Index in the batch (output k used seed + k). */
+  idx: number;
+  seed: number;
+  image_key: string;
+  width: number;
+  height: number;
+  is_public: Generated<number>;
+  upscaled_image_key: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UploadsTable {
+  id: string;
+  user_id: string;
+  object_key: string;
+  content_type: string;
+  bytes: number;
+  width: number;
+  height: number;
+  created_at: string;
+}
+
+export interface UpscalesTable {
+  id: string;
+  user_id: string;
+  api_key_id: string | null;
+  status: JobStatus;
+  model: string;
+  /** What the caller gave: an output id or an image URL. */
+  input: string;
+  output_id: string | null;
+  image_key: string | null;
+  width: number | null;
+  height: number | null;
+  scale: number;
+  cost: number;
+  source: string;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+/** Server-wide values shared by every process (the image-URL signing secret, ...). */
+export interface ServerSettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface DB {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  credit_ledger: CreditLedgerTable;
+  generations: GenerationsTable;
+  generation_outputs: GenerationOutputsTable;
+  uploads: UploadsTable;
+  upscales: UpscalesTable;
+  server_settings: ServerSettingsTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type ApiKey = Selectable<ApiKeysTable>;
+export type LedgerEntry = Selectable<CreditLedgerTable>;
+export type Generation = Selectable<GenerationsTable>;
+export type NewGeneration = Insertable<GenerationsTable>;
+export type GenerationUpdate = Updateable<GenerationsTable>;
+export type GenerationOutput = Selectable<GenerationOutputsTable>;
+export type NewGenerationOutput = Insertable<GenerationOutputsTable>;
+export type Upload = Selectable<UploadsTable>;
+export type Upscale = Selectable<UpscalesTable>;
+export type NewUpscale = Insertable<UpscalesTable>;

@@ -1,0 +1,176 @@
+/** In-process implementations of the queue contracts (embedded mode: one process, no Redis). */
+import { EventEmitter } from 'node:events';
+import { QueueLimitError } from '../core/errors.ts';
+import type { EventBus, InFlightGate, Job, JobEvent, JobHandler, JobQueue } from './types.ts';
+
+export class InProcessJobQueue implements JobQueue {
+  private readonly waiting: Job[] = [];
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private handler?: JobHandler;
+  private concurrency = 1;
+  private closing?: Promise<void>;
+
+  constructor(private readonly log: (message: string) => void = () => undefined) {}
+
+  async add(job: Job): Promise<void> {
+    if (this.closing) throw new Error('the job queue is closed');
+    this.waiting.push(job);
+    this.pump();
+  }
+
+  process(handler: JobHandler, options: { concurrency?: number } = {}): void {
+    if (this.handler) throw new Error('this queue already has a consumer');
+    this.handler = handler;
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.pump();
+  }
+
+  async cancel(jobId: string): Promise<boolean> {
+    const i = this.waiting.findIndex((j) => j.id === jobId);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      return true;
+    }
+    const r = this.running.get(jobId);
+    if (!r) return false;
+    r.controller.abort(new Error('cancelled'));
+    return true;
+  }
+
+  async size(): Promise<number> {
+    return this.waiting.length + this.running.size;
+  }
+
+  private pump(): void {
+    const handler = this.handler;
+    if (!handler || this.closing) return;
+    while (this.running.size < this.concurrency && this.waiting.length) {
+      const job = this.waiting.shift()!;
+      const controller = new AbortController();
+      const done = (async () => {
+        try {
+          await handler(job, controller.signal);
+        } catch (err) {
+          // Handlers record their own failures; anything escaping is a bug worth seeing.
+          this.log(`job ${job.id} (${job.type}) failed outside its handler: ${err instanceof Error ? err.stack : String(err)}`);
+        } finally {
+          this.running.delete(job.id);
+          this.pump();
+        }
+      })();
+      this.running.set(job.id, { controller, done });
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.waiting.length = 0;
+      const running = [...this.running.values()];
+      for (const r of running) r.controller.abort(new Error('shutting down'));
+      await Promise.allSettled(running.map((r) => r.done));
+    })();
+    return this.closing;
+  }
+}
+
+export class InProcessEventBus implements EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  publish(channel: string, event: JobEvent): void {
+    this.emitter.emit(channel, event);
+  }
+
+  subscribe(channel: string, listener: (event: JobEvent) => void): () => void {
+    this.emitter.on(channel, listener);
+    return () => this.emitter.off(channel, listener);
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}
+
+interface UserSlots {
+  active: number;
+  waiters: { resolve: (release: () => void) => void; reject: (err: unknown) => void }[];
+}
+
+export class InProcessGate implements InFlightGate {
+  private readonly users = new Map<string, UserSlots>();
+
+  constructor(
+    /** Generations a user may have in flight at once. */
+    private readonly maxInFlight: number,
+    /** Requests that may wait for a slot; one more is refused with QueueLimitError. */
+    private readonly maxWaiting: number,
+  ) {}
+
+  private slots(userId: string): UserSlots {
+    let s = this.users.get(userId);
+    if (!s) {
+      s = { active: 0, waiters: [] };
+      this.users.set(userId, s);
+    }
+    return s;
+  }
+
+  acquire(userId: string, signal?: AbortSignal): Promise<() => void> {
+    const s = this.slots(userId);
+    const release = this.releaser(userId);
+    if (s.active < this.maxInFlight) {
+      s.active++;
+      return Promise.resolve(release());
+    }
+    if (s.waiters.length >= this.maxWaiting) return Promise.reject(new QueueLimitError(this.maxWaiting));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (r: () => void) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        reject,
+      };
+      const onAbort = () => {
+        const i = s.waiters.indexOf(waiter);
+        if (i >= 0) s.waiters.splice(i, 1);
+        this.cleanup(userId);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      s.waiters.push(waiter);
+    });
+  }
+
+  /** A fresh one-shot release function for one slot. */
+  private releaser(userId: string): () => () => void {
+    return () => {
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const s = this.slots(userId);
+        const next = s.waiters.shift();
+        if (next) next.resolve(this.releaser(userId)()); // the slot passes straight to the next waiter
+        else s.active--;
+        this.cleanup(userId);
+      };
+    };
+  }
+
+  private cleanup(userId: string): void {
+    const s = this.users.get(userId);
+    if (s && s.active === 0 && s.waiters.length === 0) this.users.delete(userId);
+  }
+
+  inFlight(userId: string): number {
+    return this.users.get(userId)?.active ?? 0;
+  }
+
+  waiting(userId: string): number {
+    return this.users.get(userId)?.waiters.length ?? 0;
+  }
+}

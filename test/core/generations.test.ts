@@ -1,0 +1,138 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../src/db/database.ts';
+import type { Auth } from '../../src/core/accounts.ts';
+import { GenerationTimeoutError, QueueLimitError, UnknownSchedulerError, ValidationError } from '../../src/core/errors.ts';
+import { jobChannel } from '../../src/queue/types.ts';
+import { coreServices, spec } from '../helpers/core.ts';
+import { tempSqlite } from '../helpers/databases.ts';
+
+let db: Database;
+let cleanup: () => Promise<void>;
+before(async () => ({ db, cleanup } = await tempSqlite()));
+after(() => cleanup());
+
+async function userWith(core: ReturnType<typeof coreServices>, credits: number): Promise<Auth> {
+  const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
+  if (credits) await core.credits.grant(user.id, credits);
+  return core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
+}
+
+test('model rules are checked before anything is charged, naming the field', async () => {
+  const core = coreServices(db);
+  try {
+    await assert.rejects(core.generations.check(spec({ width: 1032 })), (e) => e instanceof ValidationError && e.field === 'width');
+    await assert.rejects(core.generations.check(spec({ height: 250 })), (e) => e instanceof ValidationError && e.field === 'height');
+    await assert.rejects(core.generations.check(spec({ scheduler: 'lms' })), UnknownSchedulerError);
+    await assert.rejects(core.generations.check(spec({ model: 'nope' })), (e) => e instanceof ValidationError && e.field === 'model');
+    await assert.rejects(core.generations.check(spec({ seed: 2 ** 32 })), (e) => e instanceof ValidationError && e.field === 'seed');
+    await core.generations.check(spec());
+  } finally {
+    await core.close();
+  }
+});
+
+test('a timeout fails and refunds the generation; a late result changes nothing', async () => {
+  const core = coreServices(db, { timeoutMs: 100 });
+  try {
+    const auth = await userWith(core, 4);
+    let late: Promise<boolean> | undefined;
+    core.queue.process(async (job, signal) => {
+      if (job.type !== 'generate') return;
+      const gen = await core.generations.markRunning(job.generationId);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(signal.aborted, 'the running job was told to stop');
+      late = core.generations.complete(gen!.id, [{ id: randomUUID(), idx: 0, seed: 1, key: 'outputs/x.png', width: 512, height: 512 }]);
+    });
+    await assert.rejects(core.generations.run(auth, spec({ numOutputs: 2 }), { source: 'test' }), GenerationTimeoutError);
+    assert.equal(await core.credits.balance(auth.user.id), 4);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await late, false);
+    assert.equal(await core.credits.balance(auth.user.id), 4);
+    const outputs = await db.kysely.selectFrom('generation_outputs').selectAll().where('user_id', '=', auth.user.id).execute();
+    assert.equal(outputs.length, 0);
+  } finally {
+    await core.close();
+  }
+});
+
+test('per-user in-flight limit: extra requests wait, then the bounded queue refuses', async () => {
+  const core = coreServices(db, { maxInFlight: 1, maxWaiting: 1 });
+  try {
+    const auth = await userWith(core, 10);
+    const order: string[] = [];
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((r) => (releaseFirst = r));
+    let running = 0;
+    let maxRunning = 0;
+    core.queue.process(
+      async (job) => {
+        if (job.type !== 'generate') return;
+        const gen = (await core.generations.markRunning(job.generationId))!;
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        order.push(gen.prompt);
+        if (gen.prompt === 'first') await firstHeld;
+        running--;
+        await core.generations.complete(gen.id, [{ id: randomUUID(), idx: 0, seed: 1, key: `outputs/${randomUUID()}.png`, width: 512, height: 512 }]);
+      },
+      { concurrency: 4 },
+    );
+    const first = core.generations.run(auth, spec({ prompt: 'first', numOutputs: 1 }), { source: 'test' });
+    await new Promise((r) => setTimeout(r, 30));
+    const second = core.generations.run(auth, spec({ prompt: 'second', numOutputs: 1 }), { source: 'test' });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(core.gate.inFlight(auth.user.id), 1);
+    assert.equal(core.gate.waiting(auth.user.id), 1);
+    await assert.rejects(core.generations.run(auth, spec({ prompt: 'third', numOutputs: 1 }), { source: 'test' }), QueueLimitError);
+    releaseFirst();
+    await first;
+    await second;
+    assert.deepEqual(order, ['first', 'second']);
+    assert.equal(maxRunning, 1);
+    // Nothing was charged for the refused one.
+    assert.equal(await core.credits.balance(auth.user.id), 8);
+  } finally {
+    await core.close();
+  }
+});
+
+test('status and progress events are published in order on the job channel', async () => {
+  const core = coreServices(db);
+  try {
+    const auth = await userWith(core, 2);
+    const seen: string[] = [];
+    core.queue.process(async (job) => {
+      if (job.type !== 'generate') return;
+      const gen = (await core.generations.markRunning(job.generationId))!;
+      for (let s = 1; s <= 3; s++) core.generations.progress(gen, s, 3);
+      await core.generations.complete(gen.id, [{ id: randomUUID(), idx: 0, seed: 1, key: 'outputs/y.png', width: 512, height: 512 }]);
+    });
+    const original = core.events.publish.bind(core.events);
+    core.events.publish = (channel, e) => {
+      if (channel === jobChannel(e.id)) seen.push(e.type === 'status' ? e.status : `step ${e.step}/${e.total}`);
+      original(channel, e);
+    };
+    await core.generations.run(auth, spec({ numOutputs: 1 }), { source: 'test' });
+    assert.deepEqual(seen, ['queued', 'running', 'step 1/3', 'step 2/3', 'step 3/3', 'succeeded']);
+  } finally {
+    await core.close();
+  }
+});
+
+test('interrupted generations are failed and refunded at start', async () => {
+  const core = coreServices(db);
+  try {
+    const auth = await userWith(core, 3);
+    // Accepted, but no worker ever takes it (the process "died").
+    const pending = core.generations.run(auth, spec({ numOutputs: 3 }), { source: 'test' });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(await core.credits.balance(auth.user.id), 0);
+    assert.equal(await core.generations.failInterrupted(), 1);
+    await assert.rejects(pending, /interrupted/);
+    assert.equal(await core.credits.balance(auth.user.id), 3);
+  } finally {
+    await core.close();
+  }
+});

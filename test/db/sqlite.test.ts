@@ -1,0 +1,4 @@
+import { databaseConformance } from './conformance.ts';
+import { tempSqlite } from '../helpers/databases.ts';
+
+databaseConformance('SQLite', tempSqlite);
