@@ -59,7 +59,13 @@ export class LoadedModel {
         warned = true;
       },
     };
-    const open = (path: string) => OnnxSession.load(path, sessionOptions);
+    // After one session falls back to CPU, the rest go straight there instead of probing the provider again.
+    let provider = options.provider;
+    const open = async (path: string) => {
+      const s = await OnnxSession.load(path, { ...sessionOptions, provider });
+      provider = s.provider;
+      return s;
+    };
     const [tokenizer, tokenizer2] = await Promise.all([
       ClipTokenizer.fromFolder(c.tokenizer),
       c.tokenizer2 ? ClipTokenizer.fromFolder(c.tokenizer2) : Promise.resolve(undefined),
@@ -109,7 +115,7 @@ export class LoadedModel {
     if (!path) {
       throw new ModelFormatError(`model ${this.id} has no vae_encoder/model.onnx, needed for image-to-image and inpainting`, this.info.dir);
     }
-    this.vaeEncoderSession ??= OnnxSession.load(path, this.options).then((s) => {
+    this.vaeEncoderSession ??= OnnxSession.load(path, { ...this.options, provider: this.provider }).then((s) => {
       this.sessions.push(s);
       requireInputs(s, REQUIRED_INPUTS.vaeEncoder, 'vae_encoder/model.onnx');
       return s;
