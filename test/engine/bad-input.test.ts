@@ -73,5 +73,8 @@ test('each request rule names its field', async () => {
 test('an init image that is not an image is refused with a clear message', async () => {
   const model = await tinyModel('tiny-sd1');
   const { imageToImage } = await import('../../src/engine/pipelines/image-to-image.ts');
-  await assert.rejects(imageToImage(model, request(model, { initImage: new TextEncoder().encode('not a png'), strength: 0.5 })), /decode/i);
+  await assert.rejects(
+    imageToImage(model, request(model, { initImage: new TextEncoder().encode('not a png'), strength: 0.5 })),
+    (err: Error) => err instanceof EngineInputError && err.field === 'initImage' && /cannot be decoded/.test(err.message),
+  );
 });

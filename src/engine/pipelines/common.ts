@@ -1,4 +1,6 @@
 /** Small steps every pipeline takes the same way. */
+import { EngineInputError } from '../errors.ts';
+import { ImageDecodeError } from '../image.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import { seedForOutput } from '../random.ts';
 import { createScheduler } from '../schedulers/index.ts';
@@ -55,4 +57,14 @@ export function truncatedTimesteps(s: Scheduler, steps: number, strength: number
   const begin = Math.max(steps - kept, 0) * s.order;
   s.setBeginIndex(begin);
   return s.timesteps.slice(begin);
+}
+
+/** Decodes a caller's image, turning "not an image" into an input error on the field it came in. */
+export async function readInputImage<T>(field: 'initImage' | 'mask', decode: () => Promise<T>): Promise<T> {
+  try {
+    return await decode();
+  } catch (err) {
+    if (err instanceof ImageDecodeError) throw new EngineInputError(field, `${field}: ${err.message}`);
+    throw err;
+  }
 }

@@ -7,6 +7,7 @@ import {
   latentShape,
   outputSeeds,
   previewDecoder,
+  readInputImage,
   scheduler,
   truncatedTimesteps,
   usesUnconditionalPass,
@@ -42,7 +43,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
   const timesteps = truncatedTimesteps(sched, req.steps, strength);
 
   // 5. Encode the init image (resized to the target size) and noise it to the first kept timestep.
-  const init = await decodeImage(req.initImage, { width: req.width, height: req.height });
+  const init = await readInputImage('initImage', () => decodeImage(req.initImage!, { width: req.width, height: req.height }));
   const imageLatents = repeatBatch(await encodeImage(model, init.data, req.width, req.height), shape.images);
   const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width);
   const latents = timesteps.length > 0 ? sched.addNoise(imageLatents, noise.next(), timesteps[0]!) : imageLatents;

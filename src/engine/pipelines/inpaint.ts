@@ -7,6 +7,7 @@ import {
   latentShape,
   outputSeeds,
   previewDecoder,
+  readInputImage,
   scaled,
   scheduler,
   truncatedTimesteps,
@@ -45,8 +46,9 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
   const timesteps = strength >= 1 ? sched.timesteps : truncatedTimesteps(sched, req.steps, strength);
 
   // 5. Prepare the image, the binarised mask (1 = repaint) and their latents.
-  const image = await decodeImage(req.initImage, { width: req.width, height: req.height });
-  const mask = binarize(await decodeMask(req.mask, req.width, req.height, { source: req.maskSource ?? 'luminance' }));
+  const image = await readInputImage('initImage', () => decodeImage(req.initImage!, { width: req.width, height: req.height }));
+  const source = req.maskSource ?? 'luminance';
+  const mask = binarize(await readInputImage('mask', () => decodeMask(req.mask!, req.width, req.height, { source })));
   const latentMask = binarize(downsampleMask(mask, req.width, req.height, 8));
   const imageLatents = repeatBatch(await encodeImage(model, image.data, req.width, req.height), shape.images);
 
