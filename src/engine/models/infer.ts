@@ -47,5 +47,7 @@ export function inferManifest(input: InferInput): ModelManifest {
     minSize: 64,
     maxSize: family === 'sdxl' ? 2048 : 1024,
     maxSteps: distilled ? 8 : undefined,
+    // Circular padding is a graph rewrite (tiling.ts) that fits any convolutional UNet.
+    tiling: true,
   };
 }

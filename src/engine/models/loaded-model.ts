@@ -6,6 +6,7 @@ import { ModelFormatError } from '../errors.ts';
 import { OnnxSession, type ExecutionProvider } from '../runtime/session.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
+import { tilingVariant } from './tiling.ts';
 
 export interface LoadOptions {
   provider: ExecutionProvider;
@@ -33,6 +34,8 @@ function requireInputs(session: OnnxSession, names: readonly string[], label: st
 
 export class LoadedModel {
   private vaeEncoderSession?: Promise<OnnxSession>;
+  private tiled?: Promise<LoadedModel>;
+  /** Sessions this object created and so disposes (a tiling twin shares its parent's text encoders). */
   private readonly sessions: OnnxSession[];
 
   private constructor(
@@ -44,8 +47,9 @@ export class LoadedModel {
     readonly vaeDecoder: OnnxSession,
     readonly tokenizer2?: ClipTokenizer,
     readonly textEncoder2?: OnnxSession,
+    owned?: OnnxSession[],
   ) {
-    this.sessions = [textEncoder, unet, vaeDecoder, ...(textEncoder2 ? [textEncoder2] : [])];
+    this.sessions = owned ?? [textEncoder, unet, vaeDecoder, ...(textEncoder2 ? [textEncoder2] : [])];
   }
 
   static async load(info: ModelInfo, options: LoadOptions): Promise<LoadedModel> {
@@ -123,7 +127,28 @@ export class LoadedModel {
     return this.vaeEncoderSession;
   }
 
+  /**
+   * The same model with wrap-around convolutions in the UNet and VAE decoder (seamless textures).
+   * Text encoders and the VAE encoder are shared with this model.
+   */
+  withTiling(): Promise<LoadedModel> {
+    this.tiled ??= (async () => {
+      const c = this.info.components;
+      const options = { ...this.options, provider: this.provider };
+      const unet = await OnnxSession.load(await tilingVariant(c.unet), options);
+      const vaeDecoder = await OnnxSession.load(await tilingVariant(c.vaeDecoder), options);
+      const twin = new LoadedModel(this.info, this.options, this.tokenizer, this.textEncoder, unet, vaeDecoder, this.tokenizer2, this.textEncoder2, [
+        unet,
+        vaeDecoder,
+      ]);
+      twin.vaeEncoder = () => this.vaeEncoder();
+      return twin;
+    })();
+    return this.tiled;
+  }
+
   async dispose(): Promise<void> {
+    if (this.tiled) await (await this.tiled.catch(() => undefined))?.dispose();
     await Promise.all(this.sessions.map((s) => s.dispose()));
   }
 }
