@@ -52,9 +52,12 @@ export async function decodeOutputs(model: LoadedModel, latents: Float32Array, s
  * Image-to-image starts part-way down the schedule: strength s keeps the last floor(steps * s) steps
  * (diffusers' get_timesteps), so small strengths keep the image and 1 redraws it.
  */
+export function keptSteps(steps: number, strength: number): number {
+  return Math.min(Math.floor(steps * strength), steps);
+}
+
 export function truncatedTimesteps(s: Scheduler, steps: number, strength: number): readonly number[] {
-  const kept = Math.min(Math.floor(steps * strength), steps);
-  const begin = Math.max(steps - kept, 0) * s.order;
+  const begin = Math.max(steps - keptSteps(steps, strength), 0) * s.order;
   s.setBeginIndex(begin);
   return s.timesteps.slice(begin);
 }

@@ -21,6 +21,8 @@ export interface DenoiseInput {
   model: LoadedModel;
   scheduler: Scheduler;
   timesteps: readonly number[];
+  /** Denoising steps as the user counts them; the timestep list can be longer (Heun doubles it, PNDM repeats one). */
+  steps: number;
   latents: Float32Array;
   shape: LatentShape;
   text: StaticFeeds;
@@ -42,8 +44,8 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   const { model, scheduler, timesteps, shape, text, guidance, options } = input;
   const pixels = shape.height * shape.width;
   const cfg = text.batch === 2 * shape.images;
-  const total = Math.ceil(timesteps.length / scheduler.order);
   let latents = input.latents;
+  let reported = 0;
 
   for (let i = 0; i < timesteps.length; i++) {
     throwIfCancelled(options.signal);
@@ -67,12 +69,14 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
     latents = scheduler.step(eps, t, latents, () => input.noise.next());
     if (input.afterStep) latents = input.afterStep(latents, i);
 
-    if (options.onProgress && ((i + 1) % scheduler.order === 0 || i === timesteps.length - 1)) {
+    const step = Math.floor(((i + 1) * input.steps) / timesteps.length);
+    if (options.onProgress && step > reported) {
+      reported = step;
       const current = latents;
       const tNow = t;
       await options.onProgress({
-        step: Math.ceil((i + 1) / scheduler.order),
-        total,
+        step,
+        total: input.steps,
         preview: () => input.decodePreview(scheduler.scaleModelInput(current, tNow).subarray(0, current.length / shape.images)),
       });
     }

@@ -9,6 +9,7 @@ import {
   previewDecoder,
   readInputImage,
   scheduler,
+  keptSteps,
   truncatedTimesteps,
   usesUnconditionalPass,
 } from './common.ts';
@@ -53,6 +54,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
     model,
     scheduler: sched,
     timesteps,
+    steps: keptSteps(req.steps, strength),
     latents,
     shape,
     text,

@@ -10,6 +10,7 @@ import {
   readInputImage,
   scaled,
   scheduler,
+  keptSteps,
   truncatedTimesteps,
   usesUnconditionalPass,
 } from './common.ts';
@@ -94,6 +95,7 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
     model,
     scheduler: sched,
     timesteps,
+    steps: strength >= 1 ? req.steps : keptSteps(req.steps, strength),
     latents,
     shape,
     text,

@@ -32,6 +32,7 @@ export async function textToImage(model: LoadedModel, req: GenerationRequest, op
     model,
     scheduler: sched,
     timesteps: sched.timesteps,
+    steps: req.steps,
     latents,
     shape,
     text,

@@ -99,8 +99,18 @@ test('progress arrives once per step, in order, with a preview; an abort stops b
       if (p.step === 3) preview = await p.preview();
     },
   });
-  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6], 'Heun: 11 UNet calls, 6 steps');
   assert.equal(preview?.width, 64);
+  const pndm: string[] = [];
+  await textToImage(model, request(model, { steps: 3, scheduler: 'pndm' }), { onProgress: (p) => void pndm.push(`${p.step}/${p.total}`) });
+  assert.deepEqual(pndm, ['1/3', '2/3', '3/3'], 'PNDM repeats a timestep, still 3 steps');
+  const i2i: string[] = [];
+  const { imageToImage } = await import('../../../src/engine/pipelines/image-to-image.ts');
+  const init = await encodeImage(new Float32Array(3 * 64 * 64), 64, 64, 'png');
+  await imageToImage(model, request(model, { steps: 10, strength: 0.5, initImage: init, scheduler: 'euler' }), {
+    onProgress: (p) => void i2i.push(`${p.step}/${p.total}`),
+  });
+  assert.deepEqual(i2i, ['1/5', '2/5', '3/5', '4/5', '5/5'], 'strength 0.5 of 10 steps runs 5');
   assert.equal(preview?.pixels.length, 3 * 64 * 64);
 
   const controller = new AbortController();
