@@ -63,8 +63,8 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
     this.useKarras = options.karras === true || c.bool('use_karras_sigmas', false);
-    // diffusers rounds Karras timesteps to integers except for the cosine schedule (then int64 truncates).
-    this.roundKarrasTimesteps = training.betaSchedule !== 'squaredcos_cap_v2' || training.trainedBetas !== null;
+    // diffusers rounds Karras timesteps to integers unless beta_schedule is the cosine one (then int64 truncates).
+    this.roundKarrasTimesteps = training.betaSchedule !== 'squaredcos_cap_v2';
     this.lowerOrderFinal = c.bool('lower_order_final', true);
     this.eulerAtFinal = c.bool('euler_at_final', false);
     this.finalSigmasZero = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero';
