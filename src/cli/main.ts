@@ -2,10 +2,18 @@
 import { Command } from 'commander';
 import { registerGenerate } from './generate.ts';
 import { registerModels } from './models.ts';
+import { registerServe } from './serve.ts';
+import { registerKeys } from './keys.ts';
+import { registerCredits } from './credits.ts';
+import { registerOpenApi } from './openapi.ts';
 
 const program = new Command('darkroom').description('Self-hostable text-to-image generation on ONNX Runtime');
 registerGenerate(program);
 registerModels(program);
+registerServe(program);
+registerKeys(program);
+registerCredits(program);
+registerOpenApi(program);
 await program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`darkroom: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

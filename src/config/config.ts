@@ -19,6 +19,24 @@ export interface Config {
   executionProvider: ExecutionProvider;
   /** Threads per ONNX operator on CPU; 0 lets ONNX Runtime decide. */
   threads: number;
+  /** `sqlite:<file>` (embedded, the default) or `postgres://...`. */
+  databaseUrl: string;
+  /** Base of the image URLs handed to clients; empty means the origin each request came to. */
+  publicUrl: string;
+  /** Seconds a synchronous generation or upscale request waits for its images. */
+  generationTimeout: number;
+  /** Generations one user may have in flight at once. */
+  maxInFlight: number;
+  /** Requests of one user that may wait for an in-flight slot; one more gets queue_limit_reached. */
+  maxQueued: number;
+  /** Requests per second per API key; 0 turns rate limiting off. */
+  rateLimit: number;
+  /** Credits a new account starts with (the first-start admin included). */
+  initialCredits: number;
+  /** Jobs the in-process worker runs at once. */
+  workerConcurrency: number;
+  /** Whether new outputs are viewable by anyone with their URL (else by their owner and signed URLs). */
+  outputsPublic: boolean;
 }
 
 export class ConfigError extends Error {
@@ -53,6 +71,32 @@ function oneOf<T extends string>(values: readonly T[]) {
   };
 }
 
+function boolean(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error('must be true or false');
+}
+
+function httpUrl(raw: string): string {
+  if (raw.trim() === '') return '';
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error('must be an http(s) URL such as https://images.example.com');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must be an http(s) URL such as https://images.example.com');
+  return raw.replace(/\/+$/, '');
+}
+
+function databaseUrl(raw: string): string {
+  const v = text(raw);
+  if (/^postgres(ql)?:\/\//.test(v) || v.startsWith('sqlite:')) return v;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) throw new Error('must be sqlite:<file> or postgres://user:password@host/database');
+  return `sqlite:${resolve(v)}`;
+}
+
 function text(raw: string): string {
   if (raw.trim() === '') throw new Error('must not be empty');
   return raw;
@@ -66,6 +110,15 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   defaultModel: { env: 'DARKROOM_DEFAULT_MODEL', parse: text, fallback: () => 'darkroom-demo' },
   executionProvider: { env: 'DARKROOM_EXECUTION_PROVIDER', parse: oneOf(EXECUTION_PROVIDERS), fallback: () => 'cpu' },
   threads: { env: 'DARKROOM_THREADS', parse: integer(0, 1024), fallback: () => 0 },
+  databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
+  publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
+  generationTimeout: { env: 'DARKROOM_GENERATION_TIMEOUT', parse: integer(1, 86400), fallback: () => 240 },
+  maxInFlight: { env: 'DARKROOM_MAX_IN_FLIGHT', parse: integer(1, 1000), fallback: () => 2 },
+  maxQueued: { env: 'DARKROOM_MAX_QUEUED', parse: integer(0, 100000), fallback: () => 50 },
+  rateLimit: { env: 'DARKROOM_RATE_LIMIT', parse: integer(0, 1000000), fallback: () => 10 },
+  initialCredits: { env: 'DARKROOM_INITIAL_CREDITS', parse: integer(0, 1000000000), fallback: () => 100 },
+  workerConcurrency: { env: 'DARKROOM_WORKER_CONCURRENCY', parse: integer(1, 64), fallback: () => 1 },
+  outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
 };
 
 /** The CLI flag of a setting: DARKROOM_DATA_DIR → --data-dir. */

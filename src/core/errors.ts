@@ -7,6 +7,7 @@
 
 export type ErrorCode =
   | 'validation'
+  | 'malformed'
   | 'unknown_model'
   | 'unknown_scheduler'
   | 'invalid_image_url'
@@ -37,11 +38,21 @@ export abstract class DarkroomError extends Error {
 /** Bad input, naming the field at fault (in Darkroom's own field names: width, steps, model, initImage...). */
 export class ValidationError extends DarkroomError {
   readonly code: ErrorCode = 'validation';
+  /** Every problem found, when there were several (the message names the first). */
+  detail?: string;
   constructor(
     readonly field: string,
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** A body that is not JSON, or a field of the wrong type (Stablecog's json_parse_error). */
+export class MalformedRequestError extends ValidationError {
+  override readonly code = 'malformed' as const;
+  constructor(field: string | undefined, message: string) {
+    super(field ?? '', message);
   }
 }
 

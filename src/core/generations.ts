@@ -250,6 +250,10 @@ export class Generations {
     return gens.getGeneration(this.deps.db.kysely, id);
   }
 
+  outputs(id: string): Promise<GenerationOutput[]> {
+    return gens.outputsOf(this.deps.db.kysely, id);
+  }
+
   // ---- the worker's side ----
 
   /** queued → running; undefined when the generation is no longer queued (cancelled, timed out). */
@@ -296,8 +300,8 @@ export class Generations {
           height: o.height,
           is_public: settings.isPublic ? 1 : 0,
           upscaled_image_key: null,
-          created_at: at,
-          updated_at: at,
+          // One timestamp each (strictly increasing), so a created_at cursor never splits a tie.
+          ...((t) => ({ created_at: t, updated_at: t }))(timestamp()),
         })),
       );
       const refund = generationRefund(settings.spec, gen.num_outputs - made.length);

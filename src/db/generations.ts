@@ -164,3 +164,21 @@ export async function queryOutputs(ex: Executor, q: OutputQuery, withTotal: bool
   const t = await filtered(ex, q).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return { rows: out, total: Number(t.n) };
 }
+
+export async function findUpscaleOfOutput(ex: Executor, outputId: string) {
+  return ex
+    .selectFrom('upscales')
+    .selectAll()
+    .where('output_id', '=', outputId)
+    .where('status', '=', 'succeeded')
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+}
+
+export function findOutputByImageKey(ex: Executor, key: string): Promise<GenerationOutput | undefined> {
+  return ex
+    .selectFrom('generation_outputs')
+    .selectAll()
+    .where((eb) => eb.or([eb('image_key', '=', key), eb('upscaled_image_key', '=', key)]))
+    .executeTakeFirst();
+}

@@ -113,6 +113,8 @@ export interface UpscalesTable {
   /** What the caller gave: an output id or an image URL. */
   input: string;
   output_id: string | null;
+  /** Object key of the image to upscale (the output's image, an upload, or a fetched URL under inits/). */
+  source_key: string;
   image_key: string | null;
   width: number | null;
   height: number | null;

@@ -45,3 +45,7 @@ export async function setSettingOnce(ex: Executor, key: string, value: string): 
     .execute();
   return (await getSetting(ex, key))!;
 }
+
+export function findUpscaleByImageKey(ex: Executor, key: string): Promise<Upscale | undefined> {
+  return ex.selectFrom('upscales').selectAll().where('image_key', '=', key).executeTakeFirst();
+}

@@ -89,6 +89,7 @@ export async function up(db: AnyDb): Promise<void> {
     .addColumn('model', 'text', (c) => c.notNull())
     .addColumn('input', 'text', (c) => c.notNull())
     .addColumn('output_id', 'text', (c) => c.references('generation_outputs.id'))
+    .addColumn('source_key', 'text', (c) => c.notNull())
     .addColumn('image_key', 'text')
     .addColumn('width', 'integer')
     .addColumn('height', 'integer')

@@ -1,0 +1,37 @@
+/**
+ * The HTTP application: the Stablecog dialect, stored images, the OpenAPI document and its docs
+ * page. Built from services, so tests run it in-process (app.request) or over a real socket.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { cors } from 'hono/cors';
+import type { ApiOptions, ApiServices, Env } from './env.ts';
+import { registerImages } from './images.ts';
+import { openApiDocument } from './openapi.ts';
+import { createStablecogApp } from './stablecog/index.ts';
+import { stablecogErrorHandler } from './stablecog/errors.ts';
+
+const DOCS_PAGE = fileURLToPath(new URL('../../web/docs.html', import.meta.url));
+
+export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
+  const app = new OpenAPIHono<Env>();
+  app.use('*', async function requestId(c, next) {
+    const id = randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  });
+  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'] }));
+  app.onError(stablecogErrorHandler(options.log));
+  app.route('/', createStablecogApp(services, options));
+  registerImages(app, services);
+
+  const document = openApiDocument(app, options.version);
+  app.get('/openapi.json', (c) => c.json(document));
+  app.get('/docs', (c) => c.html(readFileSync(DOCS_PAGE, 'utf8')));
+  app.get('/', (c) => c.redirect('/docs'));
+  app.notFound((c) => c.json({ error: 'not_found', description: `no route ${c.req.method} ${c.req.path}; see /docs` }, 404));
+  return app;
+}

@@ -1,0 +1,38 @@
+/** API-key authentication shared by every dialect: `Authorization: Bearer <key>`. */
+import type { MiddlewareHandler } from 'hono';
+import type { Accounts } from '../core/accounts.ts';
+import { UnauthorizedError } from '../core/errors.ts';
+import type { RateLimiter } from '../core/rate-limit.ts';
+import type { Env } from './env.ts';
+
+export function bearerSecret(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+/** Requires a valid key; sets c.var.auth. Then counts the request against the key's rate limit. */
+export function requireApiKey(accounts: Accounts, limiter: RateLimiter): MiddlewareHandler<Env> {
+  return async function requireApiKey(c, next) {
+    const secret = bearerSecret(c.req.header('authorization'));
+    if (!secret) throw new UnauthorizedError();
+    const auth = await accounts.authenticate(secret);
+    c.set('auth', auth);
+    const { limit, remaining } = limiter.take(auth.key.id);
+    if (limit > 0) {
+      c.header('X-RateLimit-Limit', String(limit));
+      c.header('X-RateLimit-Remaining', String(remaining));
+    }
+    await next();
+  };
+}
+
+/** The caller's user id when a valid key was sent, else undefined (for routes open to anyone). */
+export async function optionalUserId(accounts: Accounts, header: string | undefined): Promise<string | undefined> {
+  const secret = bearerSecret(header);
+  if (!secret) return undefined;
+  try {
+    return (await accounts.authenticate(secret)).user.id;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,44 @@
+/** What every route handler can reach: the services (through the context) and per-request values. */
+import type { Accounts, Auth } from '../core/accounts.ts';
+import type { Credits } from '../core/credits.ts';
+import type { Generations } from '../core/generations.ts';
+import type { ImageAccess } from '../core/image-access.ts';
+import type { ImageInputs } from '../core/images.ts';
+import type { ModelCatalog } from '../core/models.ts';
+import type { Outputs } from '../core/outputs.ts';
+import type { RateLimiter } from '../core/rate-limit.ts';
+import type { Upscales } from '../core/upscales.ts';
+import type { Usage } from '../core/usage.ts';
+import type { EventBus } from '../queue/types.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+
+export interface ApiServices {
+  accounts: Accounts;
+  credits: Credits;
+  generations: Generations;
+  upscales: Upscales;
+  catalog: ModelCatalog;
+  images: ImageInputs;
+  imageAccess: ImageAccess;
+  outputs: Outputs;
+  usage: Usage;
+  store: ObjectStore;
+  events: EventBus;
+  rateLimiter: RateLimiter;
+}
+
+export interface ApiOptions {
+  /** Base of the URLs handed to clients; empty: the origin of each request. */
+  publicUrl: string;
+  version: string;
+  log: (message: string) => void;
+}
+
+export type Env = {
+  Variables: {
+    auth: Auth;
+    requestId: string;
+    /** Settings to echo in an error answer (Stablecog sends them once validation has passed). */
+    errorSettings?: unknown;
+  };
+};

@@ -1,0 +1,77 @@
+/**
+ * Mounting a route: its zod-openapi definition goes into the OpenAPI registry (the document is
+ * generated from these), and the handler gets the request already parsed against the same
+ * schemas by validation.ts, so the documented rules and the enforced rules are one and the same.
+ * Aliases are mounted too and documented as deprecated.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import type { OpenAPIHono, RouteConfig, z } from '@hono/zod-openapi';
+import type { Env } from './env.ts';
+import { parseWith, readJson, readQuery } from './validation.ts';
+
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+type JsonBodyOf<R> = R extends { request: { body: { content: { 'application/json': { schema: infer S } } } } }
+  ? R extends { request: { body: { required: true } } }
+    ? Out<S>
+    : Out<S> | undefined
+  : undefined;
+type QueryOf<R> = R extends { request: { query: infer S } } ? Out<S> : undefined;
+type ParamsOf<R> = R extends { request: { params: infer S } } ? Out<S> : undefined;
+
+export interface RouteInput<R> {
+  body: JsonBodyOf<R>;
+  query: QueryOf<R>;
+  params: ParamsOf<R>;
+}
+
+export interface MountOptions {
+  aliases?: string[];
+  middleware?: MiddlewareHandler<Env>[];
+}
+
+function honoPath(path: string): string {
+  return path.replace(/\{([^}]+)\}/g, ':$1');
+}
+
+export type Mount = <R extends RouteConfig>(
+  route: R,
+  handler: (c: Context<Env>, input: RouteInput<R>) => Promise<Response> | Response,
+  options?: MountOptions,
+) => void;
+
+/**
+ * A mount function for `app`: routes whose definition has a non-empty `security` get `auth`
+ * before anything else, so a route is authenticated exactly when its document says so.
+ */
+export function mounter(app: OpenAPIHono<Env>, auth: MiddlewareHandler<Env>): Mount {
+  return (route, handler, options) => mount(app, route, handler, { ...options, auth: route.security?.length ? auth : undefined });
+}
+
+export function mount<R extends RouteConfig>(
+  app: OpenAPIHono<Env>,
+  route: R,
+  handler: (c: Context<Env>, input: RouteInput<R>) => Promise<Response> | Response,
+  options: MountOptions & { auth?: MiddlewareHandler<Env> } = {},
+): void {
+  const request = route.request;
+  const jsonMedia = request?.body && 'content' in request.body ? request.body.content['application/json'] : undefined;
+  const jsonSchema = (jsonMedia && 'schema' in jsonMedia ? jsonMedia.schema : undefined) as z.ZodType | undefined;
+  const querySchema = request?.query as z.ZodType | undefined;
+  const paramsSchema = request?.params as z.ZodType | undefined;
+  const bodyRequired = request?.body?.required === true;
+  const run = async (c: Context<Env>) => {
+    const raw = jsonSchema ? await readJson(c, bodyRequired) : undefined;
+    const input = {
+      body: jsonSchema && raw !== undefined ? parseWith(jsonSchema, raw) : undefined,
+      query: querySchema ? parseWith(querySchema, readQuery(c)) : undefined,
+      params: paramsSchema ? parseWith(paramsSchema, c.req.param()) : undefined,
+    } as RouteInput<R>;
+    return handler(c, input);
+  };
+  const paths = [route.path, ...(options.aliases ?? [])];
+  for (const [i, path] of paths.entries()) {
+    const doc = i === 0 ? route : { ...route, path, deprecated: true, operationId: route.operationId ? `${route.operationId}_alias${i}` : undefined };
+    app.openAPIRegistry.registerPath(doc);
+    app.on([route.method.toUpperCase()], [honoPath(path)], ...(options.auth ? [options.auth] : []), ...(options.middleware ?? []), run);
+  }
+}

@@ -1,0 +1,88 @@
+/** POST /v1/image/generation/create (alias /v1/image/generate): synchronous generation. */
+import { createRoute } from '@hono/zod-openapi';
+import type { GenerationSpec } from '../../core/generations.ts';
+import { ModelCatalog } from '../../core/models.ts';
+import { randomSeed } from '../../core/random.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { SchedulerName } from '../../engine/schedulers/index.ts';
+import type { ApiOptions, ApiServices } from '../env.ts';
+import type { Mount } from '../route.ts';
+import { imageUrl } from '../urls.ts';
+import { defaultsFor, formatPrompt, LIMITS } from './defaults.ts';
+import { CreateGenerationResponse, ErrorResponse, GenerationCreateInput } from './schemas.ts';
+import { errorResponses, secured } from './openapi.ts';
+
+export const createGenerationRoute = createRoute({
+  method: 'post',
+  path: '/v1/image/generation/create',
+  operationId: 'createGeneration',
+  tags: ['Generation'],
+  summary: 'Generate images (waits for them)',
+  description:
+    'Makes 1-4 images from a prompt and answers when they are ready (up to DARKROOM_GENERATION_TIMEOUT, 240 s by default). ' +
+    'Costs 1 credit per requested image, taken when the request is accepted; every image that fails is refunded.',
+  ...secured,
+  request: { body: { required: true, content: { 'application/json': { schema: GenerationCreateInput } } } },
+  responses: {
+    200: { description: 'The images, the balance after this request, and every setting used.', content: { 'application/json': { schema: CreateGenerationResponse } } },
+    ...errorResponses,
+  },
+});
+
+export function registerGeneration(mount: Mount, services: ApiServices, options: ApiOptions): void {
+  const { catalog, generations, imageAccess } = services;
+  mount(
+    createGenerationRoute,
+    async (c, { body }) => {
+      const model = await catalog.resolve(body.model_id, 'model_id');
+      const scheduler = catalog.resolveScheduler(model, body.scheduler_id, 'scheduler_id');
+      const d = defaultsFor(model);
+      const spec: GenerationSpec = {
+        model: model.id,
+        scheduler: scheduler.name as SchedulerName,
+        prompt: formatPrompt(body.prompt),
+        negativePrompt: formatPrompt(body.negative_prompt ?? ''),
+        width: body.width ?? d.width,
+        height: body.height ?? d.height,
+        steps: body.inference_steps ?? d.inferenceSteps,
+        guidance: body.guidance_scale ?? d.guidanceScale,
+        seed: body.seed === undefined || body.seed < 0 ? randomSeed() : body.seed,
+        numOutputs: body.num_outputs ?? d.numOutputs,
+        ...(body.init_image_url ? { initImageUrl: body.init_image_url, strength: body.prompt_strength ?? d.promptStrength } : {}),
+      };
+      if (spec.width * spec.height * spec.steps > LIMITS.maxPixelSteps) {
+        throw new ValidationError(
+          'inference_steps',
+          `Pick fewer inference steps or smaller dimensions: ${spec.width} - ${spec.height} - ${spec.steps}`,
+        );
+      }
+      const settings = {
+        model_id: model.uuid,
+        scheduler_id: ModelCatalog.scheduler(spec.scheduler).id,
+        width: spec.width,
+        height: spec.height,
+        num_outputs: spec.numOutputs,
+        guidance_scale: spec.guidance,
+        inference_steps: spec.steps,
+        seed: spec.seed,
+        ...(spec.initImageUrl ? { init_image_url: spec.initImageUrl, prompt_strength: spec.strength } : {}),
+      };
+      c.set('errorSettings', settings);
+      const result = await generations.run(c.get('auth'), spec, { source: 'api', streamId: body.stream_id, signal: c.req.raw.signal });
+      return c.json(
+        {
+          outputs: result.outputs.map((o) => {
+            const url = imageUrl(c, options.publicUrl, imageAccess, o.image_key);
+            return { id: o.id, url, image_url: url };
+          }),
+          remaining_credits: result.balance,
+          settings,
+        },
+        200,
+      );
+    },
+    { aliases: ['/v1/image/generate'] },
+  );
+}
+
+export { ErrorResponse };

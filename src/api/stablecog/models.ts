@@ -1,0 +1,108 @@
+/** Model and default-settings discovery (no key needed), with Stablecog's paths and their aliases. */
+import { createRoute } from '@hono/zod-openapi';
+import type { ApiServices } from '../env.ts';
+import type { Mount } from '../route.ts';
+import { defaultsFor } from './defaults.ts';
+import { publicErrorResponses } from './openapi.ts';
+import { GenerationDefaultsResponse, GenerationModelsResponse, UpscaleDefaultsResponse, UpscaleModelsResponse } from './schemas.ts';
+
+const ok = <S>(description: string, schema: S) => ({ 200: { description, content: { 'application/json': { schema } } }, ...publicErrorResponses });
+
+export function registerModels(mount: Mount, services: ApiServices): void {
+  const { catalog, upscales } = services;
+
+  mount(
+    createRoute({
+      method: 'get',
+      path: '/v1/image/generation/models',
+      operationId: 'listGenerationModels',
+      tags: ['Models'],
+      summary: 'Generation models with their schedulers',
+      responses: ok('Every installed model, its schedulers (Stablecog ids where Stablecog has them) and default size.', GenerationModelsResponse),
+    }),
+    async (c) => {
+      const models = await catalog.list();
+      return c.json(
+        {
+          models: models.map((m) => {
+            const d = defaultsFor(m);
+            return {
+              id: m.uuid,
+              name: m.name,
+              is_default: m.isDefault,
+              available_schedulers: m.schedulers.map((s) => ({ id: s.id, name: s.label })),
+              default_width: d.width,
+              default_height: d.height,
+              ...(m.description ? { description: m.description } : {}),
+              darkroom_id: m.id,
+              image_to_image: m.imageToImage,
+            };
+          }),
+        },
+        200,
+      );
+    },
+    { aliases: ['/v1/image/models/generate'] },
+  );
+
+  mount(
+    createRoute({
+      method: 'get',
+      path: '/v1/image/generation/defaults',
+      operationId: 'getGenerationDefaults',
+      tags: ['Models'],
+      summary: 'Default generation settings',
+      responses: ok('What a request that names nothing but the prompt gets.', GenerationDefaultsResponse),
+    }),
+    async (c) => {
+      const model = await catalog.default();
+      const d = defaultsFor(model);
+      return c.json(
+        {
+          model_id: model.uuid,
+          scheduler_id: model.defaultScheduler.id,
+          width: d.width,
+          height: d.height,
+          num_outputs: d.numOutputs,
+          guidance_scale: d.guidanceScale,
+          inference_steps: d.inferenceSteps,
+          prompt_strength: d.promptStrength,
+        },
+        200,
+      );
+    },
+    { aliases: ['/v1/image/defaults/generate'] },
+  );
+
+  mount(
+    createRoute({
+      method: 'get',
+      path: '/v1/image/upscale/models',
+      operationId: 'listUpscaleModels',
+      tags: ['Models'],
+      summary: 'Upscale models',
+      responses: ok('The upscalers. kind "resample" is plain resampling, not a super-resolution model.', UpscaleModelsResponse),
+    }),
+    async (c) =>
+      c.json(
+        {
+          models: upscales.models().map((m) => ({ id: m.uuid, name: m.name, is_default: m.isDefault, description: m.description, kind: m.kind, scale: m.scale })),
+        },
+        200,
+      ),
+    { aliases: ['/v1/image/models/upscale'] },
+  );
+
+  mount(
+    createRoute({
+      method: 'get',
+      path: '/v1/image/upscale/defaults',
+      operationId: 'getUpscaleDefaults',
+      tags: ['Models'],
+      summary: 'Default upscale settings',
+      responses: ok('The default upscaler.', UpscaleDefaultsResponse),
+    }),
+    async (c) => c.json({ model_id: upscales.resolveModel(undefined).uuid }, 200),
+    { aliases: ['/v1/image/defaults/upscale'] },
+  );
+}

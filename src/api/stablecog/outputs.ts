@@ -1,0 +1,107 @@
+/** GET /v1/image/generation/outputs (alias /v1/image/outputs): the caller's outputs, filtered, by cursor. */
+import { createRoute } from '@hono/zod-openapi';
+import { modelUuid, schedulerEntry } from '../../core/models.ts';
+import { uuidV5, isUuid } from '../../core/uuid.ts';
+import { resolveSchedulerName } from '../../engine/schedulers/aliases.ts';
+import type { SchedulerName } from '../../engine/schedulers/index.ts';
+import type { ApiOptions, ApiServices } from '../env.ts';
+import type { Mount } from '../route.ts';
+import { imageUrl } from '../urls.ts';
+import { errorResponses, secured } from './openapi.ts';
+import { OutputsQuery, OutputsResponse } from './schemas.ts';
+
+export function registerOutputs(mount: Mount, services: ApiServices, options: ApiOptions): void {
+  const { outputs, catalog, imageAccess } = services;
+  mount(
+    createRoute({
+      method: 'get',
+      path: '/v1/image/generation/outputs',
+      operationId: 'listOutputs',
+      tags: ['Generation'],
+      summary: "The caller's outputs, newest first, with filters",
+      description:
+        'Cursor pagination: pass the previous answer\'s `next` as `cursor`. `total` is given on the first page only. ' +
+        "Stablecog's gallery-only filters (search, gallery_status, likes, aesthetic scores) do not apply to a private server.",
+      ...secured,
+      request: { query: OutputsQuery },
+      responses: { 200: { description: 'One page of outputs.', content: { 'application/json': { schema: OutputsResponse } } }, ...errorResponses },
+    }),
+    async (c, { query: q }) => {
+      const models = await catalog.list();
+      const modelIds = q.model_ids?.map((ref) => (isUuid(ref) ? models.find((m) => m.uuid === ref.toLowerCase())?.id : ref) ?? ref);
+      const schedulers = q.scheduler_ids?.map((ref): string => {
+        try {
+          return resolveSchedulerName(ref);
+        } catch {
+          const minted = models.flatMap((m) => m.schedulers).find((s) => s.id === ref.toLowerCase());
+          return minted?.name ?? ref;
+        }
+      });
+      const page = await outputs.query({
+        userId: c.get('auth').user.id,
+        perPage: q.per_page ?? 50,
+        cursor: q.cursor,
+        order: q.order ?? 'desc',
+        orderBy: q.order_by ?? 'created_at',
+        models: modelIds,
+        schedulers,
+        minWidth: q.min_width,
+        maxWidth: q.max_width,
+        minHeight: q.min_height,
+        maxHeight: q.max_height,
+        widths: q.widths,
+        heights: q.heights,
+        minSteps: q.min_inference_steps,
+        maxSteps: q.max_inference_steps,
+        steps: q.inference_steps,
+        minGuidance: q.min_guidance_scale,
+        maxGuidance: q.max_guidance_scale,
+        guidances: q.guidance_scales,
+        upscaled: q.upscaled ?? 'any',
+        start: q.start_dt,
+        end: q.end_dt,
+      });
+      const url = (key: string) => imageUrl(c, options.publicUrl, imageAccess, key);
+      return c.json(
+        {
+          ...(page.total !== undefined ? { total: page.total } : {}),
+          ...(page.next ? { next: page.next } : {}),
+          outputs: page.rows.map((o) => {
+            const g = o.generation;
+            return {
+              id: o.id,
+              image_url: url(o.image_key),
+              ...(o.upscaled_image_key ? { upscaled_image_url: url(o.upscaled_image_key) } : {}),
+              created_at: o.created_at,
+              updated_at: o.updated_at,
+              is_public: o.is_public === 1,
+              gallery_status: 'not_submitted',
+              was_auto_submitted: false,
+              like_count: 0,
+              generation: {
+                id: g.id,
+                created_at: g.created_at,
+                ...(g.started_at ? { started_at: g.started_at } : {}),
+                ...(g.completed_at ? { completed_at: g.completed_at } : {}),
+                prompt: { id: uuidV5(`prompt:${g.prompt}`), text: g.prompt },
+                ...(g.negative_prompt ? { negative_prompt: { id: uuidV5(`prompt:${g.negative_prompt}`), text: g.negative_prompt } } : {}),
+                model_id: modelUuid(g.model),
+                scheduler_id: schedulerEntry(g.scheduler as SchedulerName).id,
+                width: g.width,
+                height: g.height,
+                seed: Number(g.seed),
+                inference_steps: g.steps,
+                guidance_scale: g.guidance,
+                num_outputs: g.num_outputs,
+                ...(g.init_image_url ? { init_image_url: g.init_image_url } : {}),
+                ...(g.prompt_strength !== null ? { prompt_strength: g.prompt_strength } : {}),
+              },
+            };
+          }),
+        },
+        200,
+      );
+    },
+    { aliases: ['/v1/image/outputs'] },
+  );
+}

@@ -1,0 +1,322 @@
+/**
+ * The Stablecog dialect's request and response schemas. The messages are Stablecog's own strings
+ * where Stablecog has one (its server's validation messages), so a client sees what Stablecog would
+ * say; the error envelope adds the field name.
+ */
+import { z } from '@hono/zod-openapi';
+import { LIMITS } from './defaults.ts';
+
+const intField = (name: string) => z.number({ error: `${name} must be a number` }).int({ error: `${name} must be an integer` });
+const numField = (name: string) => z.number({ error: `${name} must be a number` });
+const strField = (name: string) => z.string({ error: `${name} must be a string` });
+const uuidOrId = (name: string) => strField(name).max(200, { error: `${name} is too long` });
+
+const size = (label: 'Width' | 'Height', name: string) =>
+  intField(name)
+    .min(LIMITS.minSize, { error: `${label} is too small, min is: ${LIMITS.minSize}` })
+    .max(LIMITS.maxSize, { error: `${label} is too large, max is: ${LIMITS.maxSize}` })
+    .multipleOf(LIMITS.sizeMultiple, { error: `${label} must be a multiple of ${LIMITS.sizeMultiple}` });
+
+export const StreamId = strField('stream_id').regex(/^[A-Za-z0-9_-]{16,128}$/, { error: 'stream_id must be 16-128 letters, digits, _ or -' });
+
+export const GenerationCreateInput = z
+  .object({
+    prompt: z
+      .string({ error: (i) => (i.input === undefined ? 'Prompt is required' : 'prompt must be a string') })
+      .refine((s) => s.trim() !== '', { error: 'Prompt is required' })
+      .openapi({ description: `What to draw. Line breaks become spaces; cut to ${LIMITS.maxPromptLength} characters.`, example: 'red cat wearing a purple hat' }),
+    negative_prompt: strField('negative_prompt').optional().openapi({ description: 'What not to draw.' }),
+    model_id: uuidOrId('model_id').optional().openapi({ description: 'A model id from /v1/image/generation/models (its UUID or its plain id). Default: the default model.' }),
+    scheduler_id: uuidOrId('scheduler_id').optional().openapi({ description: "A scheduler id from the model's available_schedulers (or a scheduler name). Default: the model's." }),
+    width: size('Width', 'width').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's.` }),
+    height: size('Height', 'height').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's.` }),
+    num_outputs: intField('num_outputs')
+      .min(LIMITS.minOutputs, { error: `Number of outputs can't be less than ${LIMITS.minOutputs}` })
+      .max(LIMITS.maxOutputs, { error: `Number of outputs can't be more than ${LIMITS.maxOutputs}` })
+      .optional()
+      .openapi({ description: 'Images to make, 1-4 (1 credit each). Default: 2.' }),
+    guidance_scale: numField('guidance_scale')
+      .min(LIMITS.minGuidance, { error: 'Guidance scale is too small, min is: 1.000000' })
+      .max(LIMITS.maxGuidance, { error: 'Guidance scale is too large, max is: 20.000000' })
+      .optional()
+      .openapi({ description: "1-20. Default: the model's (7 for most)." }),
+    inference_steps: intField('inference_steps')
+      .min(LIMITS.minSteps, { error: `Inference steps is too small, min is: ${LIMITS.minSteps}` })
+      .max(LIMITS.maxSteps, { error: `Inference steps is too large, max is: ${LIMITS.maxSteps}` })
+      .optional()
+      .openapi({ description: "10-50. Default: the model's." }),
+    seed: intField('seed')
+      .max(LIMITS.maxSeed, { error: `Seed is too large, max is: ${LIMITS.maxSeed}` })
+      .optional()
+      .openapi({ description: 'Same seed + same settings = same image; output k uses seed + k. Negative or absent: random.' }),
+    init_image_url: strField('init_image_url').max(4096, { error: 'init_image_url is too long' }).optional().openapi({ description: 'Image-to-image: an http(s) image URL (up to 5 MB) or an s3:// name from /v1/image/upload.' }),
+    prompt_strength: numField('prompt_strength')
+      .min(0, { error: 'Prompt strength must be between 0 and 1' })
+      .max(1, { error: 'Prompt strength must be between 0 and 1' })
+      .optional()
+      .openapi({ description: 'With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5.' }),
+    stream_id: StreamId.optional().openapi({ description: 'Darkroom: a client-chosen id; progress is sent as Server-Sent Events on /v1/sse?id=<stream_id>.' }),
+    submit_to_gallery: z.boolean().optional().openapi({ description: 'Accepted for compatibility; there is no public gallery.' }),
+  })
+  .openapi('GenerationCreateInput');
+
+export const GenerationSettings = z
+  .object({
+    model_id: z.string(),
+    scheduler_id: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    num_outputs: z.number().int(),
+    guidance_scale: z.number(),
+    inference_steps: z.number().int(),
+    seed: z.number().int(),
+    init_image_url: z.string().optional(),
+    prompt_strength: z.number().optional(),
+  })
+  .openapi('GenerationSettings');
+
+export const ApiOutput = z
+  .object({
+    id: z.string().openapi({ description: 'The output id (use it as an upscale input).' }),
+    url: z.string().openapi({ description: 'Image URL (private outputs: a signed URL).' }),
+    image_url: z.string().optional(),
+    upscaled_image_url: z.string().optional(),
+  })
+  .openapi('Output');
+
+export const CreateGenerationResponse = z
+  .object({ outputs: z.array(ApiOutput), remaining_credits: z.number().int(), settings: GenerationSettings })
+  .openapi('CreateGenerationResponse');
+
+export const ErrorResponse = z
+  .object({
+    error: z.string().openapi({ description: "Stablecog's error code or message (json_parse_error, invalid_model_id, insufficient_credits, queue_limit_reached, Unauthorized, TIMEOUT, ...)." }),
+    field: z.string().optional().openapi({ description: 'Darkroom: the request field at fault.' }),
+    description: z.string().optional(),
+    settings: z.record(z.string(), z.unknown()).optional(),
+  })
+  .openapi('ErrorResponse');
+
+export const SchedulerItem = z.object({ id: z.string(), name: z.string() }).openapi('Scheduler');
+
+export const GenerationModelsResponse = z
+  .object({
+    models: z.array(
+      z
+        .object({
+          id: z.string(),
+          name: z.string(),
+          is_default: z.boolean(),
+          available_schedulers: z.array(SchedulerItem),
+          default_width: z.number().int(),
+          default_height: z.number().int(),
+          description: z.string().optional(),
+          darkroom_id: z.string().openapi({ description: "Darkroom: the model's plain id (also accepted as model_id)." }),
+          image_to_image: z.boolean(),
+        })
+        .openapi('GenerationModel'),
+    ),
+  })
+  .openapi('GenerationModelsResponse');
+
+export const GenerationDefaultsResponse = z
+  .object({
+    model_id: z.string(),
+    scheduler_id: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    num_outputs: z.number().int(),
+    guidance_scale: z.number(),
+    inference_steps: z.number().int(),
+    prompt_strength: z.number(),
+  })
+  .openapi('GenerationDefaultsResponse');
+
+export const UpscaleModelsResponse = z
+  .object({
+    models: z.array(
+      z
+        .object({
+          id: z.string(),
+          name: z.string(),
+          is_default: z.boolean(),
+          description: z.string(),
+          kind: z.enum(['resample']).openapi({ description: "Darkroom: 'resample' is plain Lanczos resampling, not a super-resolution model." }),
+          scale: z.number().int(),
+        })
+        .openapi('UpscaleModel'),
+    ),
+  })
+  .openapi('UpscaleModelsResponse');
+
+export const UpscaleDefaultsResponse = z.object({ model_id: z.string() }).openapi('UpscaleDefaultsResponse');
+
+export const UpscaleCreateInput = z
+  .object({
+    input: strField('input')
+      .min(1, { error: 'input is required' })
+      .max(4096, { error: 'input is too long' })
+      .openapi({ description: 'An output id of yours, an http(s) image URL, or an s3:// name from /v1/image/upload.' }),
+    model_id: uuidOrId('model_id').optional(),
+  })
+  .openapi('UpscaleCreateInput');
+
+export const CreateUpscaleResponse = z
+  .object({
+    outputs: z.array(ApiOutput),
+    remaining_credits: z.number().int(),
+    settings: z.object({ model_id: z.string(), input: z.string() }),
+  })
+  .openapi('CreateUpscaleResponse');
+
+export const CreditsResponse = z
+  .object({
+    total_remaining_credits: z.number().int(),
+    credits: z.array(
+      z.object({
+        id: z.string(),
+        remaining_amount: z.number().int(),
+        expires_at: z.string(),
+        type: z.object({ id: z.string(), name: z.string(), description: z.string().optional(), amount: z.number().int() }),
+      }),
+    ),
+  })
+  .openapi('CreditsResponse');
+
+export const UploadResponse = z.object({ object: z.string().openapi({ example: 's3://<sha256 of your user id>/<uuid>.png' }) }).openapi('UploadResponse');
+
+const commaList = <T extends z.ZodType>(item: T, name: string) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      const parts = s.split(',').map((p) => p.trim()).filter((p) => p !== '');
+      const out: z.output<T>[] = [];
+      for (const p of parts) {
+        const r = item.safeParse(p);
+        if (!r.success) {
+          ctx.addIssue({ code: 'custom', message: `${name} must be a comma-separated list (bad item ${JSON.stringify(p)})` });
+          return z.NEVER;
+        }
+        out.push(r.data as z.output<T>);
+      }
+      return out;
+    })
+    .optional()
+    .openapi({ type: 'string', description: `Comma-separated ${name}.` });
+
+const qInt = (name: string) => z.coerce.number({ error: `${name} must be a number` }).int({ error: `${name} must be an integer` });
+const qNum = (name: string) => z.coerce.number({ error: `${name} must be a number` });
+const isoTime = (name: string) => z.string().refine((s) => !Number.isNaN(Date.parse(s)), { error: `${name} must be an ISO time` });
+
+export const OutputsQuery = z.object({
+  per_page: qInt('per_page').min(1, { error: 'per_page must be 1-300' }).max(300, { error: 'per_page must be 1-300' }).optional().openapi({ description: '1-300, default 50.' }),
+  cursor: isoTime('cursor').optional().openapi({ description: 'The `next` of the previous page.' }),
+  model_ids: commaList(z.string(), 'model ids'),
+  scheduler_ids: commaList(z.string(), 'scheduler ids'),
+  min_width: qInt('min_width').optional(),
+  max_width: qInt('max_width').optional(),
+  min_height: qInt('min_height').optional(),
+  max_height: qInt('max_height').optional(),
+  widths: commaList(qInt('widths'), 'widths'),
+  heights: commaList(qInt('heights'), 'heights'),
+  min_inference_steps: qInt('min_inference_steps').optional(),
+  max_inference_steps: qInt('max_inference_steps').optional(),
+  inference_steps: commaList(qInt('inference_steps'), 'inference steps'),
+  min_guidance_scale: qNum('min_guidance_scale').optional(),
+  max_guidance_scale: qNum('max_guidance_scale').optional(),
+  guidance_scales: commaList(qNum('guidance_scales'), 'guidance scales'),
+  order: z.enum(['asc', 'desc'], { error: 'order must be asc or desc' }).optional(),
+  order_by: z.enum(['created_at', 'updated_at'], { error: 'order_by must be created_at or updated_at' }).optional(),
+  upscaled: z.enum(['any', 'only', 'not'], { error: 'upscaled must be any, only or not' }).optional(),
+  start_dt: isoTime('start_dt').optional(),
+  end_dt: isoTime('end_dt').optional(),
+});
+
+export const OutputsResponse = z
+  .object({
+    total: z.number().int().optional().openapi({ description: 'Only on the first page (no cursor).' }),
+    next: z.string().optional().openapi({ description: 'Cursor of the next page; absent on the last.' }),
+    outputs: z.array(
+      z
+        .object({
+          id: z.string(),
+          image_url: z.string(),
+          upscaled_image_url: z.string().optional(),
+          created_at: z.string(),
+          updated_at: z.string(),
+          is_public: z.boolean(),
+          gallery_status: z.string(),
+          was_auto_submitted: z.boolean(),
+          like_count: z.number().int(),
+          generation: z.object({
+            id: z.string(),
+            created_at: z.string(),
+            started_at: z.string().optional(),
+            completed_at: z.string().optional(),
+            prompt: z.object({ id: z.string(), text: z.string() }),
+            negative_prompt: z.object({ id: z.string(), text: z.string() }).optional(),
+            model_id: z.string(),
+            scheduler_id: z.string(),
+            width: z.number().int(),
+            height: z.number().int(),
+            seed: z.number().int(),
+            inference_steps: z.number().int(),
+            guidance_scale: z.number(),
+            num_outputs: z.number().int(),
+            init_image_url: z.string().optional(),
+            prompt_strength: z.number().optional(),
+          }),
+        })
+        .openapi('GenerationOutputItem'),
+    ),
+  })
+  .openapi('OutputsResponse');
+
+export const TokenCreateInput = z.object({ name: strField('name').max(1000, { error: 'name is too long' }).optional() }).openapi('TokenCreateInput');
+export const TokenCreateResponse = z.object({ id: z.string(), token: z.string().openapi({ description: 'The secret, shown this once.' }) }).openapi('TokenCreateResponse');
+export const TokenDeleteInput = z.object({ id: strField('id').min(1, { error: 'id is required' }) }).openapi('TokenDeleteInput');
+export const TokensQuery = z.object({ type: z.enum(['any', 'client', 'manual'], { error: 'type must be any, client or manual' }).optional() });
+export const TokensResponse = z
+  .object({
+    tokens: z.array(
+      z
+        .object({
+          id: z.string(),
+          name: z.string(),
+          short_string: z.string(),
+          uses: z.number().int(),
+          credits_spent: z.number().int(),
+          is_active: z.boolean(),
+          last_used_at: z.string().optional(),
+          created_at: z.string(),
+        })
+        .openapi('Token'),
+    ),
+  })
+  .openapi('TokensResponse');
+export const StatusOk = z.object({ status: z.literal('ok') }).openapi('StatusOk');
+
+export const OperationsQuery = z.object({
+  per_page: qInt('per_page').min(1, { error: 'per_page must be 1-300' }).max(300, { error: 'per_page must be 1-300' }).optional(),
+  cursor: isoTime('cursor').optional(),
+});
+export const OperationsResponse = z
+  .object({
+    operations: z.array(
+      z
+        .object({
+          id: z.string(),
+          operation_type: z.enum(['generate', 'upscale']),
+          status: z.string(),
+          created_at: z.string(),
+          started_at: z.string().optional(),
+          completed_at: z.string().optional(),
+          num_outputs: z.number().int(),
+          cost: z.number().int().openapi({ description: 'Credits spent (after refunds).' }),
+          source: z.string(),
+        })
+        .openapi('Operation'),
+    ),
+    next: z.string().optional(),
+  })
+  .openapi('OperationsResponse');

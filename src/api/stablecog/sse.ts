@@ -1,0 +1,85 @@
+/**
+ * GET /v1/sse?id=<stream id>: Server-Sent Events for the generations and upscales a client started
+ * with that `stream_id` (Stablecog's web SSE, opened to API clients). Frames are `data: <json>`:
+ * first `{"version": ...}`, then `creation_process` messages (status queued → processing →
+ * succeeded|failed, with the outputs on success) and Darkroom's `creation_progress` messages
+ * (step / total_steps) in between. The stream id is the client's secret; no key is needed, so a
+ * browser EventSource can listen.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
+import { streamChannel, type JobEvent } from '../../queue/types.ts';
+import type { ApiOptions, ApiServices } from '../env.ts';
+import type { Mount } from '../route.ts';
+import { imageUrl } from '../urls.ts';
+import { StreamId } from './schemas.ts';
+
+const KEEPALIVE_MS = 15_000;
+
+export function registerSse(mount: Mount, services: ApiServices, options: ApiOptions): void {
+  const { events, generations, imageAccess } = services;
+  mount(
+    createRoute({
+      method: 'get',
+      path: '/v1/sse',
+      operationId: 'streamEvents',
+      tags: ['Generation'],
+      summary: 'Live status and step progress (Server-Sent Events)',
+      description:
+        'Open this before sending a generation with the same `stream_id`. Frames: `{"version"}` first, then ' +
+        '`{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` ' +
+        'and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps"}`, in order.',
+      request: { query: z.object({ id: StreamId }) },
+      responses: { 200: { description: 'An event stream.', content: { 'text/event-stream': { schema: z.string() } } } },
+    }),
+    (c, { query }) => {
+      const streamId = query.id;
+      return streamSSE(c, async (stream) => {
+        const queue: JobEvent[] = [];
+        let wake: (() => void) | undefined;
+        const unsubscribe = events.subscribe(streamChannel(streamId), (e) => {
+          queue.push(e);
+          wake?.();
+        });
+        let open = true;
+        stream.onAbort(() => {
+          open = false;
+          wake?.();
+        });
+        try {
+          await stream.writeSSE({ data: JSON.stringify({ version: options.version }) });
+          while (open) {
+            if (!queue.length) {
+              let timer: NodeJS.Timeout | undefined;
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+                timer = setTimeout(resolve, KEEPALIVE_MS);
+                timer.unref();
+              });
+              clearTimeout(timer);
+              wake = undefined;
+              if (!queue.length && open) await stream.write(': keep-alive\n\n');
+              continue;
+            }
+            const e = queue.shift()!;
+            const process_type = e.kind;
+            if (e.type === 'progress') {
+              await stream.writeSSE({ data: JSON.stringify({ message_type: 'creation_progress', process_type, id: e.id, stream_id: streamId, step: e.step, total_steps: e.total }) });
+              continue;
+            }
+            const status = e.status === 'running' ? 'processing' : e.status;
+            const message: Record<string, unknown> = { message_type: 'creation_process', process_type, status, id: e.id, stream_id: streamId };
+            if (e.error) message['error'] = e.error;
+            if (e.status === 'succeeded' && e.kind === 'generate') {
+              const outs = await generations.outputs(e.id);
+              message['outputs'] = outs.map((o) => ({ id: o.id, image_url: imageUrl(c, options.publicUrl, imageAccess, o.image_key), created_at: o.created_at }));
+            }
+            await stream.writeSSE({ data: JSON.stringify(message) });
+          }
+        } finally {
+          unsubscribe();
+        }
+      });
+    },
+  );
+}

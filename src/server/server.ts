@@ -1,0 +1,155 @@
+/**
+ * The embedded server: API + in-process worker in one process, SQLite (or Postgres) metadata and
+ * images on disk under the data directory. `startServer` wires config → services → HTTP and
+ * returns a handle whose `close()` stops everything (idempotent, every step runs even if one fails).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
+import { Engine } from '../engine/engine.ts';
+import { openDatabase, type Database } from '../db/database.ts';
+import { Accounts } from '../core/accounts.ts';
+import { Credits } from '../core/credits.ts';
+import { Generations } from '../core/generations.ts';
+import { ImageAccess } from '../core/image-access.ts';
+import { ImageInputs } from '../core/images.ts';
+import { ModelCatalog } from '../core/models.ts';
+import { Outputs } from '../core/outputs.ts';
+import { RateLimiter } from '../core/rate-limit.ts';
+import { Upscales } from '../core/upscales.ts';
+import { Usage } from '../core/usage.ts';
+import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../queue/in-process.ts';
+import { FilesystemStore } from '../storage/filesystem.ts';
+import { Worker, type ImageEngine } from '../worker/worker.ts';
+import { createApp } from '../api/app.ts';
+import type { ApiServices } from '../api/env.ts';
+import { ensureDefaultModel } from './default-model.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface ServerOptions {
+  log?: (message: string) => void;
+  /** Called once, on first start, with the admin key's secret (the default prints it). */
+  onAdminKey?: (secret: string, userName: string) => void;
+  /** A stand-in engine (tests); by default the real one from the config. */
+  engine?: ImageEngine & { dispose?: () => Promise<void> };
+  /** Bind the HTTP port (default true); false for tests that call app.request in-process. */
+  listen?: boolean;
+}
+
+export interface ServerHandle {
+  /** http://host:port, with the port actually bound (config port 0 picks a free one). */
+  url: string;
+  port: number;
+  services: ApiServices;
+  app: ReturnType<typeof createApp>;
+  db: Database;
+  /** The model requests get when they name none. */
+  defaultModel: string;
+  close(): Promise<void>;
+}
+
+export function printAdminKey(secret: string, userName: string, write: (s: string) => void = (s) => process.stdout.write(s)): void {
+  const line = '-'.repeat(78);
+  write(
+    `${line}\nFirst start: created the admin account "${userName}" and its API key. It is shown only this once;\n` +
+      `only its hash is stored. Keep it now:\n\n    ${secret}\n\n` +
+      `Make more keys with: npx darkroom keys create --user NAME\n${line}\n`,
+  );
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<ServerHandle> {
+  const log = options.log ?? ((m: string) => process.stderr.write(`darkroom: ${m}\n`));
+  mkdirSync(config.dataDir, { recursive: true });
+
+  const engine =
+    options.engine ??
+    new Engine({ modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR], provider: config.executionProvider, threads: config.threads, log });
+  const registry = new Engine({ modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR], provider: 'cpu' }).registry;
+  const defaultModel = await ensureDefaultModel(registry, config.modelsDir, config.defaultModel, log);
+
+  const db = await openDatabase(config.databaseUrl);
+  const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
+  try {
+    const store = new FilesystemStore(join(config.dataDir, 'images'));
+    const queue = new InProcessJobQueue(log);
+    const events = new InProcessEventBus();
+    const gate = new InProcessGate(config.maxInFlight, config.maxQueued);
+    const catalog = new ModelCatalog(registry, defaultModel);
+    const images = new ImageInputs(db, store);
+    const accounts = new Accounts(db, { initialCredits: config.initialCredits });
+    const credits = new Credits(db);
+    const timeoutMs = config.generationTimeout * 1000;
+    const generations = new Generations({ db, queue, events, gate, catalog, images }, { timeoutMs, outputsPublic: config.outputsPublic });
+    const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs });
+    const imageAccess = await ImageAccess.open(db);
+    const services: ApiServices = {
+      accounts,
+      credits,
+      generations,
+      upscales,
+      catalog,
+      images,
+      imageAccess,
+      outputs: new Outputs(db),
+      usage: new Usage(db),
+      store,
+      events,
+      rateLimiter: new RateLimiter(config.rateLimit),
+    };
+
+    const admin = await accounts.ensureAdmin();
+    if (admin) (options.onAdminKey ?? printAdminKey)(admin.secret, admin.user.name);
+
+    // Embedded mode: jobs lived in the previous process; whatever it left unfinished is refunded.
+    const interrupted = (await generations.failInterrupted()) + (await upscales.failInterrupted());
+    if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
+
+    const worker = new Worker({ queue, engine, store, generations, upscales, log });
+    worker.start(config.workerConcurrency);
+    cleanups.unshift(() => queue.close(), () => events.close(), async () => engine.dispose?.());
+
+    const app = createApp(services, { publicUrl: config.publicUrl, version: VERSION, log });
+    let server: ServerType | undefined;
+    let port = config.port;
+    if (options.listen !== false) {
+      server = await new Promise<ServerType>((resolve, reject) => {
+        const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+        s.once('error', reject);
+      });
+      port = (server.address() as AddressInfo).port;
+      cleanups.unshift(
+        () =>
+          new Promise<void>((resolve) => {
+            server!.close(() => resolve());
+            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          }),
+      );
+    }
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      services,
+      app,
+      db,
+      defaultModel,
+      close: () =>
+        (closing ??= (async () => {
+          for (const step of cleanups) {
+            try {
+              await step();
+            } catch (err) {
+              log(`while stopping: ${err instanceof Error ? err.message : String(err)}`);
+            }
+          }
+        })()),
+    };
+  } catch (err) {
+    for (const step of cleanups) await Promise.resolve(step()).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+/** Live progress over Server-Sent Events: every status and step, in order, then the outputs. */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let t: TestServer;
+before(async () => (t = await startTestServer()));
+after(() => t.close());
+
+/** Reads `data:` frames from an SSE response until `until` says stop. */
+async function readFrames(res: Response, until: (frame: Record<string, unknown>) => boolean): Promise<Record<string, unknown>[]> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  const frames: Record<string, unknown>[] = [];
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (!data) continue;
+      const frame = JSON.parse(data) as Record<string, unknown>;
+      frames.push(frame);
+      if (until(frame)) {
+        await reader.cancel();
+        return frames;
+      }
+    }
+  }
+  return frames;
+}
+
+test('SSE: version, queued, processing, every step in order, succeeded with the outputs', async () => {
+  const streamId = randomBytes(32).toString('hex');
+  const sse = await fetch(`${t.url}/v1/sse?id=${streamId}`);
+  assert.equal(sse.status, 200);
+  assert.match(sse.headers.get('content-type') ?? '', /text\/event-stream/);
+  const framesP = readFrames(sse, (f) => f['message_type'] === 'creation_process' && (f['status'] === 'succeeded' || f['status'] === 'failed'));
+  await new Promise((r) => setTimeout(r, 50)); // the subscription is made when the stream starts
+  const res = await t.api('/v1/image/generation/create', {
+    method: 'POST',
+    json: { prompt: 'watch me', num_outputs: 2, inference_steps: 12, scheduler_id: 'K_EULER', stream_id: streamId },
+  });
+  assert.equal(res.status, 200);
+  const created = (await res.json()) as { outputs: { id: string }[] };
+  const frames = await framesP;
+
+  assert.ok(typeof frames[0]!['version'] === 'string', 'the first frame names the version');
+  const rest = frames.slice(1);
+  const id = rest[0]!['id'];
+  assert.ok(rest.every((f) => f['id'] === id && f['stream_id'] === streamId && f['process_type'] === 'generate'));
+  const kinds = rest.map((f) => (f['message_type'] === 'creation_progress' ? `step ${f['step']}/${f['total_steps']}` : String(f['status'])));
+  assert.deepEqual(kinds, ['queued', 'processing', ...Array.from({ length: 12 }, (_, i) => `step ${i + 1}/12`), 'succeeded']);
+  const outputs = rest.at(-1)!['outputs'] as { id: string; image_url: string }[];
+  assert.deepEqual(outputs.map((o) => o.id).sort(), created.outputs.map((o) => o.id).sort());
+  assert.equal((await fetch(outputs[0]!.image_url)).status, 200);
+});
+
+test('SSE: a bad stream id is a 400 naming the field', async () => {
+  const res = await fetch(`${t.url}/v1/sse?id=short`);
+  assert.equal(res.status, 400);
+  assert.equal(((await res.json()) as { field: string }).field, 'id');
+});
