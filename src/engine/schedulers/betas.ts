@@ -5,7 +5,8 @@
  * (sigmas, log-sigmas, LMS coefficients) is as exact as the formulas allow. The two agree to ~1e-7 relative.
  */
 import type { BetaSchedule } from './types.ts';
-import { linspace } from './spacing.ts';
+import { assertNoiseLength } from './config.ts';
+import { assertTrainTimestep, linspace } from './spacing.ts';
 
 export interface TrainingScheduleOptions {
   numTrainTimesteps: number;
@@ -97,4 +98,22 @@ export function clampTerminalAlphaBar(ac: Float64Array): Float64Array {
   const out = Float64Array.from(ac);
   out[out.length - 1] = 2 ** -24;
   return out;
+}
+
+/**
+ * Forward process q(x_t | x0) at a training timestep: sqrt(abar_t) * x0 + sqrt(1 - abar_t) * noise
+ * (addNoise of the schedulers that take integer timesteps: DDIM, DDPM, PNDM, LCM).
+ */
+export function addNoiseAtTimestep(
+  alphasCumprod: Float64Array,
+  original: Float32Array,
+  noise: Float32Array,
+  timestep: number,
+  owner: string,
+): Float32Array {
+  assertTrainTimestep(timestep, alphasCumprod.length, owner);
+  assertNoiseLength(original, noise, owner);
+  const a = Math.sqrt(alphasCumprod[timestep]!);
+  const b = Math.sqrt(1 - alphasCumprod[timestep]!);
+  return original.map((x, i) => a * x + b * noise[i]!);
 }

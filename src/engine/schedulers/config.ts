@@ -133,6 +133,11 @@ export function assertSameLength(a: Float32Array, b: Float32Array, owner: string
   }
 }
 
+/** addNoise: the noise must be shaped like the clean sample. */
+export function assertNoiseLength(original: Float32Array, noise: Float32Array, owner: string): void {
+  if (original.length !== noise.length) throw new RangeError(`${owner}: noise and sample lengths differ`);
+}
+
 /**
  * A begin index is any non-negative integer: one at or past the end of the schedule leaves nothing to run
  * (image-to-image at a strength that keeps no step), as in diffusers.

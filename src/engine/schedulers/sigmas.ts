@@ -3,11 +3,34 @@
  * x_t = alpha_t * x0 + s_t * eps  with alpha_t^2 = alpha_bar_t, s_t^2 = 1 - alpha_bar_t, is the same point as
  * the variance-exploding x = x0 + sigma * eps scaled by alpha_t, where sigma = s_t / alpha_t.
  */
+import type { TimestepSpacing } from './types.ts';
+import { alphasCumprod, clampTerminalAlphaBar, makeBetas, type TrainingScheduleOptions } from './betas.ts';
+import { assertNoiseLength, notReady } from './config.ts';
 import { linspace } from './spacing.ts';
+import { StepIndex } from './step-index.ts';
 
 /** sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) for every training timestep (ascending in t). */
 export function sigmasFromAlphasCumprod(alphasCumprod: Float64Array): Float64Array {
   return alphasCumprod.map((a) => Math.sqrt((1 - a) / a));
+}
+
+/** The training tables of a sigma-based scheduler, ascending in t. */
+export interface TrainingSigmas {
+  alphasCumprod: Float64Array;
+  sigmas: Float64Array;
+  logSigmas: Float64Array;
+}
+
+/**
+ * alpha_bar, sigma and log-sigma of every training timestep. A zero-terminal-SNR schedule gets its last
+ * alpha_bar clamped to 2^-24 so the last sigma is finite (see clampTerminalAlphaBar; the classes that do not
+ * read rescale_betas_zero_snr never rescale).
+ */
+export function trainingSigmas(training: TrainingScheduleOptions): TrainingSigmas {
+  let ac = alphasCumprod(makeBetas(training));
+  if (training.rescaleZeroSnr) ac = clampTerminalAlphaBar(ac);
+  const sigmas = sigmasFromAlphasCumprod(ac);
+  return { alphasCumprod: ac, sigmas, logSigmas: sigmas.map(Math.log) };
 }
 
 /** `np.interp(x, arange(len(table)), table)`: linear interpolation on the integer grid, clamped at both ends. */
@@ -49,4 +72,104 @@ export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number, rho 
 export function alphaSigmaOf(sigma: number): { alpha: number; sigmaT: number } {
   const alpha = 1 / Math.sqrt(sigma * sigma + 1);
   return { alpha, sigmaT: sigma * alpha };
+}
+
+/** alpha_t, s_t and the half-log-SNR lambda = log(alpha_t / s_t) of a sigma (lambda = +inf at sigma = 0). */
+export function levelsOf(sigma: number): { alpha: number; sigmaT: number; lambda: number } {
+  const { alpha, sigmaT } = alphaSigmaOf(sigma);
+  return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
+}
+
+/**
+ * The schedule of a sigma-based scheduler: its timesteps, the sigma of each followed by the final sigma, and
+ * the run's position in them. It holds the plumbing those schedulers share (diffusers repeats it in every
+ * class): the step and begin index, the 1/sqrt(sigma^2 + 1) model-input scaling, the initial noise sigma,
+ * and addNoise at the begin index.
+ */
+export class SigmaSchedule {
+  private ts: number[] = [];
+  private sigmaList: number[] = [];
+  private ready = false;
+  private readonly position: StepIndex;
+
+  constructor(
+    private readonly owner: string,
+    missing: 'throw' | 'last' = 'throw',
+  ) {
+    this.position = new StepIndex(owner, missing);
+  }
+
+  get timesteps(): readonly number[] {
+    return this.ts;
+  }
+
+  /** One sigma per timestep, then the final sigma. */
+  get sigmas(): readonly number[] {
+    return this.sigmaList;
+  }
+
+  /** setTimesteps: a new schedule, ready to step, with no begin index and no position. */
+  set(timesteps: number[], sigmas: number[]): void {
+    this.ts = timesteps;
+    this.sigmaList = sigmas;
+    this.position.clear();
+    this.ready = true;
+  }
+
+  /** The tables diffusers' `__init__` holds before set_timesteps (they set initNoiseSigma); not ready to step. */
+  preset(timesteps: number[], sigmas: number[]): void {
+    this.ts = timesteps;
+    this.sigmaList = sigmas;
+  }
+
+  setBeginIndex(index: number): void {
+    this.position.setBegin(index);
+  }
+
+  /** Forgets the position, keeping the begin index. */
+  restart(): void {
+    this.position.restart();
+  }
+
+  /** The index of this call (see StepIndex.current); throws before setTimesteps. */
+  index(timestep: number, forStep = true): number {
+    if (!this.ready) notReady(this.owner);
+    return this.position.current(this.ts, timestep, forStep);
+  }
+
+  /** A step is done. */
+  advance(): void {
+    this.position.advance();
+  }
+
+  /** The largest sigma, or sqrt(sigma_max^2 + 1) for "leading" spacing (diffusers' choice). */
+  initNoiseSigma(spacing: TimestepSpacing): number {
+    const max = Math.max(...this.sigmaList);
+    return spacing === 'leading' ? Math.sqrt(max * max + 1) : max;
+  }
+
+  /** x / sqrt(sigma^2 + 1): the variance-preserving point of the same noise level, what the model sees. */
+  scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
+    const sigma = this.sigmaList[this.index(timestep, false)]!;
+    const k = 1 / Math.sqrt(sigma * sigma + 1);
+    return sample.map((x) => x * k);
+  }
+
+  /** x0 + sigma * noise (variance-exploding form), sigma taken at the begin index when one is set, as diffusers does. */
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    const sigma = this.noiseSigma(original, noise, timestep);
+    return original.map((x, j) => x + noise[j]! * sigma);
+  }
+
+  /** alpha_t x0 + s_t noise: the same noise level in variance-preserving form (DPM-Solver, UniPC). */
+  addNoiseVp(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    const { alpha, sigmaT } = alphaSigmaOf(this.noiseSigma(original, noise, timestep));
+    return original.map((x, j) => alpha * x + sigmaT * noise[j]!);
+  }
+
+  private noiseSigma(original: Float32Array, noise: Float32Array, timestep: number): number {
+    assertNoiseLength(original, noise, this.owner);
+    if (!this.ready) notReady(this.owner);
+    return this.sigmaList[this.position.forAddNoise(this.ts, timestep)]!;
+  }
 }
