@@ -8,7 +8,7 @@
  * uses `final_alpha_cumprod` (1 when set_alpha_to_one, else abar_0: SD 1.x configs end at abar_0).
  */
 import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, makeBetas } from './betas.ts';
+import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
@@ -96,15 +96,6 @@ export class DdimScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
-    return vpNoise(original, noise, this.alphasCumprod[timestep]!);
+    return addNoiseAtTimestep(this.alphasCumprod, original, noise, timestep, OWNER);
   }
-}
-
-/** Forward process q(x_t | x0): sqrt(abar) * x0 + sqrt(1 - abar) * noise. */
-function vpNoise(original: Float32Array, noise: Float32Array, alphaBar: number): Float32Array {
-  if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-  const a = Math.sqrt(alphaBar);
-  const b = Math.sqrt(1 - alphaBar);
-  return original.map((x, i) => a * x + b * noise[i]!);
 }

@@ -8,8 +8,9 @@
  * with alpha'_t = abar_t / abar_t' and beta'_t = 1 - alpha'_t. Noise is drawn only while t > 0.
  */
 import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, makeBetas } from './betas.ts';
+import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
+import { predictX0Vp } from './prediction.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'DDPMScheduler';
@@ -80,8 +81,8 @@ export class DdpmScheduler implements Scheduler {
     const curBeta = 1 - curAlpha;
     const cX0 = (Math.sqrt(aPrev) * curBeta) / bT;
     const cXt = (Math.sqrt(curAlpha) * bPrev) / bT;
-    const sqA = Math.sqrt(aT);
-    const sqB = Math.sqrt(bT);
+    const clip = this.clipSample ? this.clipRange : null;
+    const x0 = predictX0Vp(this.prediction, modelOutput, sample, Math.sqrt(aT), Math.sqrt(bT), clip);
 
     let std = 0;
     let z: Float32Array | null = null;
@@ -90,23 +91,12 @@ export class DdpmScheduler implements Scheduler {
       const small = Math.max((bPrev / bT) * curBeta, 1e-20);
       std = this.varianceType === 'fixed_large' ? Math.sqrt(curBeta) : Math.sqrt(small);
     }
-    const lim = this.clipRange;
     const out = new Float32Array(sample.length);
-    for (let i = 0; i < sample.length; i++) {
-      const x = sample[i]!;
-      const m = modelOutput[i]!;
-      let x0 = this.prediction === 'epsilon' ? (x - sqB * m) / sqA : this.prediction === 'sample' ? m : sqA * x - sqB * m;
-      if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
-      out[i] = cX0 * x0 + cXt * x + (z ? std * z[i]! : 0);
-    }
+    for (let i = 0; i < sample.length; i++) out[i] = cX0 * x0[i]! + cXt * sample[i]! + (z ? std * z[i]! : 0);
     return out;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    const a = Math.sqrt(this.alphasCumprod[timestep]!);
-    const b = Math.sqrt(1 - this.alphasCumprod[timestep]!);
-    return original.map((x, i) => a * x + b * noise[i]!);
+    return addNoiseAtTimestep(this.alphasCumprod, original, noise, timestep, OWNER);
   }
 }

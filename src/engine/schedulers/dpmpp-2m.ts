@@ -14,10 +14,10 @@
  * The class below also carries the schedule for the SDE variant (dpmpp-2m-sde.ts).
  */
 import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, clampTerminalAlphaBar, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
-import { alphaSigmaOf, interpOnGrid, karrasSigmas, sigmaToT, sigmasFromAlphasCumprod } from './sigmas.ts';
-import { indexForTimestep, multistepTimesteps, roundHalfEven } from './spacing.ts';
+import { ConfigReader, assertSameLength } from './config.ts';
+import { dataPrediction } from './prediction.ts';
+import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { multistepTimesteps, roundHalfEven } from './spacing.ts';
 
 export interface DpmOptions {
   /** Force use_karras_sigmas on (the "_karras" scheduler names); otherwise the config decides. */
@@ -28,18 +28,12 @@ export interface DpmOptions {
 export abstract class DpmSolverMultistepBase implements Scheduler {
   readonly order = 1;
   readonly initNoiseSigma = 1;
-  protected ts: number[] = [];
-  protected sigmas: number[] = [];
-  protected stepIndex: number | null = null;
-  private beginIndex: number | null = null;
-  private ready = false;
+  private readonly schedule: SigmaSchedule;
   /** Data prediction of the previous step (the "M" of 2M) and how many steps have run. */
   protected prevX0: Float32Array | null = null;
   protected lowerOrderNums = 0;
   private readonly numTrainTimesteps: number;
-  private readonly alphasCumprod: Float64Array;
-  private readonly trainSigmas: Float64Array;
-  private readonly logSigmas: Float64Array;
+  private readonly train: TrainingSigmas;
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
@@ -51,14 +45,11 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   private readonly lambdaMinClipped: number;
 
   constructor(config: SchedulerConfig, options: DpmOptions, protected readonly owner: string) {
+    this.schedule = new SigmaSchedule(owner, 'last');
     const c = new ConfigReader(config, owner);
     const training = c.training({ zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
-    let ac = alphasCumprod(makeBetas(training));
-    if (training.rescaleZeroSnr) ac = clampTerminalAlphaBar(ac);
-    this.alphasCumprod = ac;
-    this.trainSigmas = sigmasFromAlphasCumprod(ac);
-    this.logSigmas = this.trainSigmas.map(Math.log);
+    this.train = trainingSigmas(training);
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
@@ -77,32 +68,32 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   }
 
   get timesteps(): readonly number[] {
-    return this.ts;
+    return this.schedule.timesteps;
   }
 
   setTimesteps(numInferenceSteps: number): void {
     const T = this.numTrainTimesteps;
+    const trainSigmas = this.train.sigmas;
     // lambda_min_clipped drops the noisiest timesteps whose half-log-SNR is below it.
     let clipped = 0;
-    for (const a of this.alphasCumprod) if (0.5 * Math.log(a) - 0.5 * Math.log(1 - a) < this.lambdaMinClipped) clipped++;
+    for (const a of this.train.alphasCumprod) {
+      if (0.5 * Math.log(a) - 0.5 * Math.log(1 - a) < this.lambdaMinClipped) clipped++;
+    }
     let ts = multistepTimesteps(this.spacing, T, T - clipped, numInferenceSteps, this.stepsOffset);
     let sig: number[];
     if (this.useKarras) {
-      sig = karrasSigmas(this.trainSigmas[0]!, this.trainSigmas[T - 1]!, numInferenceSteps);
-      ts = sig.map((s) => sigmaToT(s, this.logSigmas)).map((t) => (this.roundKarrasTimesteps ? roundHalfEven(t) : Math.trunc(t)));
+      sig = karrasSigmas(trainSigmas[0]!, trainSigmas[T - 1]!, numInferenceSteps);
+      const round = this.roundKarrasTimesteps ? roundHalfEven : Math.trunc;
+      ts = sig.map((s) => round(sigmaToT(s, this.train.logSigmas)));
     } else {
-      sig = ts.map((t) => interpOnGrid(t, this.trainSigmas));
+      sig = ts.map((t) => interpOnGrid(t, trainSigmas));
     }
-    this.sigmas = [...sig, this.finalSigmasZero ? 0 : this.trainSigmas[0]!];
-    this.ts = ts;
-    this.beginIndex = null;
+    this.schedule.set(ts, [...sig, this.finalSigmasZero ? 0 : trainSigmas[0]!]);
     this.resetRun();
-    this.ready = true;
   }
 
   setBeginIndex(index: number): void {
-    assertBeginIndex(index, this.owner);
-    this.beginIndex = index;
+    this.schedule.setBeginIndex(index);
     this.resetRun();
   }
 
@@ -112,29 +103,22 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise?: NoiseFn): Float32Array {
     assertSameLength(modelOutput, sample, this.owner);
-    if (!this.ready) notReady(this.owner);
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep, 'last');
-    const i = this.stepIndex;
-    if (i >= this.ts.length) throw new RangeError(`${this.owner}: stepped past the last timestep`);
-    const n = this.ts.length;
+    const i = this.schedule.index(timestep);
+    const n = this.schedule.timesteps.length;
     const lowerOrderFinal =
       i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasZero);
-    const x0 = this.toDataPrediction(modelOutput, sample, this.sigmas[i]!);
+    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!);
     const firstOrder = this.lowerOrderNums < 1 || lowerOrderFinal || this.prevX0 === null;
     const out = this.update(sample, x0, firstOrder ? null : this.prevX0, i, noise);
     this.prevX0 = x0;
     this.lowerOrderNums = Math.min(this.lowerOrderNums + 1, 2);
-    this.stepIndex = i + 1;
+    this.schedule.advance();
     return out;
   }
 
   /** alpha_t x0 + sigma_t noise at the begin index's sigma (image-to-image), as diffusers does. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    if (original.length !== noise.length) throw new RangeError(`${this.owner}: noise and sample lengths differ`);
-    if (!this.ready) notReady(this.owner);
-    const i = this.beginIndex === null ? indexForTimestep(this.ts, timestep, 'last') : (this.stepIndex ?? this.beginIndex);
-    const { alpha, sigmaT } = alphaSigmaOf(this.sigmas[i]!);
-    return original.map((x, j) => alpha * x + sigmaT * noise[j]!);
+    return this.schedule.addNoiseVp(original, noise, timestep);
   }
 
   /**
@@ -151,19 +135,11 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
 
   /** alpha, sigma and lambda of sigmas[k] (lambda = +inf at sigma = 0). */
   protected levels(k: number): { alpha: number; sigmaT: number; lambda: number } {
-    const { alpha, sigmaT } = alphaSigmaOf(this.sigmas[k]!);
-    return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
-  }
-
-  private toDataPrediction(modelOutput: Float32Array, sample: Float32Array, sigma: number): Float32Array {
-    if (this.prediction === 'sample') return modelOutput.slice();
-    const { alpha, sigmaT } = alphaSigmaOf(sigma);
-    if (this.prediction === 'epsilon') return modelOutput.map((m, j) => (sample[j]! - sigmaT * m) / alpha);
-    return modelOutput.map((m, j) => alpha * sample[j]! - sigmaT * m);
+    return levelsOf(this.schedule.sigmas[k]!);
   }
 
   private resetRun(): void {
-    this.stepIndex = null;
+    this.schedule.restart();
     this.prevX0 = null;
     this.lowerOrderNums = 0;
   }

@@ -10,24 +10,19 @@
  * (final_sigmas_type "zero") or the smallest training sigma ("sigma_min").
  */
 import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, clampTerminalAlphaBar, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
-import { interpOnGrid, karrasSigmas, sigmaToT, sigmasFromAlphasCumprod } from './sigmas.ts';
-import { indexForTimestep, linspace, spacedTimesteps } from './spacing.ts';
+import { ConfigReader, assertSameLength } from './config.ts';
+import { predictX0Ve } from './prediction.ts';
+import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { linspace, spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'EulerDiscreteScheduler';
 
 export class EulerScheduler implements Scheduler {
   readonly order = 1;
-  private ts: number[] = [];
-  private sigmas: number[];
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
-  private ready = false;
+  private readonly schedule = new SigmaSchedule(OWNER);
   private readonly numTrainTimesteps: number;
   /** Training sigmas, ascending in t. */
-  private readonly trainSigmas: Float64Array;
-  private readonly logSigmas: Float64Array;
+  private readonly train: TrainingSigmas;
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
@@ -42,10 +37,7 @@ export class EulerScheduler implements Scheduler {
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
-    let ac = alphasCumprod(makeBetas(training));
-    if (training.rescaleZeroSnr) ac = clampTerminalAlphaBar(ac);
-    this.trainSigmas = sigmasFromAlphasCumprod(ac);
-    this.logSigmas = this.trainSigmas.map(Math.log);
+    this.train = trainingSigmas(training);
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
@@ -56,93 +48,64 @@ export class EulerScheduler implements Scheduler {
     // "continuous" timesteps (0.25 * log sigma) are what diffusers uses for continuous-time v models.
     const timestepType = c.choice('timestep_type', ['discrete', 'continuous'], 'discrete');
     this.continuousTimesteps = timestepType === 'continuous' && this.prediction === 'v_prediction';
-    this.finalSigma = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero' ? 0 : this.trainSigmas[0]!;
+    this.finalSigma = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero' ? 0 : this.train.sigmas[0]!;
     c.rejectTrue('use_exponential_sigmas', 'use_beta_sigmas');
     // Before setTimesteps diffusers holds the whole training table (it sets initNoiseSigma).
-    this.sigmas = [...this.trainSigmas].reverse().concat(0);
+    this.schedule.preset([], [...this.train.sigmas].reverse().concat(0));
   }
 
   get timesteps(): readonly number[] {
-    return this.ts;
+    return this.schedule.timesteps;
   }
 
-  /** The largest sigma, or sqrt(sigma_max^2 + 1) for "leading" spacing (diffusers' choice). */
   get initNoiseSigma(): number {
-    const max = Math.max(...this.sigmas);
-    return this.spacing === 'leading' ? Math.sqrt(max * max + 1) : max;
+    return this.schedule.initNoiseSigma(this.spacing);
   }
 
   setTimesteps(numInferenceSteps: number): void {
+    const trainSigmas = this.train.sigmas;
     let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
     let sig: number[];
     if (this.interpolation === 'linear') {
-      sig = ts.map((t) => interpOnGrid(t, this.trainSigmas));
+      sig = ts.map((t) => interpOnGrid(t, trainSigmas));
     } else {
       // diffusers: n+1 sigmas log-evenly from the largest to the smallest training sigma, whatever the timesteps.
-      const hi = Math.log(this.trainSigmas[this.trainSigmas.length - 1]!);
-      const lo = Math.log(this.trainSigmas[0]!);
+      const hi = Math.log(trainSigmas[trainSigmas.length - 1]!);
+      const lo = Math.log(trainSigmas[0]!);
       sig = linspace(hi, lo, numInferenceSteps + 1).map(Math.exp);
     }
     if (this.useKarras) {
       sig = karrasSigmas(this.sigmaMin ?? sig[sig.length - 1]!, this.sigmaMax ?? sig[0]!, numInferenceSteps);
-      ts = sig.map((s) => sigmaToT(s, this.logSigmas));
+      ts = sig.map((s) => sigmaToT(s, this.train.logSigmas));
     }
-    this.sigmas = [...sig, this.finalSigma];
-    this.ts = this.continuousTimesteps ? sig.map((s) => Math.fround(0.25 * Math.log(s))) : ts.map(Math.fround);
-    this.stepIndex = null;
-    this.beginIndex = null;
-    this.ready = true;
+    const timesteps = this.continuousTimesteps ? sig.map((s) => Math.fround(0.25 * Math.log(s))) : ts.map(Math.fround);
+    this.schedule.set(timesteps, [...sig, this.finalSigma]);
   }
 
   setBeginIndex(index: number): void {
-    assertBeginIndex(index, OWNER);
-    this.beginIndex = index;
-    this.stepIndex = null;
+    this.schedule.setBeginIndex(index);
   }
 
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
-    const sigma = this.sigmas[this.currentIndex(timestep, false)]!;
-    const k = 1 / Math.sqrt(sigma * sigma + 1);
-    return sample.map((x) => x * k);
+    return this.schedule.scaleModelInput(sample, timestep);
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
     assertSameLength(modelOutput, sample, OWNER);
-    const i = this.currentIndex(timestep, true);
-    const sigma = this.sigmas[i]!;
-    const dt = this.sigmas[i + 1]! - sigma;
-    const vScale = -sigma / Math.sqrt(sigma * sigma + 1);
-    const xScale = 1 / (sigma * sigma + 1);
+    const i = this.schedule.index(timestep);
+    const sigma = this.schedule.sigmas[i]!;
+    const dt = this.schedule.sigmas[i + 1]! - sigma;
+    const x0 = predictX0Ve(this.prediction, modelOutput, sample, sigma);
     const out = new Float32Array(sample.length);
     for (let j = 0; j < sample.length; j++) {
       const x = sample[j]!;
-      const m = modelOutput[j]!;
-      const x0 = this.prediction === 'epsilon' ? x - sigma * m : this.prediction === 'sample' ? m : m * vScale + x * xScale;
-      out[j] = x + ((x - x0) / sigma) * dt;
+      out[j] = x + ((x - x0[j]!) / sigma) * dt;
     }
-    this.stepIndex = i + 1;
+    this.schedule.advance();
     return out;
   }
 
-  /** x0 + sigma * noise, sigma taken at the begin index when one is set (image-to-image), as diffusers does. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    if (!this.ready) notReady(OWNER);
-    const i = this.beginIndex === null ? indexForTimestep(this.ts, timestep) : (this.stepIndex ?? this.beginIndex);
-    const sigma = this.sigmas[i]!;
-    return original.map((x, j) => x + noise[j]! * sigma);
-  }
-
-  /**
-   * The step index, initialised on first use from the begin index or by looking the timestep up.
-   * scaleModelInput may also be called once past the last step (a preview of the final sample): the final sigma.
-   */
-  private currentIndex(timestep: number, forStep: boolean): number {
-    if (!this.ready) notReady(OWNER);
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep);
-    if (this.stepIndex > this.ts.length || (forStep && this.stepIndex === this.ts.length)) {
-      throw new RangeError(`${OWNER}: stepped past the last timestep`);
-    }
-    return this.stepIndex;
+    return this.schedule.addNoise(original, noise, timestep);
   }
 }

@@ -9,27 +9,22 @@
  * `order` is 2: a pipeline starting image-to-image at logical step k passes setBeginIndex(2k).
  */
 import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
-import { interpOnGrid, karrasSigmas, sigmaToT, sigmasFromAlphasCumprod } from './sigmas.ts';
-import { indexForTimestep, spacedTimesteps } from './spacing.ts';
+import { ConfigReader, assertBeginIndex, assertSameLength } from './config.ts';
+import { predictX0Ve } from './prediction.ts';
+import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'HeunDiscreteScheduler';
 
 export class HeunScheduler implements Scheduler {
   readonly order = 2;
-  private ts: number[] = [];
-  private sigmas: number[] = [];
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
-  private ready = false;
+  private readonly schedule = new SigmaSchedule(OWNER);
   // Predictor state (diffusers: prev_derivative, dt, sample); dt === null means "next call is a predictor".
   private prevDerivative: Float32Array | null = null;
   private dt: number | null = null;
   private savedSample: Float32Array | null = null;
   private readonly numTrainTimesteps: number;
-  private readonly trainSigmas: Float64Array;
-  private readonly logSigmas: Float64Array;
+  private readonly train: TrainingSigmas;
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
@@ -42,8 +37,7 @@ export class HeunScheduler implements Scheduler {
     // Heun's diffusers defaults differ from the other classes: beta 0.00085..0.012 (still "linear").
     const training = c.training({ betaStart: 0.00085, betaEnd: 0.012, zeroSnr: false });
     this.numTrainTimesteps = training.numTrainTimesteps;
-    this.trainSigmas = sigmasFromAlphasCumprod(alphasCumprod(makeBetas(training)));
-    this.logSigmas = this.trainSigmas.map(Math.log);
+    this.train = trainingSigmas(training);
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
@@ -52,21 +46,22 @@ export class HeunScheduler implements Scheduler {
     this.clipRange = c.number('clip_sample_range', 1);
     c.rejectTrue('use_exponential_sigmas', 'use_beta_sigmas');
     // diffusers' __init__ runs set_timesteps(num_train_timesteps); only initNoiseSigma depends on it.
-    this.build(this.numTrainTimesteps);
-    this.ready = false;
+    const { timesteps, sigmas } = this.tables(this.numTrainTimesteps);
+    this.schedule.preset(timesteps, sigmas);
   }
 
   get timesteps(): readonly number[] {
-    return this.ts;
+    return this.schedule.timesteps;
   }
 
   get initNoiseSigma(): number {
-    const max = Math.max(...this.sigmas);
-    return this.spacing === 'leading' ? Math.sqrt(max * max + 1) : max;
+    return this.schedule.initNoiseSigma(this.spacing);
   }
 
   setTimesteps(numInferenceSteps: number): void {
-    this.build(numInferenceSteps);
+    const { timesteps, sigmas } = this.tables(numInferenceSteps);
+    this.schedule.set(timesteps, sigmas);
+    this.resetRun();
   }
 
   setBeginIndex(index: number): void {
@@ -74,35 +69,26 @@ export class HeunScheduler implements Scheduler {
     if (index % 2 !== 0) {
       throw new RangeError(`${OWNER}: begin index must be even (a logical step k starts at 2k), got ${index}`);
     }
-    this.beginIndex = index;
+    this.schedule.setBeginIndex(index);
     this.resetRun();
   }
 
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
-    const sigma = this.sigmas[this.currentIndex(timestep, false)]!;
-    const k = 1 / Math.sqrt(sigma * sigma + 1);
-    return sample.map((x) => x * k);
+    return this.schedule.scaleModelInput(sample, timestep);
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
     assertSameLength(modelOutput, sample, OWNER);
-    const i = this.currentIndex(timestep, true);
+    const i = this.schedule.index(timestep);
+    const sigmas = this.schedule.sigmas;
     const firstOrder = this.dt === null;
     // The corrector's model call was made at the predicted point, sigma_{i} in the duplicated list.
-    const sigma = firstOrder ? this.sigmas[i]! : this.sigmas[i - 1]!;
-    const sigmaNext = firstOrder ? this.sigmas[i + 1]! : this.sigmas[i]!;
+    const sigma = firstOrder ? sigmas[i]! : sigmas[i - 1]!;
+    const sigmaNext = firstOrder ? sigmas[i + 1]! : sigmas[i]!;
     const sigmaIn = firstOrder ? sigma : sigmaNext;
-    const vScale = -sigmaIn / Math.sqrt(sigmaIn * sigmaIn + 1);
-    const xScale = 1 / (sigmaIn * sigmaIn + 1);
-    const lim = this.clipRange;
+    const x0 = predictX0Ve(this.prediction, modelOutput, sample, sigmaIn, this.clipSample ? this.clipRange : null);
     const d = new Float32Array(sample.length);
-    for (let j = 0; j < sample.length; j++) {
-      const x = sample[j]!;
-      const m = modelOutput[j]!;
-      let x0 = this.prediction === 'epsilon' ? x - sigmaIn * m : this.prediction === 'sample' ? m : m * vScale + x * xScale;
-      if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
-      d[j] = (x - x0) / sigmaIn;
-    }
+    for (let j = 0; j < sample.length; j++) d[j] = (sample[j]! - x0[j]!) / sigmaIn;
     const out = new Float32Array(sample.length);
     if (firstOrder) {
       const dt = sigmaNext - sigma;
@@ -119,51 +105,34 @@ export class HeunScheduler implements Scheduler {
       this.dt = null;
       this.savedSample = null;
     }
-    this.stepIndex = i + 1;
+    this.schedule.advance();
     return out;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    if (!this.ready) notReady(OWNER);
-    const i = this.beginIndex === null ? indexForTimestep(this.ts, timestep) : (this.stepIndex ?? this.beginIndex);
-    const sigma = this.sigmas[i]!;
-    return original.map((x, j) => x + noise[j]! * sigma);
+    return this.schedule.addNoise(original, noise, timestep);
   }
 
-  private build(n: number): void {
+  /** Timesteps and sigmas for n logical steps, every entry after the first doubled (see the file comment). */
+  private tables(n: number): { timesteps: number[]; sigmas: number[] } {
     let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset, false);
-    let sig = ts.map((t) => interpOnGrid(t, this.trainSigmas));
+    let sig = ts.map((t) => interpOnGrid(t, this.train.sigmas));
     if (this.useKarras) {
       sig = karrasSigmas(sig[sig.length - 1]!, sig[0]!, n);
-      ts = sig.map((s) => sigmaToT(s, this.logSigmas));
+      ts = sig.map((s) => sigmaToT(s, this.train.logSigmas));
     }
     const all = [...sig, 0];
-    this.sigmas = [all[0]!, ...all.slice(1, -1).flatMap((s) => [s, s]), all[all.length - 1]!];
     const t32 = ts.map(Math.fround);
-    this.ts = [t32[0]!, ...t32.slice(1).flatMap((t) => [t, t])];
-    this.beginIndex = null;
-    this.resetRun();
-    this.ready = true;
+    return {
+      timesteps: [t32[0]!, ...t32.slice(1).flatMap((t) => [t, t])],
+      sigmas: [all[0]!, ...all.slice(1, -1).flatMap((s) => [s, s]), all[all.length - 1]!],
+    };
   }
 
   private resetRun(): void {
-    this.stepIndex = null;
+    this.schedule.restart();
     this.prevDerivative = null;
     this.dt = null;
     this.savedSample = null;
-  }
-
-  /**
-   * The step index, initialised on first use from the begin index or by looking the timestep up.
-   * scaleModelInput may also be called once past the last step (a preview of the final sample): the final sigma.
-   */
-  private currentIndex(timestep: number, forStep: boolean): number {
-    if (!this.ready) notReady(OWNER);
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep);
-    if (this.stepIndex > this.ts.length || (forStep && this.stepIndex === this.ts.length)) {
-      throw new RangeError(`${OWNER}: stepped past the last timestep`);
-    }
-    return this.stepIndex;
   }
 }

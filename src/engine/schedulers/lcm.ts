@@ -12,9 +12,11 @@
  * The last step returns `denoised` itself.
  */
 import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig } from './types.ts';
-import { alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
-import { assertTrainTimestep, indexForTimestep, linspace } from './spacing.ts';
+import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
+import { ConfigReader, assertSameLength, drawNoise, notReady } from './config.ts';
+import { predictX0Vp } from './prediction.ts';
+import { assertTrainTimestep, linspace } from './spacing.ts';
+import { StepIndex } from './step-index.ts';
 
 const OWNER = 'LCMScheduler';
 const SIGMA_DATA = 0.5;
@@ -23,8 +25,7 @@ export class LcmScheduler implements Scheduler {
   readonly order = 1;
   readonly initNoiseSigma = 1;
   private ts: number[] = [];
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
+  private readonly position = new StepIndex(OWNER);
   private readonly numTrainTimesteps: number;
   private readonly alphasCumprod: Float64Array;
   private readonly finalAlphaCumprod: number;
@@ -67,14 +68,11 @@ export class LcmScheduler implements Scheduler {
     const grid = Array.from({ length: orig }, (_, j) => (orig - j) * k - 1);
     const indices = linspace(0, grid.length, numInferenceSteps, false).map(Math.floor);
     this.ts = indices.map((j) => grid[j]!);
-    this.stepIndex = null;
-    this.beginIndex = null;
+    this.position.clear();
   }
 
   setBeginIndex(index: number): void {
-    assertBeginIndex(index, OWNER);
-    this.beginIndex = index;
-    this.stepIndex = null;
+    this.position.setBegin(index);
   }
 
   scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
@@ -91,38 +89,27 @@ export class LcmScheduler implements Scheduler {
     if (this.ts.length === 0) notReady(OWNER);
     assertSameLength(modelOutput, sample, OWNER);
     assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep);
-    const i = this.stepIndex;
-    if (i >= this.ts.length) throw new RangeError(`${OWNER}: stepped past the last timestep`);
+    const i = this.position.current(this.ts, timestep);
     const last = i === this.ts.length - 1;
     const prevT = last ? timestep : this.ts[i + 1]!;
     const aT = this.alphasCumprod[timestep]!;
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
-    const sqA = Math.sqrt(aT);
-    const sqB = Math.sqrt(1 - aT);
     const { cSkip, cOut } = this.boundaryScalings(timestep);
-    const lim = this.clipRange;
     const z = last ? null : drawNoise(noise, sample.length, OWNER);
+    const clip = this.clipSample ? this.clipRange : null;
+    const x0 = predictX0Vp(this.prediction, modelOutput, sample, Math.sqrt(aT), Math.sqrt(1 - aT), clip);
     const sqAPrev = Math.sqrt(aPrev);
     const sqBPrev = Math.sqrt(1 - aPrev);
     const out = new Float32Array(sample.length);
     for (let j = 0; j < sample.length; j++) {
-      const x = sample[j]!;
-      const m = modelOutput[j]!;
-      let x0 = this.prediction === 'epsilon' ? (x - sqB * m) / sqA : this.prediction === 'sample' ? m : sqA * x - sqB * m;
-      if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
-      const denoised = cOut * x0 + cSkip * x;
+      const denoised = cOut * x0[j]! + cSkip * sample[j]!;
       out[j] = z ? sqAPrev * denoised + sqBPrev * z[j]! : denoised;
     }
-    this.stepIndex = i + 1;
+    this.position.advance();
     return out;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    const a = Math.sqrt(this.alphasCumprod[timestep]!);
-    const b = Math.sqrt(1 - this.alphasCumprod[timestep]!);
-    return original.map((x, j) => a * x + b * noise[j]!);
+    return addNoiseAtTimestep(this.alphasCumprod, original, noise, timestep, OWNER);
   }
 }

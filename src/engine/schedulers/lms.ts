@@ -13,10 +13,10 @@
  * index (image-to-image) weights a single derivative with a 4th-order coefficient. Identical for text-to-image.
  */
 import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
-import { interpOnGrid, karrasSigmas, sigmaToT, sigmasFromAlphasCumprod } from './sigmas.ts';
-import { indexForTimestep, spacedTimesteps } from './spacing.ts';
+import { ConfigReader, assertSameLength } from './config.ts';
+import { predictX0Ve } from './prediction.ts';
+import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'LMSDiscreteScheduler';
 const MAX_ORDER = 4;
@@ -54,16 +54,11 @@ export function lmsCoefficient(sigmas: readonly number[], order: number, i: numb
 
 export class LmsScheduler implements Scheduler {
   readonly order = 1;
-  private ts: number[] = [];
-  private sigmas: number[];
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
-  private ready = false;
+  private readonly schedule = new SigmaSchedule(OWNER);
   /** Most recent last. */
   private derivatives: Float32Array[] = [];
   private readonly numTrainTimesteps: number;
-  private readonly trainSigmas: Float64Array;
-  private readonly logSigmas: Float64Array;
+  private readonly train: TrainingSigmas;
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
@@ -73,71 +68,56 @@ export class LmsScheduler implements Scheduler {
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ zeroSnr: false });
     this.numTrainTimesteps = training.numTrainTimesteps;
-    this.trainSigmas = sigmasFromAlphasCumprod(alphasCumprod(makeBetas(training)));
-    this.logSigmas = this.trainSigmas.map(Math.log);
+    this.train = trainingSigmas(training);
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
     this.useKarras = c.bool('use_karras_sigmas', false);
     c.rejectTrue('use_exponential_sigmas', 'use_beta_sigmas');
-    this.sigmas = [...this.trainSigmas].reverse().concat(0);
+    this.schedule.preset([], [...this.train.sigmas].reverse().concat(0));
   }
 
   get timesteps(): readonly number[] {
-    return this.ts;
+    return this.schedule.timesteps;
   }
 
   get initNoiseSigma(): number {
-    const max = Math.max(...this.sigmas);
-    return this.spacing === 'leading' ? Math.sqrt(max * max + 1) : max;
+    return this.schedule.initNoiseSigma(this.spacing);
   }
 
   setTimesteps(numInferenceSteps: number): void {
     let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
-    let sig = ts.map((t) => interpOnGrid(t, this.trainSigmas));
+    let sig = ts.map((t) => interpOnGrid(t, this.train.sigmas));
     if (this.useKarras) {
       // LMS's own Karras conversion ignores config sigma_min/sigma_max.
       sig = karrasSigmas(sig[sig.length - 1]!, sig[0]!, numInferenceSteps);
-      ts = sig.map((s) => sigmaToT(s, this.logSigmas));
+      ts = sig.map((s) => sigmaToT(s, this.train.logSigmas));
     }
-    this.sigmas = [...sig, 0];
-    this.ts = ts.map(Math.fround);
-    this.stepIndex = null;
-    this.beginIndex = null;
+    this.schedule.set(ts.map(Math.fround), [...sig, 0]);
     this.derivatives = [];
-    this.ready = true;
   }
 
   setBeginIndex(index: number): void {
-    assertBeginIndex(index, OWNER);
-    this.beginIndex = index;
-    this.stepIndex = null;
+    this.schedule.setBeginIndex(index);
     this.derivatives = [];
   }
 
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
-    const sigma = this.sigmas[this.currentIndex(timestep, false)]!;
-    const k = 1 / Math.sqrt(sigma * sigma + 1);
-    return sample.map((x) => x * k);
+    return this.schedule.scaleModelInput(sample, timestep);
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
     assertSameLength(modelOutput, sample, OWNER);
-    const i = this.currentIndex(timestep, true);
-    const sigma = this.sigmas[i]!;
-    const vScale = -sigma / Math.sqrt(sigma * sigma + 1);
-    const xScale = 1 / (sigma * sigma + 1);
+    const i = this.schedule.index(timestep);
+    const sigmas = this.schedule.sigmas;
+    const sigma = sigmas[i]!;
+    const x0 = predictX0Ve(this.prediction, modelOutput, sample, sigma);
     const d = new Float32Array(sample.length);
-    for (let j = 0; j < sample.length; j++) {
-      const x = sample[j]!;
-      const m = modelOutput[j]!;
-      const x0 = this.prediction === 'epsilon' ? x - sigma * m : this.prediction === 'sample' ? m : m * vScale + x * xScale;
-      d[j] = (x - x0) / sigma;
-    }
+    for (let j = 0; j < sample.length; j++) d[j] = (sample[j]! - x0[j]!) / sigma;
     this.derivatives.push(d);
     if (this.derivatives.length > MAX_ORDER) this.derivatives.shift();
     const order = this.derivatives.length;
-    const coeffs = Array.from({ length: order }, (_, cur) => lmsCoefficient(this.sigmas, order, i, cur));
+    const coeffs = Array.from({ length: order }, (_, cur) => lmsCoefficient(sigmas, order, i, cur));
     const out = Float32Array.from(sample);
     const acc = Float64Array.from(sample);
     for (let cur = 0; cur < order; cur++) {
@@ -146,28 +126,11 @@ export class LmsScheduler implements Scheduler {
       for (let j = 0; j < acc.length; j++) acc[j]! += c * deriv[j]!;
     }
     out.set(acc);
-    this.stepIndex = i + 1;
+    this.schedule.advance();
     return out;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    if (!this.ready) notReady(OWNER);
-    const i = this.beginIndex === null ? indexForTimestep(this.ts, timestep) : (this.stepIndex ?? this.beginIndex);
-    const sigma = this.sigmas[i]!;
-    return original.map((x, j) => x + noise[j]! * sigma);
-  }
-
-  /**
-   * The step index, initialised on first use from the begin index or by looking the timestep up.
-   * scaleModelInput may also be called once past the last step (a preview of the final sample): the final sigma.
-   */
-  private currentIndex(timestep: number, forStep: boolean): number {
-    if (!this.ready) notReady(OWNER);
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep);
-    if (this.stepIndex > this.ts.length || (forStep && this.stepIndex === this.ts.length)) {
-      throw new RangeError(`${OWNER}: stepped past the last timestep`);
-    }
-    return this.stepIndex;
+    return this.schedule.addNoise(original, noise, timestep);
   }
 }

@@ -23,7 +23,7 @@
  * (a multiple of 4).
  */
 import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, makeBetas } from './betas.ts';
+import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
@@ -126,11 +126,7 @@ export class PndmScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    const a = Math.sqrt(this.alphasCumprod[timestep]!);
-    const b = Math.sqrt(1 - this.alphasCumprod[timestep]!);
-    return original.map((x, i) => a * x + b * noise[i]!);
+    return addNoiseAtTimestep(this.alphasCumprod, original, noise, timestep, OWNER);
   }
 
   private resetRun(): void {

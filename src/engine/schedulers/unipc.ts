@@ -14,10 +14,10 @@
  * Keys fixed by the name (ignored in the config): solver_order, solver_type, predict_x0, solver_p.
  */
 import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { alphasCumprod, clampTerminalAlphaBar, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
-import { alphaSigmaOf, interpOnGrid, karrasSigmas, sigmaToT, sigmasFromAlphasCumprod } from './sigmas.ts';
-import { indexForTimestep, multistepTimesteps, roundHalfEven } from './spacing.ts';
+import { ConfigReader, assertSameLength } from './config.ts';
+import { dataPrediction } from './prediction.ts';
+import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { multistepTimesteps, roundHalfEven } from './spacing.ts';
 
 const OWNER = 'UniPCMultistepScheduler';
 const SOLVER_ORDER = 2;
@@ -30,19 +30,14 @@ export interface UniPcOptions {
 export class UniPcScheduler implements Scheduler {
   readonly order = 1;
   readonly initNoiseSigma = 1;
-  private ts: number[] = [];
-  private sigmas: number[] = [];
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
-  private ready = false;
+  private readonly schedule = new SigmaSchedule(OWNER, 'last');
   /** Data predictions, most recent last (at most SOLVER_ORDER). */
   private modelOutputs: Float32Array[] = [];
   private lastSample: Float32Array | null = null;
   private lowerOrderNums = 0;
   private thisOrder = 1;
   private readonly numTrainTimesteps: number;
-  private readonly trainSigmas: Float64Array;
-  private readonly logSigmas: Float64Array;
+  private readonly train: TrainingSigmas;
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
@@ -57,10 +52,7 @@ export class UniPcScheduler implements Scheduler {
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
-    let ac = alphasCumprod(makeBetas(training));
-    if (training.rescaleZeroSnr) ac = clampTerminalAlphaBar(ac);
-    this.trainSigmas = sigmasFromAlphasCumprod(ac);
-    this.logSigmas = this.trainSigmas.map(Math.log);
+    this.train = trainingSigmas(training);
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
@@ -74,32 +66,29 @@ export class UniPcScheduler implements Scheduler {
   }
 
   get timesteps(): readonly number[] {
-    return this.ts;
+    return this.schedule.timesteps;
   }
 
   setTimesteps(numInferenceSteps: number): void {
     const T = this.numTrainTimesteps;
+    const trainSigmas = this.train.sigmas;
     let ts = multistepTimesteps(this.spacing, T, T, numInferenceSteps, this.stepsOffset);
     let sig: number[];
     let last: number;
     if (this.useKarras) {
-      sig = karrasSigmas(this.sigmaMin ?? this.trainSigmas[0]!, this.sigmaMax ?? this.trainSigmas[T - 1]!, numInferenceSteps);
-      ts = sig.map((s) => roundHalfEven(sigmaToT(s, this.logSigmas)));
+      sig = karrasSigmas(this.sigmaMin ?? trainSigmas[0]!, this.sigmaMax ?? trainSigmas[T - 1]!, numInferenceSteps);
+      ts = sig.map((s) => roundHalfEven(sigmaToT(s, this.train.logSigmas)));
       last = this.finalSigmasZero ? 0 : sig[sig.length - 1]!;
     } else {
-      sig = ts.map((t) => interpOnGrid(t, this.trainSigmas));
-      last = this.finalSigmasZero ? 0 : this.trainSigmas[0]!;
+      sig = ts.map((t) => interpOnGrid(t, trainSigmas));
+      last = this.finalSigmasZero ? 0 : trainSigmas[0]!;
     }
-    this.sigmas = [...sig, last];
-    this.ts = ts;
-    this.beginIndex = null;
+    this.schedule.set(ts, [...sig, last]);
     this.resetRun();
-    this.ready = true;
   }
 
   setBeginIndex(index: number): void {
-    assertBeginIndex(index, OWNER);
-    this.beginIndex = index;
+    this.schedule.setBeginIndex(index);
     this.resetRun();
   }
 
@@ -109,38 +98,32 @@ export class UniPcScheduler implements Scheduler {
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
     assertSameLength(modelOutput, sample, OWNER);
-    if (!this.ready) notReady(OWNER);
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.ts, timestep, 'last');
-    const i = this.stepIndex;
-    if (i >= this.ts.length) throw new RangeError(`${OWNER}: stepped past the last timestep`);
+    const i = this.schedule.index(timestep);
+    const n = this.schedule.timesteps.length;
 
-    const x0 = this.toDataPrediction(modelOutput, sample, this.sigmas[i]!);
+    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!);
     let x = sample;
     const useCorrector = i > 0 && !this.disableCorrector.has(i - 1) && this.lastSample !== null;
     if (useCorrector) x = this.correct(x0, this.lastSample!, i, this.thisOrder);
 
     this.modelOutputs = [...this.modelOutputs, x0].slice(-SOLVER_ORDER);
-    let order = this.lowerOrderFinal ? Math.min(SOLVER_ORDER, this.ts.length - i) : SOLVER_ORDER;
+    let order = this.lowerOrderFinal ? Math.min(SOLVER_ORDER, n - i) : SOLVER_ORDER;
     order = Math.min(order, this.lowerOrderNums + 1);
     this.thisOrder = order;
     this.lastSample = x;
     const prev = this.predict(x, i, order);
     this.lowerOrderNums = Math.min(this.lowerOrderNums + 1, SOLVER_ORDER);
-    this.stepIndex = i + 1;
+    this.schedule.advance();
     return prev;
   }
 
+  /** alpha_t x0 + sigma_t noise at the begin index's sigma (image-to-image), as diffusers does. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    if (original.length !== noise.length) throw new RangeError(`${OWNER}: noise and sample lengths differ`);
-    if (!this.ready) notReady(OWNER);
-    const i = this.beginIndex === null ? indexForTimestep(this.ts, timestep, 'last') : (this.stepIndex ?? this.beginIndex);
-    const { alpha, sigmaT } = alphaSigmaOf(this.sigmas[i]!);
-    return original.map((x, j) => alpha * x + sigmaT * noise[j]!);
+    return this.schedule.addNoiseVp(original, noise, timestep);
   }
 
   private levels(k: number): { alpha: number; sigmaT: number; lambda: number } {
-    const { alpha, sigmaT } = alphaSigmaOf(this.sigmas[k]!);
-    return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
+    return levelsOf(this.schedule.sigmas[k]!);
   }
 
   /** UniP-2 (bh2): from sigmas[i] to sigmas[i+1]. diffusers `multistep_uni_p_bh_update`. */
@@ -219,15 +202,8 @@ export class UniPcScheduler implements Scheduler {
     return out;
   }
 
-  private toDataPrediction(modelOutput: Float32Array, sample: Float32Array, sigma: number): Float32Array {
-    if (this.prediction === 'sample') return modelOutput.slice();
-    const { alpha, sigmaT } = alphaSigmaOf(sigma);
-    if (this.prediction === 'epsilon') return modelOutput.map((m, j) => (sample[j]! - sigmaT * m) / alpha);
-    return modelOutput.map((m, j) => alpha * sample[j]! - sigmaT * m);
-  }
-
   private resetRun(): void {
-    this.stepIndex = null;
+    this.schedule.restart();
     this.modelOutputs = [];
     this.lastSample = null;
     this.lowerOrderNums = 0;
