@@ -40,8 +40,13 @@ test('SSE: version, queued, processing, every step in order, succeeded with the 
   const sse = await fetch(`${t.url}/v1/sse?id=${streamId}`);
   assert.equal(sse.status, 200);
   assert.match(sse.headers.get('content-type') ?? '', /text\/event-stream/);
-  const framesP = readFrames(sse, (f) => f['message_type'] === 'creation_process' && (f['status'] === 'succeeded' || f['status'] === 'failed'));
-  await new Promise((r) => setTimeout(r, 50)); // the subscription is made when the stream starts
+  let subscribed!: () => void;
+  const ready = new Promise<void>((r) => (subscribed = r));
+  const framesP = readFrames(sse, (f) => {
+    if ('version' in f) subscribed(); // the server subscribes before it sends this first frame
+    return f['message_type'] === 'creation_process' && (f['status'] === 'succeeded' || f['status'] === 'failed');
+  });
+  await ready;
   const res = await t.api('/v1/image/generation/create', {
     method: 'POST',
     json: { prompt: 'watch me', num_outputs: 2, inference_steps: 12, scheduler_id: 'K_EULER', stream_id: streamId },
