@@ -13,6 +13,10 @@ import * as gens from '../../src/db/generations.ts';
 import { timestamp } from '../../src/db/clock.ts';
 import { InsufficientCreditsError, TooManyTokensError, UnauthorizedError } from '../../src/core/errors.ts';
 import { coreServices, spec } from '../helpers/core.ts';
+import { listOperations } from '../../src/db/operations.ts';
+import { setSettingOnce } from '../../src/db/uploads.ts';
+import { Upscales } from '../../src/core/upscales.ts';
+import { InProcessJobQueue } from '../../src/queue/in-process.ts';
 
 export function databaseConformance(name: string, open: () => Promise<{ db: Database; cleanup: () => Promise<void> }>): void {
   describe(`database contract on ${name}`, () => {
@@ -116,6 +120,39 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       const key = (await core.accounts.listKeys(user.id))[0]!;
       assert.equal(Number(key.uses), 2);
       assert.equal(Number(key.credits_spent), 5);
+    });
+
+    test('server settings: the first writer wins', async () => {
+      const a = await setSettingOnce(db.kysely, 'k', 'first');
+      const b = await setSettingOnce(db.kysely, 'k', 'second');
+      assert.deepEqual([a, b], ['first', 'first']);
+    });
+
+    test('upscales: debit, failure refund, and the usage list with net costs', async () => {
+      const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
+      await core.credits.grant(user.id, 3);
+      const auth = await core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
+      const queue = new InProcessJobQueue();
+      const upscales = new Upscales({ db, queue, events: core.events, gate: core.gate, images: core.images, store: core.store }, { timeoutMs: 5000 });
+      // An output to upscale whose image is missing from the store: the worker fails it, and it is refunded.
+      const genId = randomUUID();
+      await gens.insertGeneration(db.kysely, {
+        id: genId, user_id: user.id, api_key_id: null, status: 'succeeded', model: 'fake-sd1', scheduler: 'euler', prompt: 'p', negative_prompt: '',
+        width: 512, height: 512, steps: 20, guidance: 7, seed: 1, num_outputs: 1, init_image_url: null, prompt_strength: null,
+        settings: '{}', cost: 1, source: 'test', error: null, created_at: timestamp(), started_at: null, completed_at: null,
+      });
+      const outId = randomUUID();
+      const at = timestamp();
+      await gens.insertOutputs(db.kysely, [{ id: outId, generation_id: genId, user_id: user.id, idx: 0, seed: 1, image_key: `outputs/${outId}.png`, width: 512, height: 512, created_at: at, updated_at: at }]);
+      queue.process(async (job, signal) => {
+        if (job.type === 'upscale') await upscales.process(job.upscaleId, signal);
+      });
+      after(() => queue.close());
+      await assert.rejects(upscales.run(auth, outId, undefined, { source: 'test' }), /no longer in the store/);
+      assert.equal(await core.credits.balance(user.id), 3);
+      const ops = await listOperations(db.kysely, user.id, 10);
+      assert.deepEqual(ops.map((o) => [o.type, o.status, o.cost, o.refunded]), [['upscale', 'failed', 1, 1], ['generate', 'succeeded', 1, 0]]);
+      assert.deepEqual(await core.credits.audit(user.id), { balance: 3, ledgerSum: 3 });
     });
 
     test('outputs page by cursor, newest first, with filters', async () => {
