@@ -15,7 +15,8 @@ const size = (label: 'Width' | 'Height', name: string) =>
   intField(name)
     .min(LIMITS.minSize, { error: `${label} is too small, min is: ${LIMITS.minSize}` })
     .max(LIMITS.maxSize, { error: `${label} is too large, max is: ${LIMITS.maxSize}` })
-    .multipleOf(LIMITS.sizeMultiple, { error: `${label} must be a multiple of ${LIMITS.sizeMultiple}` });
+    .multipleOf(LIMITS.sizeMultiple, { error: `${label} must be a multiple of ${LIMITS.sizeMultiple}` })
+    .openapi({ multipleOf: LIMITS.sizeMultiple }); // zod-to-openapi does not carry multipleOf over by itself
 
 export const StreamId = strField('stream_id').regex(/^[A-Za-z0-9_-]{16,128}$/, { error: 'stream_id must be 16-128 letters, digits, _ or -' });
 
