@@ -35,6 +35,93 @@ export interface SessionOptions {
   threads?: number;
   /** Called once when the requested provider cannot be used and CPU is used instead. */
   onFallback?: (message: string) => void;
+  /**
+   * ONNX Runtime session settings beyond the defaults (graph optimisation level 'all', memory
+   * pattern and arena on), per model file: a function of the .onnx path, or one value for all.
+   */
+  tuning?: SessionTuning | ((path: string) => SessionTuning | undefined);
+}
+
+/**
+ * The onnxruntime-node 1.29 session settings Darkroom passes through (benchmarks, tuned deployments).
+ * Only what that binding reads: it ignores freeDimensionOverrides and enableGraphCapture, and gives the
+ * CUDA provider no options but the device id (so no CUDA graphs from Node).
+ */
+export interface SessionTuning {
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
+  /** ONNX Runtime writes the graph it optimised here (load it later with graphOptimizationLevel 'disabled'). */
+  optimizedModelFilePath?: string;
+  enableMemPattern?: boolean;
+  enableCpuMemArena?: boolean;
+  executionMode?: 'sequential' | 'parallel';
+  interOpNumThreads?: number;
+  /**
+   * Where outputs stay: 'gpu-buffer' keeps them on the device (onnxruntime-node binds outputs to
+   * WebGPU buffers; no other provider supports it in 1.29). Get them with `runKeeping`'s `keep`, `read` them when needed.
+   */
+  preferredOutputLocation?: 'cpu' | 'gpu-buffer';
+  /** WebGPU provider options, e.g. { preferredLayout: 'NHWC' }. */
+  webgpu?: Record<string, string | boolean | readonly string[]>;
+  /** Session configuration entries (onnxruntime_session_options_config_keys.h), e.g. { 'session.intra_op.allow_spinning': '0' }. */
+  configEntries?: Record<string, string>;
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/**
+ * An input converted once to the model's element type and kept as an ONNX Runtime tensor, so runs
+ * that reuse it (text states across denoising steps) skip the conversion; or an output kept where
+ * the session left it (on the GPU with preferredOutputLocation 'gpu-buffer'), to feed to a later run.
+ */
+export class SessionValue {
+  private released = false;
+
+  /** @internal */
+  constructor(
+    readonly tensor: ort.Tensor,
+    readonly dims: readonly number[],
+  ) {}
+
+  /** 'cpu', or 'gpu-buffer' for an output left on the device. */
+  get location(): string {
+    return this.tensor.location;
+  }
+
+  get disposed(): boolean {
+    return this.released;
+  }
+
+  dispose(): void {
+    if (this.released) return;
+    this.released = true;
+    this.tensor.dispose();
+  }
+}
+
+export function isSessionValue(v: Feed | SessionValue): v is SessionValue {
+  return v instanceof SessionValue;
+}
+
+function resolveTuning(options: SessionOptions, path: string): SessionTuning | undefined {
+  return typeof options.tuning === 'function' ? options.tuning(path) : options.tuning;
+}
+
+function ortOptions(t: SessionTuning | undefined): ort.InferenceSession.SessionOptions {
+  if (!t) return {};
+  const o: Record<string, unknown> = {};
+  for (const key of [
+    'graphOptimizationLevel',
+    'optimizedModelFilePath',
+    'enableMemPattern',
+    'enableCpuMemArena',
+    'executionMode',
+    'interOpNumThreads',
+    'logSeverityLevel',
+  ] as const) {
+    if (t[key] !== undefined) o[key] = t[key];
+  }
+  if (t.preferredOutputLocation && t.preferredOutputLocation !== 'cpu') o['preferredOutputLocation'] = t.preferredOutputLocation;
+  if (t.configEntries && Object.keys(t.configEntries).length) o['extra'] = { ...t.configEntries };
+  return o as ort.InferenceSession.SessionOptions;
 }
 
 export class ModelLoadError extends Error {
@@ -57,8 +144,9 @@ function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInf
   );
 }
 
-function providerConfig(provider: ExecutionProvider): ort.InferenceSession.ExecutionProviderConfig[] {
+function providerConfig(provider: ExecutionProvider, tuning?: SessionTuning): ort.InferenceSession.ExecutionProviderConfig[] {
   // CPU stays listed last so operators a GPU provider lacks still run.
+  if (provider === 'webgpu' && tuning?.webgpu) return [{ name: 'webgpu', ...tuning.webgpu } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'];
   return provider === 'cpu' ? ['cpu'] : [provider, 'cpu'];
 }
 
@@ -71,6 +159,8 @@ export class OnnxSession {
     private readonly session: ort.InferenceSession,
     readonly path: string,
     readonly provider: ExecutionProvider,
+    /** The settings the session was created with (undefined: Darkroom's defaults). */
+    readonly tuning?: SessionTuning,
   ) {
     this.inputs = describe(session.inputMetadata);
     this.outputs = describe(session.outputMetadata);
@@ -78,13 +168,15 @@ export class OnnxSession {
 
   /** Loads from a file path, so `model.onnx_data` next to it is found by ONNX Runtime itself. */
   static async load(path: string, options: SessionOptions): Promise<OnnxSession> {
+    const tuning = resolveTuning(options, path);
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: options.threads ?? 0,
+      ...ortOptions(tuning),
     };
     try {
-      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: providerConfig(options.provider) });
-      return new OnnxSession(session, path, options.provider);
+      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: providerConfig(options.provider, tuning) });
+      return new OnnxSession(session, path, options.provider, tuning);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       if (options.provider !== 'cpu' && isProviderFailure(reason)) {
@@ -110,25 +202,66 @@ export class OnnxSession {
     return this.outputs.find((o) => o.name === name);
   }
 
+  /**
+   * Converts `feed` to input `name`'s element type once; pass the result to `runKeeping` in place of the
+   * feed, as often as needed, and dispose it when done.
+   */
+  prepare(name: string, feed: Feed): SessionValue {
+    const info = this.input(name);
+    if (!info) throw new Error(`${this.path}: model has no input "${name}" (it has ${this.inputs.map((i) => i.name).join(', ')})`);
+    return new SessionValue(toTensor(info, feed), [...feed.dims]);
+  }
+
+  /** Runs the model on host values (each converted to its input's type); float outputs come back as float32. */
   async run(feeds: Record<string, Feed>, outputNames?: readonly string[]): Promise<Record<string, Output>> {
+    return (await this.runKeeping(feeds, outputNames)).host;
+  }
+
+  /**
+   * `run`, where feeds may also be SessionValues (from `prepare`, or kept by an earlier run), and the
+   * outputs named in `keep` come back as SessionValues left where the session put them (on the GPU
+   * with preferredOutputLocation 'gpu-buffer'), for the caller to feed on, `read` or dispose.
+   */
+  async runKeeping(
+    feeds: Record<string, Feed | SessionValue>,
+    outputNames?: readonly string[],
+    keep: readonly string[] = [],
+  ): Promise<{ host: Record<string, Output>; kept: Record<string, SessionValue> }> {
     if (this.disposed) throw new Error(`session for ${this.path} was disposed`);
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const info of this.inputs) {
       const feed = feeds[info.name];
       if (!feed) throw new Error(`${this.path}: missing input "${info.name}" (model expects ${this.inputs.map((i) => i.name).join(', ')})`);
-      ortFeeds[info.name] = toTensor(info, feed);
+      if (isSessionValue(feed)) {
+        if (feed.disposed) throw new Error(`${this.path}: input "${info.name}" was disposed`);
+        ortFeeds[info.name] = feed.tensor;
+      } else ortFeeds[info.name] = toTensor(info, feed);
     }
     for (const name of Object.keys(feeds)) {
       if (!this.hasInput(name)) throw new Error(`${this.path}: model has no input "${name}" (it has ${this.inputs.map((i) => i.name).join(', ')})`);
     }
+    for (const name of keep) {
+      if (!this.output(name)) throw new Error(`${this.path}: model has no output "${name}" to keep`);
+    }
     const result = outputNames ? await this.session.run(ortFeeds, outputNames) : await this.session.run(ortFeeds);
-    const out: Record<string, Output> = {};
+    const host: Record<string, Output> = {};
+    const kept: Record<string, SessionValue> = {};
     for (const [name, value] of Object.entries(result)) {
       const t = value as ort.Tensor;
-      out[name] = { data: fromTensor(t), dims: [...t.dims] };
+      if (keep.includes(name)) {
+        kept[name] = new SessionValue(t, [...t.dims]);
+        continue;
+      }
+      host[name] = { data: await readTensor(t), dims: [...t.dims] };
       t.dispose();
     }
-    return out;
+    return { host, kept };
+  }
+
+  /** A kept value's contents on the host, as float32 (downloads it from the device when it is there). */
+  async read(value: SessionValue): Promise<Output> {
+    if (value.disposed) throw new Error('value was disposed');
+    return { data: await readTensor(value.tensor), dims: [...value.dims] };
   }
 
   async dispose(): Promise<void> {
@@ -154,6 +287,12 @@ function toTensor(info: ValueInfo, feed: Feed): ort.Tensor {
     default:
       throw new Error(`input "${info.name}" has unsupported element type`);
   }
+}
+
+async function readTensor(t: ort.Tensor): Promise<Float32Array> {
+  if (t.location === 'cpu' || t.location === 'cpu-pinned') return fromTensor(t);
+  const data = await t.getData();
+  return fromTensor(new ort.Tensor(t.type as 'float32', data as Float32Array, t.dims));
 }
 
 function fromTensor(t: ort.Tensor): Float32Array {
