@@ -1,5 +1,6 @@
 /** `darkroom <command>`: the one entry point for serving, working and one-shot generation. */
 import { Command } from 'commander';
+import { registerBench } from './bench.ts';
 import { registerGenerate } from './generate.ts';
 import { registerModels } from './models.ts';
 import { registerServe } from './serve.ts';
@@ -10,6 +11,7 @@ import { registerOpenApi } from './openapi.ts';
 const program = new Command('darkroom').description('Self-hostable text-to-image generation on ONNX Runtime');
 registerGenerate(program);
 registerModels(program);
+registerBench(program);
 registerServe(program);
 registerKeys(program);
 registerCredits(program);
