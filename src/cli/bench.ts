@@ -25,6 +25,7 @@ export function registerBench(program: Command): void {
     .option('--model <folder>', 'time this model folder instead of a built one')
     .option('--models-dir <folder>', 'where built benchmark models are cached (default data/bench-models)')
     .option('--json <file>', 'also write the full report as JSON')
+    .option('--build-only', 'build (or find) the model, print its folder and exit')
     .option('--print-config', 'print the shape’s architecture config (for tools/bench/torch_reference.py) and exit')
     .action(async (opts: Record<string, unknown>) => {
       await benchMain(opts, ['darkroom', ...process.argv.slice(2)].join(' '));

@@ -580,6 +580,11 @@ export async function benchMain(flags: Record<string, unknown>, command: string)
   const o = optionsFromFlags(flags);
   o.command = command;
   o.log = (m) => process.stderr.write(`bench: ${m}\n`);
+  if (flags['buildOnly']) {
+    const { dir } = await ensureBenchModel(o.shape, o.dtype, o.modelsDir, o.log);
+    process.stdout.write(`${dir}\n`);
+    return;
+  }
   const report = await runBench(o);
   process.stdout.write(formatReport(report));
   const json = typeof flags['json'] === 'string' ? resolve(flags['json']) : undefined;
@@ -598,7 +603,7 @@ async function main(argv: string[]): Promise<void> {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     const key = a.slice(2).replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-    if (key === 'printConfig') flags[key] = true;
+    if (key === 'printConfig' || key === 'buildOnly') flags[key] = true;
     else if (key === 'noE2e') flags['e2e'] = false;
     else flags[key] = argv[++i];
   }

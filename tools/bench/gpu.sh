@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The GPU benchmark: Darkroom's bench on the CUDA (and WebGPU) provider and the PyTorch reference of
+# the same architecture, on the same machine, then one table with the ratios.
+#
+# On the lent GPU machine (see docs/benchmarks.md and ../shared/gpu/README.md), from the repository
+# root, each stage in its own device call (a call may run 10 minutes):
+#   bash .gpu/unpack.sh && source /root/gpu-stash/env.sh && bash tools/bench/gpu.sh <stage> [shape]
+# On any machine with an NVIDIA GPU, node, the CUDA provider and a python with torch:
+#   bash tools/bench/gpu.sh all sd15
+#
+# Stages:
+#   build            build (or reuse) the shape's fp16 model under $MODELS
+#   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default ort-all,ort-cached,fixed)
+#   webgpu           darkroom bench on WebGPU (ort-all, nhwc); needs the Vulkan loader
+#   torch            the PyTorch reference, eager ($TORCH_MODES, default eager)
+#   torch-compile    the PyTorch reference with torch.compile (default and reduce-overhead), fewer shapes
+#   combine          $OUT/summary-<shape>.md from every report of the shape in $OUT
+#   all              everything above, in order
+# Environment: OUT (results; default $OUT of the device call, else ./bench-results), MODELS (default
+# /root/bench-models), PYTHON (default python3), BATCHES (UNet batch sizes, default 1,2,4,8,16),
+# IMAGES (images per request, default 1,4,8,16), RUNS (default 10); PROVIDER (cuda), DEVICE (torch's,
+# cuda) and DTYPE (fp16) exist for a dry run on CPU: PROVIDER=cpu DEVICE=cpu DTYPE=fp32 ... all mini.
+set -euo pipefail
+stage=${1:-all}
+shape=${2:-sd15}
+out=${OUT:-./bench-results}
+models=${MODELS:-/root/bench-models}
+python=${PYTHON:-python3}
+batches=${BATCHES:-1,2,4,8,16}
+images=${IMAGES:-1,4,8,16}
+runs=${RUNS:-10}
+provider=${PROVIDER:-cuda}
+device=${DEVICE:-cuda}
+dtype=${DTYPE:-fp16}
+mkdir -p "$out"
+darkroom() { node bin/darkroom.mjs "$@"; }
+common=(--shape "$shape" --dtype "$dtype" --models-dir "$models" --runs "$runs" --batches "$batches" --images "$images")
+
+machine() {
+  { date -u +%FT%TZ; nvidia-smi || true; node --version; "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' || true; } > "$out/machine-$shape.txt" 2>&1
+}
+
+run_stage() {
+  case "$1" in
+    build)
+      machine
+      darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models"
+      ;;
+    darkroom)
+      IFS=, read -ra opts <<< "${3:-${OPTS:-ort-all,ort-cached,fixed}}"
+      for o in "${opts[@]}"; do
+        darkroom bench "${common[@]}" --providers "$provider" --opt "$o" --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
+      done
+      ;;
+    webgpu)
+      darkroom bench "${common[@]}" --providers webgpu --opt ort-all,nhwc --batches 1,2 --images 1 --json "$out/darkroom-$shape-webgpu.json" | tee "$out/darkroom-$shape-webgpu.txt" || true
+      ;;
+    torch)
+      darkroom bench --print-config --shape "$shape" > "$out/config-$shape.json"
+      "$python" tools/bench/torch_reference.py --config "$out/config-$shape.json" --device "$device" --dtype "$dtype" \
+        --modes "${TORCH_MODES:-eager}" --batches "$batches" --images "$images" --runs "$runs" --json "$out/torch-$shape-eager.json" > /dev/null
+      ;;
+    torch-compile)
+      darkroom bench --print-config --shape "$shape" > "$out/config-$shape.json"
+      "$python" tools/bench/torch_reference.py --config "$out/config-$shape.json" --device "$device" --dtype "$dtype" \
+        --modes compile,compile-reduce-overhead --batches "${COMPILE_BATCHES:-2,16}" --images "${COMPILE_IMAGES:-1,8}" --runs "$runs" \
+        --json "$out/torch-$shape-compile.json" > /dev/null
+      ;;
+    combine)
+      shopt -s nullglob
+      files=("$out"/darkroom-"$shape"-*.json "$out"/torch-"$shape"-*.json)
+      node --import tsx tools/bench/combine.ts "${files[@]}" | tee "$out/summary-$shape.md"
+      ;;
+    *)
+      echo "gpu.sh: unknown stage $1 (build, darkroom, webgpu, torch, torch-compile, combine, all)" >&2
+      exit 2
+      ;;
+  esac
+}
+
+if [ "$stage" = all ]; then
+  for s in build darkroom torch torch-compile webgpu combine; do run_stage "$s" "$shape"; done
+else
+  run_stage "$stage" "$shape" "${3:-}"
+fi
