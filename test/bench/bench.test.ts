@@ -72,10 +72,10 @@ test('darkroom bench --shape mini prints the tables and writes the JSON report',
   for (const e of report.runs) assertEntry(e, 4, [1, 2], [1, 2]);
 });
 
-test('ort-cached and fixed optimisation sets, and an SDXL-shaped model, run in the engine', async () => {
+test('ort-cached, fused + fixed-shape optimisation sets, and an SDXL-shaped model, run in the engine', async () => {
   const o = {
     ...defaultOptions('mini-xl'),
-    opts: ['ort-cached', 'fixed', 'nhwc'] as const,
+    opts: ['ort-cached', 'fused-fixed', 'nhwc'] as const,
     steps: 3,
     runs: 1,
     warmup: 0,
@@ -93,8 +93,9 @@ test('ort-cached and fixed optimisation sets, and an SDXL-shaped model, run in t
   assert.ok(cached!.cacheBuildMs! > 0);
   const dir = report.modelDir;
   assert.ok(existsSync(join(`${dir}.ort-cpu`, 'unet', 'model.onnx')), 'the optimised graphs are cached on disk');
-  // The fixed-shape copies have the sizes written in.
-  const unet = await readModel(join(`${dir}.fixed-2x64`, 'unet', 'model.onnx'), { loadExternalData: false });
+  // The fixed-shape copies of the fused graphs have the sizes written in.
+  const unet = await readModel(join(`${dir}.fused.fixed-2x64`, 'unet', 'model.onnx'), { loadExternalData: false });
+  assert.ok(unet.graph!.node!.some((n) => n.op_type === 'MultiHeadAttention'));
   const sample = unet.graph!.input!.find((i) => i.name === 'sample')!.type!.tensor_type!.shape!.dim!;
   assert.deepEqual(sample.map((d) => d.dim_value), [4, 4, 8, 8]);
   // A second run reuses the cache (nothing to build).

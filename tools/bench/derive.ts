@@ -8,28 +8,16 @@ import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readModel, saveModel } from '../../src/engine/onnx/builder.ts';
-import type { ValueInfoProto } from '../../src/engine/onnx/proto.ts';
+import type { ModelProto, ValueInfoProto } from '../../src/engine/onnx/proto.ts';
+import { fuseAttention, type FuseResult } from './fuse.ts';
 
 /**
- * Writes a copy of the .onnx at `src` whose symbolic input/output dimensions named in `dims` are
- * fixed numbers (what ONNX Runtime's freeDimensionOverrides does, which onnxruntime-node 1.29 does
- * not pass on). The weights stay where they are: `dst` goes in a folder where `<src>_data`, if any,
- * is reachable under the same name (a symlink is made next to it).
+ * Writes a copy of the .onnx at `src`, changed by `edit`, to `dst`. The weights stay where they
+ * are: when `src` has external data, a symlink to it is made next to `dst` under the same name.
  */
-export async function fixShapes(src: string, dst: string, dims: Record<string, number>): Promise<void> {
+export async function rewriteModel(src: string, dst: string, edit: (model: ModelProto) => void): Promise<void> {
   const model = await readModel(src, { loadExternalData: false });
-  const fix = (values: ValueInfoProto[] | undefined) => {
-    for (const v of values ?? []) {
-      for (const d of v.type?.tensor_type?.shape?.dim ?? []) {
-        if (d.dim_param && dims[d.dim_param] !== undefined) {
-          d.dim_value = dims[d.dim_param];
-          delete d.dim_param;
-        }
-      }
-    }
-  };
-  fix(model.graph!.input);
-  fix(model.graph!.output);
+  edit(model);
   await mkdir(dirname(dst), { recursive: true });
   const data = `${src}_data`;
   if (existsSync(data)) {
@@ -37,6 +25,28 @@ export async function fixShapes(src: string, dst: string, dims: Record<string, n
     if (resolve(link) !== resolve(data) && !existsSync(link)) await symlink(resolve(data), link);
   }
   await saveModel(dst, model);
+}
+
+/**
+ * A copy of the .onnx at `src` whose symbolic input/output dimensions named in `dims` are fixed
+ * numbers (what ONNX Runtime's freeDimensionOverrides does, which onnxruntime-node 1.29 does not
+ * pass on).
+ */
+export function fixShapes(src: string, dst: string, dims: Record<string, number>): Promise<void> {
+  return rewriteModel(src, dst, (model) => {
+    const fix = (values: ValueInfoProto[] | undefined) => {
+      for (const v of values ?? []) {
+        for (const d of v.type?.tensor_type?.shape?.dim ?? []) {
+          if (d.dim_param && dims[d.dim_param] !== undefined) {
+            d.dim_value = dims[d.dim_param];
+            delete d.dim_param;
+          }
+        }
+      }
+    };
+    fix(model.graph!.input);
+    fix(model.graph!.output);
+  });
 }
 
 /**
@@ -82,4 +92,14 @@ export function fixedShapeFolder(src: string, dst: string, dimsByComponent: Reco
     replace[component] = (dir) => fixShapes(join(src, component, 'model.onnx'), join(dir, 'model.onnx'), dims);
   }
   return deriveModelFolder(src, dst, replace);
+}
+
+/** A derived folder whose UNet and VAE decoder have their attention fused (fuse.ts). */
+export async function fusedFolder(src: string, dst: string): Promise<{ dir: string; fused: Record<string, FuseResult> }> {
+  const fused: Record<string, FuseResult> = {};
+  const replace: Record<string, (dir: string) => Promise<void>> = {};
+  for (const component of ['unet', 'vae_decoder']) {
+    replace[component] = (dir) => rewriteModel(join(src, component, 'model.onnx'), join(dir, 'model.onnx'), (m) => void (fused[component] = fuseAttention(m)));
+  }
+  return { dir: await deriveModelFolder(src, dst, replace), fused };
 }

@@ -10,7 +10,7 @@
 #
 # Stages:
 #   build            build (or reuse) the shape's fp16 model under $MODELS
-#   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default ort-all,ort-cached,fixed)
+#   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default ort-all,fused,fused-fixed,ort-cached)
 #   webgpu           darkroom bench on WebGPU (ort-all, nhwc); needs the Vulkan loader
 #   torch            the PyTorch reference, eager ($TORCH_MODES, default eager)
 #   torch-compile    the PyTorch reference with torch.compile (default and reduce-overhead), fewer shapes
@@ -47,7 +47,7 @@ run_stage() {
       darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models"
       ;;
     darkroom)
-      IFS=, read -ra opts <<< "${3:-${OPTS:-ort-all,ort-cached,fixed}}"
+      IFS=, read -ra opts <<< "${3:-${OPTS:-ort-all,fused,fused-fixed,ort-cached}}"
       for o in "${opts[@]}"; do
         darkroom bench "${common[@]}" --providers "$provider" --opt "$o" --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
       done

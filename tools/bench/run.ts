@@ -23,11 +23,11 @@ import type { GenerationRequest } from '../../src/engine/pipelines/request.ts';
 import { EXECUTION_PROVIDERS, OnnxSession, type ExecutionProvider, type Feed, type SessionTuning, type SessionValue } from '../../src/engine/runtime/session.ts';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../src/engine/schedulers/index.ts';
 import { BENCH_SHAPES, isBenchShape, SHAPES, type BenchShapeName } from './configs.ts';
-import { deriveModelFolder, fixedShapeFolder, fixShapes } from './derive.ts';
+import { deriveModelFolder, fixedShapeFolder, fixShapes, fusedFolder } from './derive.ts';
 import { BENCH_INFO_FILE, DEFAULT_BENCH_MODELS_DIR, DTYPES, ensureBenchModel, type BenchModelInfo, type Dtype } from './make.ts';
 import { machineInfo, MemorySampler, timeRuns, timing, type MachineInfo, type MemoryReading, type Timing } from './measure.ts';
 
-export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'nhwc'] as const;
+export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'fused', 'fused-fixed', 'nhwc'] as const;
 export type OptSet = (typeof OPT_SETS)[number];
 
 export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
@@ -36,6 +36,8 @@ export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   'ort-all': "graphOptimizationLevel 'all' (Darkroom's default: + fusions, layout optimisations)",
   'ort-cached': "the graphs ONNX Runtime optimised at level 'all', saved on disk and loaded with optimisations off",
   fixed: "level 'all' on fixed-shape copies of the models (batch, height, width written into the graph)",
+  fused: "level 'all' on copies whose attention is fused into com.microsoft.MultiHeadAttention (tools/bench/fuse.ts)",
+  'fused-fixed': 'fused, and fixed shapes',
   nhwc: "WebGPU only: level 'all' with the provider's preferredLayout NHWC",
 };
 
@@ -325,13 +327,16 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
   const memory = MemorySampler.start(provider);
   const loaded: LoadedModel[] = [];
   try {
-    let modelDir = dir;
+    // The folder the variants derive from: the model itself, or its attention-fused copy.
+    const base = opt === 'fused' || opt === 'fused-fixed' ? (await fusedFolder(dir, `${dir}.fused`)).dir : dir;
+    const fixed = opt === 'fixed' || opt === 'fused-fixed';
+    let modelDir = base;
     if (opt === 'ort-cached') {
       const cache = await ortCacheFolder(dir, provider, o);
       modelDir = cache.dir;
       entry.cacheBuildMs = cache.buildMs;
     }
-    if (opt === 'fixed') modelDir = await fixedFolder(dir, o, 1);
+    if (fixed) modelDir = await fixedFolder(base, o, 1);
     const { model, loadMs } = await loadModel(modelDir, provider, o, tuning, onFallback);
     loaded.push(model);
     entry.loadMs = loadMs;
@@ -343,10 +348,10 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
       await memory.reset();
       let session = model.unet;
       let own: OnnxSession | undefined;
-      if (opt === 'fixed') {
+      if (fixed) {
         const lat = o.size / 8;
-        const file = join(`${dir}.fixed-unet`, `b${batch}-${lat}x${lat}`, 'model.onnx');
-        if (!existsSync(file)) await fixShapes(join(dir, 'unet', 'model.onnx'), file, { batch, height: lat, width: lat });
+        const file = join(`${base}.fixed-unet`, `b${batch}-${lat}x${lat}`, 'model.onnx');
+        if (!existsSync(file)) await fixShapes(join(base, 'unet', 'model.onnx'), file, { batch, height: lat, width: lat });
         own = session = await OnnxSession.load(file, { provider, threads: o.threads, tuning });
       }
       try {
@@ -395,8 +400,8 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
     for (const n of o.images) {
       await memory.reset();
       let m = model;
-      if (opt === 'fixed' && n !== 1) {
-        m = (await loadModel(await fixedFolder(dir, o, n), provider, o, tuning, onFallback)).model;
+      if (fixed && n !== 1) {
+        m = (await loadModel(await fixedFolder(base, o, n), provider, o, tuning, onFallback)).model;
         loaded.push(m);
       }
       const samples = await timeRuns(() => generate(m, request(o, n)), 1, o.e2eRuns);

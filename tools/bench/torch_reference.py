@@ -537,6 +537,8 @@ def run_mode(pipe, mode, args, device):
                 ms = timed(lambda: pipe.unet_call(x, t, ctx, pooled, size), device, args.warmup, args.runs)
             entry["unet"].append({"batch": b, **stats(ms), **peak_memory(device)})
             log("%s  unet batch %d: %.2f ms" % (label, b, statistics.median(ms)))
+        if args.no_e2e:
+            return entry
         peak_memory(device, reset=True)
         ms = timed(lambda: pipe.generate(1, size, args.steps, args.guidance), device, 1, args.e2e_runs)
         entry["endToEnd"] = {"images": 1, **stats(ms), **peak_memory(device)}
@@ -592,6 +594,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--e2e-runs", type=int, default=3)
+    ap.add_argument("--no-e2e", action="store_true", help="UNet forward timings only")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's choice)")
     ap.add_argument("--seed", type=int, default=20251124)
     ap.add_argument("--weights-from", help="load the weights of this Darkroom benchmark model folder")
     ap.add_argument("--verify", help="run the networks on the inputs in this JSON and write their outputs to --json")
@@ -602,6 +606,8 @@ def main():
     shape = cfg.get("shape", cfg)
     device = torch.device(args.device)
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -636,6 +642,7 @@ def main():
             "python": platform.python_version(),
             "torch": torch.__version__,
             "sdpa": HAS_SDPA,
+            "threads": torch.get_num_threads(),
         },
         "shape": shape["name"],
         "dtype": args.dtype,

@@ -1,0 +1,61 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../src/engine/engine.ts';
+import { readModel } from '../../src/engine/onnx/builder.ts';
+import { SHAPES, type UnetConfig } from '../../tools/bench/configs.ts';
+import { fusedFolder } from '../../tools/bench/derive.ts';
+import { fuseAttention } from '../../tools/bench/fuse.ts';
+import { makeBenchModel } from '../../tools/bench/make.ts';
+
+let root = '';
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'darkroom-fuse-'));
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+/** Self- and cross-attention in every transformer block of the UNet. */
+function attentionCount(u: UnetConfig): number {
+  const blocks = u.transformerDepth.reduce((s, d) => s + d * u.layersPerBlock + d * (u.layersPerBlock + 1), 0) + u.midTransformerDepth;
+  return 2 * blocks;
+}
+
+async function image(dir: string): Promise<Float32Array> {
+  const engine = new Engine({ modelDirs: [], provider: 'cpu', threads: 1 });
+  try {
+    const { images } = await engine.generate(dir, { prompt: 'a red circle', seed: 3, steps: 3, guidance: 7.5, width: 64, height: 64 });
+    return images[0]!.pixels;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+for (const [shape, dtype, tol] of [['mini', 'fp32', 1e-4], ['mini-xl', 'fp32', 1e-4], ['mini', 'fp16', 2e-2]] as const) {
+  test(`${shape} ${dtype}: every attention of the UNet and VAE becomes MultiHeadAttention, with the same images`, async () => {
+    const src = join(root, `${shape}-${dtype}`);
+    await makeBenchModel(src, shape, dtype);
+    const { dir, fused } = await fusedFolder(src, `${src}.fused`);
+    assert.equal(fused['unet']!.attention, attentionCount(SHAPES[shape].unet));
+    assert.equal(fused['vae_decoder']!.attention, 1);
+    assert.ok(fused['unet']!.nodesAfter < fused['unet']!.nodesBefore);
+    const unet = await readModel(join(dir, 'unet', 'model.onnx'), { loadExternalData: false });
+    assert.ok(!unet.graph!.node!.some((n) => n.op_type === 'Softmax'), 'no unfused attention left');
+    assert.ok(unet.opset_import!.some((o) => o.domain === 'com.microsoft'));
+    assert.ok((await lstat(join(dir, 'text_encoder'))).isSymbolicLink(), 'other components are shared, not copied');
+    const a = await image(src);
+    const b = await image(dir);
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    assert.ok(diff < tol, `max pixel difference ${diff}`);
+  });
+}
+
+test('masked attention (the text encoder’s causal mask) is left alone', async () => {
+  const src = join(root, 'mini-fp32');
+  const te = await readModel(join(src, 'text_encoder', 'model.onnx'));
+  const softmaxes = te.graph!.node!.filter((n) => n.op_type === 'Softmax').length;
+  assert.deepEqual(fuseAttention(te).attention, 0);
+  assert.equal(te.graph!.node!.filter((n) => n.op_type === 'Softmax').length, softmaxes);
+});
