@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Engine } from '../../src/engine/engine.ts';
 import { readModel } from '../../src/engine/onnx/builder.ts';
 import { SHAPES, type UnetConfig } from '../../tools/bench/configs.ts';
-import { fusedFolder } from '../../tools/bench/derive.ts';
+import { fixedShapeFolder, fusedFolder } from '../../tools/bench/derive.ts';
 import { fuseAttention } from '../../tools/bench/fuse.ts';
 import { makeBenchModel } from '../../tools/bench/make.ts';
 
@@ -51,6 +51,20 @@ for (const [shape, dtype, tol] of [['mini', 'fp32', 1e-4], ['mini-xl', 'fp32', 1
     assert.ok(diff < tol, `max pixel difference ${diff}`);
   });
 }
+
+test('models with external data (model.onnx_data) get fused and fixed-shape copies that load', async () => {
+  const src = join(root, 'mini-external');
+  await makeBenchModel(src, 'mini', 'fp32', { externalAboveBytes: 0 });
+  const { dir } = await fusedFolder(src, `${src}.fused`);
+  const fixed = await fixedShapeFolder(dir, `${dir}.fixed`, { unet: { batch: 2, height: 8, width: 8 }, vae_decoder: { batch: 1 } });
+  const a = await image(src);
+  for (const d of [dir, fixed]) {
+    const b = await image(d);
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    assert.ok(diff < 1e-4, `${d}: max pixel difference ${diff}`);
+  }
+});
 
 test('masked attention (the text encoder’s causal mask) is left alone', async () => {
   const src = join(root, 'mini-fp32');

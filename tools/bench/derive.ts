@@ -1,10 +1,11 @@
 /**
  * Model folders derived from a benchmark model without copying its weights: components replaced
- * by other .onnx files (fixed-shape rewrites, ONNX Runtime's optimised graphs), everything else
- * symlinked, so the engine loads the variant as an ordinary model folder.
+ * by other .onnx files (fixed-shape rewrites, fused attention, ONNX Runtime's optimised graphs),
+ * external weight files hard-linked, everything else symlinked, so the engine loads the variant as
+ * an ordinary model folder.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readModel, saveModel } from '../../src/engine/onnx/builder.ts';
@@ -12,8 +13,23 @@ import type { ModelProto, ValueInfoProto } from '../../src/engine/onnx/proto.ts'
 import { fuseAttention, type FuseResult } from './fuse.ts';
 
 /**
+ * A second name for `src` at `dst`: a hard link (no copy), or a copy across file systems. Not a
+ * symlink: ONNX Runtime 1.29 resolves external data paths and refuses one that leads out of the
+ * model's folder.
+ */
+async function linkOrCopy(src: string, dst: string): Promise<void> {
+  try {
+    await link(src, dst);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
+    await copyFile(src, dst);
+  }
+}
+
+/**
  * Writes a copy of the .onnx at `src`, changed by `edit`, to `dst`. The weights stay where they
- * are: when `src` has external data, a symlink to it is made next to `dst` under the same name.
+ * are: when `src` has external data, it gets a second name (hard link) next to `dst`.
  */
 export async function rewriteModel(src: string, dst: string, edit: (model: ModelProto) => void): Promise<void> {
   const model = await readModel(src, { loadExternalData: false });
@@ -21,8 +37,8 @@ export async function rewriteModel(src: string, dst: string, edit: (model: Model
   await mkdir(dirname(dst), { recursive: true });
   const data = `${src}_data`;
   if (existsSync(data)) {
-    const link = join(dirname(dst), basename(data));
-    if (resolve(link) !== resolve(data) && !existsSync(link)) await symlink(resolve(data), link);
+    const target = join(dirname(dst), basename(data));
+    if (resolve(target) !== resolve(data) && !existsSync(target)) await linkOrCopy(resolve(data), target);
   }
   await saveModel(dst, model);
 }
@@ -73,7 +89,8 @@ export async function deriveModelFolder(
       const dir = join(tmp, entry);
       await mkdir(dir);
       for (const file of await readdir(from)) {
-        if (file !== 'model.onnx' && file !== 'model.onnx_data') await symlink(join(from, file), join(dir, file));
+        if (file === 'model.onnx' || file === 'model.onnx_data') continue;
+        await symlink(join(from, file), join(dir, file));
       }
       await replace[entry]!(dir);
     }
