@@ -1,6 +1,6 @@
 /**
  * The HTTP application: the Stablecog dialect, stored images, the OpenAPI document and its docs
- * page. Built from services, so tests run it in-process (app.request) or over a real socket.
+ * page, and the web page (playground, gallery, keys, usage) at /. Built from services, so tests run it in-process (app.request) or over a real socket.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,9 +11,12 @@ import type { ApiOptions, ApiServices, Env } from './env.ts';
 import { registerImages } from './images.ts';
 import { openApiDocument } from './openapi.ts';
 import { createStablecogApp } from './stablecog/index.ts';
+import { createOpenAIApp } from './openai/index.ts';
+import { DIALECTS } from '../config/config.ts';
 import { stablecogErrorHandler } from './stablecog/errors.ts';
 
 const DOCS_PAGE = fileURLToPath(new URL('../../web/docs.html', import.meta.url));
+const WEB_PAGE = fileURLToPath(new URL('../../web/index.html', import.meta.url));
 
 export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
@@ -24,14 +27,19 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
     await next();
   });
   app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'] }));
+  const cross = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Accept'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed'] });
+  app.use('/v2beta/*', cross);
+  app.use('/api/*', cross);
   app.onError(stablecogErrorHandler(options.log));
-  app.route('/', createStablecogApp(services, options));
+  const dialects = new Set(options.dialects ?? DIALECTS);
+  if (dialects.has('stablecog')) app.route('/', createStablecogApp(services, options));
+  if (dialects.has('openai')) app.route('/', createOpenAIApp(services, options));
   registerImages(app, services);
 
   const document = openApiDocument(app, options.version);
   app.get('/openapi.json', (c) => c.json(document));
   app.get('/docs', (c) => c.html(readFileSync(DOCS_PAGE, 'utf8')));
-  app.get('/', (c) => c.redirect('/docs'));
+  app.get('/', (c) => c.html(readFileSync(WEB_PAGE, 'utf8')));
   app.notFound((c) => c.json({ error: 'not_found', description: `no route ${c.req.method} ${c.req.path}; see /docs` }, 404));
   return app;
 }
