@@ -1,5 +1,6 @@
 /** API-key authentication shared by every dialect: `Authorization: Bearer <key>`. */
 import type { MiddlewareHandler } from 'hono';
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Accounts } from '../core/accounts.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import type { RateLimiter } from '../core/rate-limit.ts';
@@ -35,4 +36,13 @@ export async function optionalUserId(accounts: Accounts, header: string | undefi
   } catch {
     return undefined;
   }
+}
+
+/** The `bearer` security scheme the routes' `security` names (each dialect registers it, so any one alone documents it). */
+export function registerBearer(app: OpenAPIHono<Env>): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key: printed once on first start, or made with `npx darkroom keys create --user NAME` or POST /v1/user/tokens.',
+  });
 }

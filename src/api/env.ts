@@ -9,6 +9,8 @@ import type { Outputs } from '../core/outputs.ts';
 import type { RateLimiter } from '../core/rate-limit.ts';
 import type { Upscales } from '../core/upscales.ts';
 import type { Usage } from '../core/usage.ts';
+import type { UploadTokens } from '../core/upload-tokens.ts';
+import type { Dialect } from '../config/config.ts';
 import type { EventBus } from '../queue/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 
@@ -25,6 +27,8 @@ export interface ApiServices {
   store: ObjectStore;
   events: EventBus;
   rateLimiter: RateLimiter;
+  /** Signed tokens for key-less uploads (Leonardo's presigned init images). */
+  uploadTokens: UploadTokens;
 }
 
 export interface ApiOptions {
@@ -32,6 +36,12 @@ export interface ApiOptions {
   publicUrl: string;
   version: string;
   log: (message: string) => void;
+  /** The API dialects served; default every one. */
+  dialects?: readonly Dialect[];
+  /** Leonardo model ids and sd_version values → Darkroom model ids. */
+  leonardoModels?: Readonly<Record<string, string>>;
+  /** Generations one user may have in flight (Leonardo's apiConcurrencySlots). */
+  maxInFlight?: number;
 }
 
 export type Env = {

@@ -14,7 +14,9 @@ export function registerKeys(program: Command): void {
       .description('make an API key for a user (the user is created when new); prints the key once')
       .requiredOption('--user <name>', 'user name')
       .option('--name <label>', 'a label for the key', 'Secret key')
-      .option('--admin', 'when creating the user, make it an admin'),
+      .option('--admin', 'when creating the user, make it an admin')
+      .option('--webhook-url <url>', 'POST a callback here when a Leonardo-dialect generation made with this key completes')
+      .option('--webhook-key <secret>', 'sent with each callback as "Authorization: Bearer <secret>"'),
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromFlags(opts);
     const db = await openDatabase(config.databaseUrl);
@@ -29,7 +31,10 @@ export function registerKeys(program: Command): void {
         user = await accounts.createUser(name, opts['admin'] ? 'admin' : 'user');
         process.stderr.write(`created user "${name}" with ${config.initialCredits} credits\n`);
       }
-      const { secret } = await accounts.createKey(user.id, opts['name'] as string);
+      const webhookUrl = opts['webhookUrl'] as string | undefined;
+      if (opts['webhookKey'] !== undefined && webhookUrl === undefined) throw new Error('--webhook-key needs --webhook-url');
+      const webhook = webhookUrl !== undefined ? { url: webhookUrl, apiKey: opts['webhookKey'] as string | undefined } : undefined;
+      const { secret } = await accounts.createKey(user.id, opts['name'] as string, webhook);
       process.stderr.write(`API key for "${name}" (shown only this once; only its hash is stored):\n`);
       process.stdout.write(`${secret}\n`);
     } finally {

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/session.ts';
+import { parseAllowList } from '../core/url-guard.ts';
 
 /** Models shipped in the repository (the demo model), searched after the user's models directory. */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
@@ -37,7 +38,16 @@ export interface Config {
   workerConcurrency: number;
   /** Whether new outputs are viewable by anyone with their URL (else by their owner and signed URLs). */
   outputsPublic: boolean;
+  /** The API dialects served (each one on or off). */
+  dialects: Dialect[];
+  /** Hosts, IPs or CIDR ranges that client-named URLs (init images, webhooks) may reach although private. */
+  urlAllowlist: string[];
+  /** Leonardo model ids and sd_version values → Darkroom model ids (unlisted ones: the default model). */
+  leonardoModels: Record<string, string>;
 }
+
+export const DIALECTS = ['stablecog', 'stability', 'leonardo', 'openai'] as const;
+export type Dialect = (typeof DIALECTS)[number];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -97,6 +107,29 @@ function databaseUrl(raw: string): string {
   return `sqlite:${resolve(v)}`;
 }
 
+function dialectList(raw: string): Dialect[] {
+  const items = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const bad = items.filter((d) => !(DIALECTS as readonly string[]).includes(d));
+  if (bad.length) throw new Error(`unknown dialect(s) ${bad.join(', ')}; a comma-separated list of ${DIALECTS.join(', ')} (or "none")`);
+  return [...new Set(items)] as Dialect[];
+}
+
+function allowList(raw: string): string[] {
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  parseAllowList(items); // throws on a bad entry
+  return items;
+}
+
+function modelMap(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([^=\s]+)\s*=\s*(\S+)$/.exec(item);
+    if (!m) throw new Error(`"${item}" is not <leonardo model id or sd_version>=<darkroom model id>`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
 function text(raw: string): string {
   if (raw.trim() === '') throw new Error('must not be empty');
   return raw;
@@ -119,6 +152,9 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   initialCredits: { env: 'DARKROOM_INITIAL_CREDITS', parse: integer(0, 1000000000), fallback: () => 100 },
   workerConcurrency: { env: 'DARKROOM_WORKER_CONCURRENCY', parse: integer(1, 64), fallback: () => 1 },
   outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
+  dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
+  urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },
+  leonardoModels: { env: 'DARKROOM_LEONARDO_MODELS', parse: modelMap, fallback: () => ({}) },
 };
 
 /** The CLI flag of a setting: DARKROOM_DATA_DIR → --data-dir. */

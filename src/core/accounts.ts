@@ -9,6 +9,7 @@ import * as keys from '../db/api-keys.ts';
 import * as ledger from '../db/ledger.ts';
 import * as users from '../db/users.ts';
 import type { ApiKey, Role, User } from '../db/schema.ts';
+import { validateWebhook } from './webhooks.ts';
 import { ConflictError, NotFoundError, TooManyTokensError, UnauthorizedError, ValidationError } from './errors.ts';
 
 export const API_KEY_PREFIX = 'dr-';
@@ -83,8 +84,12 @@ export class Accounts {
     return { user, secret };
   }
 
-  /** Makes a key; the 11th active key of a user is refused with TooManyTokensError. */
-  async createKey(userId: string, name: string = DEFAULT_KEY_NAME): Promise<{ key: ApiKey; secret: string }> {
+  /**
+   * Makes a key; the 11th active key of a user is refused with TooManyTokensError. `webhook`: a
+   * callback URL (and the secret its receiver expects) for generations made with this key.
+   */
+  async createKey(userId: string, name: string = DEFAULT_KEY_NAME, webhook?: { url: string; apiKey?: string }): Promise<{ key: ApiKey; secret: string }> {
+    const hook = webhook ? validateWebhook(webhook.url, webhook.apiKey) : undefined;
     const keyName = ([...(name.trim() || DEFAULT_KEY_NAME)].slice(0, MAX_KEY_NAME_LENGTH)).join('');
     const secret = API_KEY_PREFIX + randomBytes(32).toString('hex');
     return this.db.transaction(async (tx) => {
@@ -96,6 +101,7 @@ export class Accounts {
         name: keyName,
         hash: hashApiKey(secret),
         short_string: shortString(secret),
+        ...(hook ? { webhook_url: hook.url, webhook_api_key: hook.apiKey ?? null } : {}),
       });
       return { key, secret };
     });

@@ -24,7 +24,8 @@ import {
 } from './errors.ts';
 import type { ImageInputs } from './images.ts';
 import type { ModelCatalog } from './models.ts';
-import { generationCost, generationRefund } from './pricing.ts';
+import { generationCost, generationRefund, type Tariff } from './pricing.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 
 /** A generation request with every default filled in (each dialect fills its own defaults). */
 export interface GenerationSpec {
@@ -43,6 +44,14 @@ export interface GenerationSpec {
   initImageUrl?: string;
   /** How much of the init image to repaint, 0..1. */
   strength?: number;
+  /** An http(s) URL or `s3://` upload name of a mask (with initImageUrl): inpainting. */
+  maskUrl?: string;
+  /** What marks the area to repaint: white pixels ('luminance', the default) or transparent ones ('alpha'). */
+  maskSource?: 'luminance' | 'alpha';
+  /** Seamless tiling (models whose manifest allows it). */
+  tiling?: boolean;
+  /** Which price applies (pricing.ts); absent: one credit per requested image. */
+  tariff?: Tariff;
 }
 
 /** What the worker needs beyond the columns, kept in generations.settings (JSON). */
@@ -50,9 +59,15 @@ export interface StoredSettings {
   spec: GenerationSpec;
   /** Object key of the init image in the store. */
   initImageKey?: string;
+  /** Object key of the mask in the store. */
+  maskImageKey?: string;
   /** Client-chosen SSE stream id (Stablecog's stream_id). */
   streamId?: string;
   isPublic: boolean;
+  /** The API dialect that made it (stablecog when absent). */
+  dialect?: string;
+  /** What that dialect keeps for its own answers and webhooks (its own wire values, base URL, ...). */
+  extra?: Record<string, unknown>;
 }
 
 export interface RunOptions {
@@ -60,6 +75,10 @@ export interface RunOptions {
   streamId?: string;
   /** Aborts waiting for a slot (the client went away). */
   signal?: AbortSignal;
+  dialect?: string;
+  extra?: Record<string, unknown>;
+  /** Overrides the server's DARKROOM_OUTPUTS_PUBLIC for this generation's outputs. */
+  isPublic?: boolean;
 }
 
 export interface GenerationResult {
@@ -92,7 +111,12 @@ export interface GenerationDeps {
   gate: InFlightGate;
   catalog: ModelCatalog;
   images: ImageInputs;
+  /** Where the images live (to remove a deleted generation's images). */
+  store?: ObjectStore;
+  log?: (message: string) => void;
 }
+
+type SubmitExtra = Pick<RunOptions, 'streamId' | 'dialect' | 'extra' | 'isPublic'> & { initImageKey?: string; maskImageKey?: string; source: string };
 
 export function storedSettings(gen: Generation): StoredSettings {
   return JSON.parse(gen.settings) as StoredSettings;
@@ -124,6 +148,8 @@ export class Generations {
     if (spec.initImageUrl !== undefined && !model.imageToImage) {
       throw new ValidationError('initImage', `model ${m.id} has no VAE encoder, so it cannot start from an init image`);
     }
+    if (spec.maskUrl !== undefined && spec.initImageUrl === undefined) throw new ValidationError('mask', 'a mask needs an init image to paint into');
+    if (spec.tiling && !m.tiling) throw new ValidationError('tiling', `model ${m.id} does not support seamless tiling`);
     if (!Number.isInteger(spec.seed) || spec.seed < 0 || spec.seed > 0xffffffff) {
       throw new ValidationError('seed', `seed must be an integer from 0 to 4294967295, got ${spec.seed}`);
     }
@@ -135,7 +161,7 @@ export class Generations {
    */
   async run(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<GenerationResult> {
     await this.check(spec);
-    const init = spec.initImageUrl ? await this.deps.images.resolve(auth.user.id, spec.initImageUrl, 'initImage') : undefined;
+    const inputs = await this.resolveInputs(auth, spec);
     const release = await this.deps.gate.acquire(auth.user.id, options.signal);
     try {
       const cost = generationCost(spec);
@@ -143,7 +169,7 @@ export class Generations {
       // Listen before the job can possibly finish.
       const done = this.waitForEnd(id);
       try {
-        await this.submit(id, auth, spec, cost, { initImageKey: init?.key, streamId: options.streamId, source: options.source });
+        await this.submit(id, auth, spec, cost, { ...inputs, ...options });
       } catch (err) {
         done.cancel();
         throw err;
@@ -167,15 +193,86 @@ export class Generations {
     }
   }
 
+  /**
+   * The asynchronous path (Leonardo): check, debit + record as queued, and answer at once. The job
+   * is enqueued when the user has a free in-flight slot and holds it until it ends (or fails after
+   * the generation timeout, refunded). A full waiting line is QueueLimitError, before any charge.
+   */
+  async start(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<Generation> {
+    await this.check(spec);
+    const inputs = await this.resolveInputs(auth, spec);
+    const slot = this.deps.gate.acquire(auth.user.id);
+    slot.catch(() => undefined);
+    // A full line rejects at once (acquire answers synchronously when it refuses); a free slot or a
+    // place in line lets the request through.
+    await Promise.race([slot, Promise.resolve()]);
+    const id = randomUUID();
+    let gen: Generation;
+    try {
+      gen = await this.record(id, auth, spec, generationCost(spec), { ...inputs, ...options });
+    } catch (err) {
+      void slot.then((release) => release());
+      throw err;
+    }
+    void slot.then((release) => this.runWhenAdmitted(id, release));
+    return gen;
+  }
+
+  private async runWhenAdmitted(id: string, release: () => void): Promise<void> {
+    try {
+      const gen = await gens.getGeneration(this.deps.db.kysely, id);
+      if (!gen || gen.status !== 'queued') return; // deleted (failed) while it waited in line
+      const done = this.waitForEnd(id);
+      try {
+        await this.deps.queue.add({ id, type: 'generate', generationId: id });
+      } catch (err) {
+        done.cancel();
+        await this.fail(id, `could not queue the generation: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+      if ((await done.wait(this.options.timeoutMs)) === 'timeout') {
+        await this.deps.queue.cancel(id);
+        await this.fail(id, `TIMEOUT: no result within ${this.options.timeoutMs / 1000} s`);
+      }
+    } catch (err) {
+      this.deps.log?.(`generation ${id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      await this.fail(id, 'internal error while queueing').catch(() => undefined);
+    } finally {
+      release();
+    }
+  }
+
+  /** The init image and mask named in the spec, as store keys (fetched or found now, before any charge). */
+  private async resolveInputs(auth: Auth, spec: GenerationSpec): Promise<{ initImageKey?: string; maskImageKey?: string }> {
+    const init = spec.initImageUrl ? await this.deps.images.resolve(auth.user.id, spec.initImageUrl, 'initImage') : undefined;
+    const mask =
+      spec.maskUrl === undefined ? undefined : spec.maskUrl === spec.initImageUrl ? init : await this.deps.images.resolve(auth.user.id, spec.maskUrl, 'mask');
+    return { initImageKey: init?.key, maskImageKey: mask?.key };
+  }
+
   /** Debit + insert (queued) in one transaction, then enqueue. */
-  private async submit(
-    id: string,
-    auth: Auth,
-    spec: GenerationSpec,
-    cost: number,
-    extra: { initImageKey?: string; streamId?: string; source: string },
-  ): Promise<Generation> {
-    const settings: StoredSettings = { spec, initImageKey: extra.initImageKey, streamId: extra.streamId, isPublic: this.options.outputsPublic };
+  private async submit(id: string, auth: Auth, spec: GenerationSpec, cost: number, extra: SubmitExtra): Promise<Generation> {
+    const gen = await this.record(id, auth, spec, cost, extra);
+    try {
+      await this.deps.queue.add({ id, type: 'generate', generationId: id });
+    } catch (err) {
+      await this.fail(id, `could not queue the generation: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    }
+    return gen;
+  }
+
+  /** Debit + insert (queued) in one transaction; publishes "queued". */
+  private async record(id: string, auth: Auth, spec: GenerationSpec, cost: number, extra: SubmitExtra): Promise<Generation> {
+    const settings: StoredSettings = {
+      spec,
+      initImageKey: extra.initImageKey,
+      maskImageKey: extra.maskImageKey,
+      streamId: extra.streamId,
+      isPublic: extra.isPublic ?? this.options.outputsPublic,
+      ...(extra.dialect ? { dialect: extra.dialect } : {}),
+      ...(extra.extra ? { extra: extra.extra } : {}),
+    };
     const gen = await this.deps.db.transaction(async (tx) => {
       const row = await gens.insertGeneration(tx, {
         id,
@@ -208,12 +305,6 @@ export class Generations {
       return row;
     });
     this.publish(gen, { type: 'status', id, kind: 'generate', status: 'queued', at: timestamp() });
-    try {
-      await this.deps.queue.add({ id, type: 'generate', generationId: id });
-    } catch (err) {
-      await this.fail(id, `could not queue the generation: ${err instanceof Error ? err.message : String(err)}`);
-      throw err;
-    }
     return gen;
   }
 
@@ -252,6 +343,41 @@ export class Generations {
 
   outputs(id: string): Promise<GenerationOutput[]> {
     return gens.outputsOf(this.deps.db.kysely, id);
+  }
+
+  /** One of the user's generations (not deleted), or undefined. */
+  async getOwned(userId: string, id: string): Promise<Generation | undefined> {
+    const gen = await gens.getGeneration(this.deps.db.kysely, id);
+    return gen && gen.user_id === userId && gen.deleted_at === null ? gen : undefined;
+  }
+
+  /** A user's generations (not deleted), newest first, with their outputs. */
+  async list(userId: string, offset: number, limit: number): Promise<{ generation: Generation; outputs: GenerationOutput[] }[]> {
+    const rows = await gens.listGenerations(this.deps.db.kysely, userId, offset, limit);
+    const outs = await gens.outputsOfMany(this.deps.db.kysely, rows.map((g) => g.id));
+    return rows.map((generation) => ({ generation, outputs: outs.filter((o) => o.generation_id === generation.id) }));
+  }
+
+  /**
+   * Deletes one of the user's generations: one still queued or running is cancelled and refunded
+   * first; its images leave the store; it leaves every listing. Its ledger rows stay (usage history
+   * keeps what was charged). Undefined when there is no such generation of this user.
+   */
+  async delete(userId: string, id: string): Promise<Generation | undefined> {
+    const gen = await this.getOwned(userId, id);
+    if (!gen) return undefined;
+    if (gen.status === 'queued' || gen.status === 'running') {
+      await this.deps.queue.cancel(id);
+      await this.fail(id, 'deleted by its owner');
+    }
+    if (!(await gens.markGenerationDeleted(this.deps.db.kysely, id, timestamp()))) return undefined;
+    const outputs = await gens.outputsOf(this.deps.db.kysely, id);
+    const store = this.deps.store;
+    if (store) {
+      const keys = outputs.flatMap((o) => [o.image_key, ...(o.upscaled_image_key ? [o.upscaled_image_key] : [])]);
+      await Promise.allSettled(keys.map((k) => store.delete(k)));
+    }
+    return gen;
   }
 
   // ---- the worker's side ----

@@ -7,6 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { Database } from '../db/database.ts';
 import { timestamp } from '../db/clock.ts';
+import * as gens from '../db/generations.ts';
 import * as uploads from '../db/uploads.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import {
@@ -16,6 +17,10 @@ import {
   InvalidImageError,
   InvalidImageUrlError,
 } from './errors.ts';
+import { UrlGuard, UrlRefusedError, type GuardedResponse } from './url-guard.ts';
+
+/** How a request names one of the user's generated images as an input: `output:<output id>`. */
+export const OUTPUT_REF = 'output:';
 
 /** Stablecog's MAX_UPLOAD_SIZE_MB. */
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
@@ -32,6 +37,21 @@ export interface ImageInfo {
   format: keyof typeof FORMATS;
   width: number;
   height: number;
+  /** Whether it has an alpha channel (known for images inspected now, not for stored uploads). */
+  hasAlpha?: boolean;
+}
+
+/** A stored upload, as the dialects name it. */
+export interface UploadRecord {
+  id: string;
+  /** The `s3://...` name (init_image_url and the like). */
+  object: string;
+  /** The object key in the store. */
+  key: string;
+  contentType: string;
+  width: number;
+  height: number;
+  createdAt: string;
 }
 
 /** Decodes the header: JPEG, PNG or WebP, else InvalidImageError naming `field`. */
@@ -46,26 +66,28 @@ export async function inspectImage(bytes: Uint8Array, field: string): Promise<Im
   if (!(format in FORMATS) || !meta.width || !meta.height) {
     throw new InvalidImageError(field, `images must be JPEG, PNG or WebP (this one is ${format ?? 'unknown'})`);
   }
-  return { format: format as ImageInfo['format'], width: meta.width, height: meta.height };
+  return { format: format as ImageInfo['format'], width: meta.width, height: meta.height, hasAlpha: meta.hasAlpha === true };
 }
 
 export class ImageInputs {
   constructor(
     private readonly db: Database,
     private readonly store: ObjectStore,
+    /** Rules for fetching client-named URLs (no loopback/private addresses unless allow-listed). */
+    private readonly guard: UrlGuard = new UrlGuard(),
   ) {}
 
   /** Stores an upload; returns the `s3://...` name to use as init_image_url or upscale input. */
-  async upload(userId: string, bytes: Uint8Array, field = 'file'): Promise<{ object: string; key: string; info: ImageInfo }> {
+  async upload(userId: string, bytes: Uint8Array, field = 'file', id: string = randomUUID()): Promise<{ id: string; object: string; key: string; info: ImageInfo }> {
     if (bytes.length > MAX_UPLOAD_BYTES) throw new ImageTooLargeError(field, `uploads are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB`);
     if (bytes.length === 0) throw new InvalidImageError(field, 'the file is empty');
     const info = await inspectImage(bytes, field);
     const prefix = userPrefix(userId);
-    const name = `${randomUUID()}.${FORMATS[info.format]}`;
+    const name = `${id}.${FORMATS[info.format]}`;
     const key = `uploads/${prefix}/${name}`;
     await this.store.put(key, bytes, `image/${info.format}`);
     await uploads.insertUpload(this.db.kysely, {
-      id: randomUUID(),
+      id,
       user_id: userId,
       object_key: key,
       content_type: `image/${info.format}`,
@@ -74,7 +96,31 @@ export class ImageInputs {
       height: info.height,
       created_at: timestamp(),
     });
-    return { object: `s3://${prefix}/${name}`, key, info };
+    return { id, object: `s3://${prefix}/${name}`, key, info };
+  }
+
+  /** One of the user's uploads by id, or undefined. */
+  async findUpload(userId: string, id: string): Promise<UploadRecord | undefined> {
+    const row = await uploads.findUploadById(this.db.kysely, id);
+    if (!row || row.user_id !== userId) return undefined;
+    return {
+      id: row.id,
+      object: `s3://${row.object_key.slice('uploads/'.length)}`,
+      key: row.object_key,
+      contentType: row.content_type,
+      width: row.width,
+      height: row.height,
+      createdAt: row.created_at,
+    };
+  }
+
+  /** Deletes one of the user's uploads (row and bytes); false when there is none. */
+  async deleteUpload(userId: string, id: string): Promise<boolean> {
+    const found = await this.findUpload(userId, id);
+    if (!found) return false;
+    await uploads.deleteUpload(this.db.kysely, id);
+    await this.store.delete(found.key);
+    return true;
   }
 
   /**
@@ -82,6 +128,14 @@ export class ImageInputs {
    * (`s3://...`), or an http(s) URL, fetched now and kept under `inits/`.
    */
   async resolve(userId: string, url: string, field: string, maxBytes = MAX_URL_IMAGE_BYTES): Promise<{ key: string; info: ImageInfo }> {
+    if (url.startsWith(OUTPUT_REF)) {
+      // One of the user's own outputs (Leonardo's init_generation_image_id).
+      const output = await gens.getOutput(this.db.kysely, url.slice(OUTPUT_REF.length));
+      if (!output || output.user_id !== userId || !(await this.store.exists(output.image_key))) {
+        throw new ImageNotFoundError(field, `no generated image ${url.slice(OUTPUT_REF.length)} of yours`);
+      }
+      return { key: output.image_key, info: { format: 'png', width: output.width, height: output.height } };
+    }
     if (url.startsWith('s3://')) {
       const rest = url.slice('s3://'.length);
       const prefix = userPrefix(userId);
@@ -100,7 +154,7 @@ export class ImageInputs {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new InvalidImageUrlError(field, `unsupported URL scheme ${parsed.protocol}; use http(s) or an s3:// name from /v1/image/upload`);
     }
-    const bytes = await fetchLimited(parsed, maxBytes, field);
+    const bytes = await fetchLimited(this.guard, parsed, maxBytes, field);
     const info = await inspectImage(bytes, field);
     const key = `inits/${randomUUID()}.${FORMATS[info.format]}`;
     await this.store.put(key, bytes, `image/${info.format}`);
@@ -108,22 +162,16 @@ export class ImageInputs {
   }
 }
 
-async function fetchLimited(url: URL, maxBytes: number, field: string): Promise<Uint8Array> {
-  let res: Response;
+async function fetchLimited(guard: UrlGuard, url: URL, maxBytes: number, field: string): Promise<Uint8Array> {
+  let res: GuardedResponse;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'follow' });
+    res = await guard.request(url, { maxBytes, timeoutMs: FETCH_TIMEOUT_MS });
   } catch (err) {
+    if (err instanceof UrlRefusedError && err.reason === 'too_large') {
+      throw new ImageTooLargeError(field, `the image at ${url.href} is over ${maxBytes / 1024 / 1024} MB`);
+    }
     throw new InvalidImageUrlError(field, `could not fetch ${url.href}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!res.ok || !res.body) throw new InvalidImageUrlError(field, `fetching ${url.href} answered HTTP ${res.status}`);
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) throw new ImageTooLargeError(field, `the image at ${url.href} is over ${maxBytes / 1024 / 1024} MB`);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.length;
-    if (total > maxBytes) throw new ImageTooLargeError(field, `the image at ${url.href} is over ${maxBytes / 1024 / 1024} MB`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (res.status < 200 || res.status >= 300) throw new InvalidImageUrlError(field, `fetching ${url.href} answered HTTP ${res.status}`);
+  return res.body;
 }

@@ -5,11 +5,11 @@ import { timestamp } from './clock.ts';
 
 export async function insertApiKey(
   ex: Executor,
-  key: { id: string; user_id: string; name: string; hash: string; short_string: string },
+  key: { id: string; user_id: string; name: string; hash: string; short_string: string; webhook_url?: string | null; webhook_api_key?: string | null },
 ): Promise<ApiKey> {
   return ex
     .insertInto('api_keys')
-    .values({ ...key, uses: 0, credits_spent: 0, created_at: timestamp(), last_used_at: null, revoked_at: null })
+    .values({ webhook_url: null, webhook_api_key: null, ...key, uses: 0, credits_spent: 0, created_at: timestamp(), last_used_at: null, revoked_at: null })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -66,4 +66,9 @@ export async function recordApiKeyUse(ex: Executor, id: string, credits: number)
     .set((eb) => ({ uses: eb('uses', '+', 1), credits_spent: eb('credits_spent', '+', credits), last_used_at: timestamp() }))
     .where('id', '=', id)
     .execute();
+}
+
+/** A key by id, revoked or not (to find the webhook of the key a generation was made with). */
+export function getApiKey(ex: Executor, id: string): Promise<ApiKey | undefined> {
+  return ex.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -71,7 +71,8 @@ function filtered(ex: Executor, q: OutputQuery) {
   let s = ex
     .selectFrom('generation_outputs as o')
     .innerJoin('generations as g', 'g.id', 'o.generation_id')
-    .where('o.user_id', '=', q.userId);
+    .where('o.user_id', '=', q.userId)
+    .where('g.deleted_at', 'is', null);
   if (q.models?.length) s = s.where('g.model', 'in', q.models);
   if (q.schedulers?.length) s = s.where('g.scheduler', 'in', q.schedulers);
   if (q.minWidth !== undefined) s = s.where('g.width', '>=', q.minWidth);
@@ -124,13 +125,14 @@ export async function queryOutputs(ex: Executor, q: OutputQuery, withTotal: bool
       'g.created_at as g_created_at',
       'g.started_at as g_started_at',
       'g.completed_at as g_completed_at',
+      'g.deleted_at as g_deleted_at',
     ])
     .orderBy(col, q.order)
     .orderBy('o.id', q.order)
     .limit(q.perPage)
     .execute();
   const out: OutputWithGeneration[] = rows.map((r) => {
-    const { g_id, g_user_id, g_api_key_id, g_status, g_model, g_scheduler, g_prompt, g_negative_prompt, g_width, g_height, g_steps, g_guidance, g_seed, g_num_outputs, g_init_image_url, g_prompt_strength, g_settings, g_cost, g_source, g_error, g_created_at, g_started_at, g_completed_at, ...o } = r;
+    const { g_id, g_user_id, g_api_key_id, g_status, g_model, g_scheduler, g_prompt, g_negative_prompt, g_width, g_height, g_steps, g_guidance, g_seed, g_num_outputs, g_init_image_url, g_prompt_strength, g_settings, g_cost, g_source, g_error, g_created_at, g_started_at, g_completed_at, g_deleted_at, ...o } = r;
     return {
       ...o,
       generation: {
@@ -157,6 +159,7 @@ export async function queryOutputs(ex: Executor, q: OutputQuery, withTotal: bool
         created_at: g_created_at,
         started_at: g_started_at,
         completed_at: g_completed_at,
+        deleted_at: g_deleted_at,
       },
     };
   });
@@ -181,4 +184,30 @@ export function findOutputByImageKey(ex: Executor, key: string): Promise<Generat
     .selectAll()
     .where((eb) => eb.or([eb('image_key', '=', key), eb('upscaled_image_key', '=', key)]))
     .executeTakeFirst();
+}
+
+/** A user's generations (not deleted), newest first, by offset. */
+export function listGenerations(ex: Executor, userId: string, offset: number, limit: number): Promise<Generation[]> {
+  return ex
+    .selectFrom('generations')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('deleted_at', 'is', null)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .offset(offset)
+    .limit(limit)
+    .execute();
+}
+
+/** The outputs of several generations, in batch order. */
+export function outputsOfMany(ex: Executor, generationIds: readonly string[]): Promise<GenerationOutput[]> {
+  if (!generationIds.length) return Promise.resolve([]);
+  return ex.selectFrom('generation_outputs').selectAll().where('generation_id', 'in', generationIds).orderBy('generation_id').orderBy('idx').execute();
+}
+
+/** Marks a generation deleted; false when it was already deleted (or does not exist). */
+export async function markGenerationDeleted(ex: Executor, id: string, at: string): Promise<boolean> {
+  const r = await ex.updateTable('generations').set({ deleted_at: at }).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+  return r.numUpdatedRows > 0n;
 }

@@ -4,7 +4,10 @@
  * are ISO-8601 UTC strings with microseconds (they sort as text), booleans are 0/1 integers, and
  * JSON is text.
  */
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** A nullable column that may be left out of an insert (it starts NULL). */
+type Optional<T> = ColumnType<T | null, T | null | undefined, T | null>;
 
 export type Role = 'admin' | 'user';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -33,6 +36,10 @@ export interface ApiKeysTable {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** Leonardo-style webhook: where to POST when a generation made with this key completes. */
+  webhook_url: Optional<string>;
+  /** Sent as `Authorization: Bearer <this>` with each webhook call (the receiver's own secret). */
+  webhook_api_key: Optional<string>;
 }
 
 export interface CreditLedgerTable {
@@ -75,6 +82,8 @@ export interface GenerationsTable {
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
+  /** Set when its owner deleted it: it leaves every listing (its ledger rows stay). */
+  deleted_at: Optional<string>;
 }
 
 export interface GenerationOutputsTable {

@@ -10,6 +10,15 @@ export function findUploadByKey(ex: Executor, objectKey: string): Promise<Upload
   return ex.selectFrom('uploads').selectAll().where('object_key', '=', objectKey).executeTakeFirst();
 }
 
+export function findUploadById(ex: Executor, id: string): Promise<Upload | undefined> {
+  return ex.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function deleteUpload(ex: Executor, id: string): Promise<boolean> {
+  const r = await ex.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+  return r.numDeletedRows > 0n;
+}
+
 export async function insertUpscale(ex: Executor, row: NewUpscale): Promise<Upscale> {
   return ex.insertInto('upscales').values(row).returningAll().executeTakeFirstOrThrow();
 }

@@ -20,6 +20,9 @@ import { Outputs } from '../core/outputs.ts';
 import { RateLimiter } from '../core/rate-limit.ts';
 import { Upscales } from '../core/upscales.ts';
 import { Usage } from '../core/usage.ts';
+import { UploadTokens } from '../core/upload-tokens.ts';
+import { UrlGuard } from '../core/url-guard.ts';
+import { Webhooks } from '../core/webhooks.ts';
 import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../queue/in-process.ts';
 import { FilesystemStore } from '../storage/filesystem.ts';
 import { Worker, type ImageEngine } from '../worker/worker.ts';
@@ -78,13 +81,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const events = new InProcessEventBus();
     const gate = new InProcessGate(config.maxInFlight, config.maxQueued);
     const catalog = new ModelCatalog(registry, defaultModel);
-    const images = new ImageInputs(db, store);
+    const guard = new UrlGuard({ allow: config.urlAllowlist });
+    const images = new ImageInputs(db, store, guard);
     const accounts = new Accounts(db, { initialCredits: config.initialCredits });
     const credits = new Credits(db);
     const timeoutMs = config.generationTimeout * 1000;
-    const generations = new Generations({ db, queue, events, gate, catalog, images }, { timeoutMs, outputsPublic: config.outputsPublic });
+    const generations = new Generations({ db, queue, events, gate, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic });
     const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs });
     const imageAccess = await ImageAccess.open(db);
+    const webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
     const services: ApiServices = {
       accounts,
       credits,
@@ -98,6 +103,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       store,
       events,
       rateLimiter: new RateLimiter(config.rateLimit),
+      uploadTokens: await UploadTokens.open(db),
     };
 
     const admin = await accounts.ensureAdmin();
@@ -107,11 +113,18 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const interrupted = (await generations.failInterrupted()) + (await upscales.failInterrupted());
     if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
 
-    const worker = new Worker({ queue, engine, store, generations, upscales, log });
+    const worker = new Worker({ queue, engine, store, generations, upscales, log, onGenerationFinished: (id) => webhooks.generationFinished(id) });
     worker.start(config.workerConcurrency);
-    cleanups.unshift(() => queue.close(), () => events.close(), async () => engine.dispose?.());
+    cleanups.unshift(() => queue.close(), () => webhooks.close(), () => events.close(), async () => engine.dispose?.());
 
-    const app = createApp(services, { publicUrl: config.publicUrl, version: VERSION, log });
+    const app = createApp(services, {
+      publicUrl: config.publicUrl,
+      version: VERSION,
+      log,
+      dialects: config.dialects,
+      leonardoModels: config.leonardoModels,
+      maxInFlight: config.maxInFlight,
+    });
     let server: ServerType | undefined;
     let port = config.port;
     if (options.listen !== false) {

@@ -13,6 +13,7 @@ import { storedSettings, type Generations, type MadeOutput } from '../core/gener
 import type { Upscales } from '../core/upscales.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Job, JobQueue } from '../queue/types.ts';
+import type { Generation } from '../db/schema.ts';
 
 /** What the worker needs from the engine (the Engine class, or a stand-in in tests). */
 export interface ImageEngine {
@@ -26,10 +27,12 @@ export interface WorkerDeps {
   generations: Generations;
   upscales?: Upscales;
   log?: (message: string) => void;
+  /** Called once a generation has ended, succeeded or failed (webhooks). Errors are logged, never thrown. */
+  onGenerationFinished?: (generationId: string) => Promise<void> | void;
 }
 
 /** Engine field names → the core's request field names. */
-const FIELD: Record<string, string> = { initImage: 'initImage', strength: 'strength', numOutputs: 'numOutputs' };
+const FIELD: Record<string, string> = { initImage: 'initImage', strength: 'strength', numOutputs: 'numOutputs', mask: 'mask', tiling: 'tiling' };
 
 export class Worker {
   private started = false;
@@ -51,10 +54,25 @@ export class Worker {
   }
 
   private async generate(id: string, signal: AbortSignal): Promise<void> {
-    const { generations, store, engine } = this.deps;
-    const gen = await generations.markRunning(id);
+    const gen = await this.deps.generations.markRunning(id);
     if (!gen) return; // cancelled or timed out while waiting
-    const { spec, initImageKey } = storedSettings(gen);
+    try {
+      await this.run(gen, signal);
+    } finally {
+      if (this.deps.onGenerationFinished) {
+        try {
+          await this.deps.onGenerationFinished(id);
+        } catch (err) {
+          this.deps.log?.(`generation ${id}: after it finished: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+  }
+
+  private async run(gen: Generation, signal: AbortSignal): Promise<void> {
+    const { generations, store, engine } = this.deps;
+    const id = gen.id;
+    const { spec, initImageKey, maskImageKey } = storedSettings(gen);
     const made: MadeOutput[] = [];
     try {
       let initImage: Uint8Array | undefined;
@@ -62,6 +80,12 @@ export class Worker {
         const obj = await store.get(initImageKey);
         if (!obj) throw new EngineInputError('initImage', 'the init image is no longer in the store');
         initImage = obj.bytes;
+      }
+      let mask: Uint8Array | undefined;
+      if (maskImageKey) {
+        const obj = await store.get(maskImageKey);
+        if (!obj) throw new EngineInputError('mask', 'the mask is no longer in the store');
+        mask = obj.bytes;
       }
       const { images } = await engine.generate(
         spec.model,
@@ -77,6 +101,8 @@ export class Worker {
           numOutputs: spec.numOutputs,
           initImage,
           strength: initImage ? spec.strength : undefined,
+          ...(mask ? { mask, maskSource: spec.maskSource ?? 'luminance' } : {}),
+          ...(spec.tiling ? { tiling: true } : {}),
         },
         { signal, onProgress: (p) => generations.progress(gen, p.step, p.total) },
       );

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { startTestServer, makeUser, type TestServer } from '../helpers/server.ts';
 
 let t: TestServer;
-before(async () => (t = await startTestServer()));
+// Loopback is allow-listed: one test fetches an init image from this very server (refused by default, see test/api/url-guard-http.test.ts).
+before(async () => (t = await startTestServer({ DARKROOM_URL_ALLOWLIST: '127.0.0.1' })));
 after(() => t.close());
 
 async function png(width: number, height: number): Promise<Buffer> {

@@ -384,6 +384,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/images/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create images from a prompt (OpenAI Images API)
+         * @description Answers when the images are ready. One credit per image. `model` is a Darkroom model id; OpenAI model names mean the default model. quality, style, background, moderation, output_compression and partial_images are accepted and ignored.
+         */
+        post: operations["openaiCreateImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/edits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repaint part of an image (OpenAI Images API: inpainting)
+         * @description multipart/form-data. The fully transparent pixels of `mask` (same size as `image`) mark the area to repaint; without a mask, the image's own transparent pixels do. One credit per image.
+         */
+        post: operations["openaiEditImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/variations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Variations of an image (OpenAI Images API: image-to-image)
+         * @description multipart/form-data. Image-to-image without a prompt, repainting 60% of the image. One credit per image.
+         */
+        post: operations["openaiCreateImageVariation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/images/{key}": {
         parameters: {
             query?: never;
@@ -645,6 +705,108 @@ export interface components {
             /** @description Credits spent (after refunds). */
             cost: number;
             source: string;
+        };
+        OpenAIImagesResponse: {
+            /** @description Unix time (seconds) the request was accepted. */
+            created: number;
+            data: components["schemas"]["OpenAIImage"][];
+            /** @description WIDTHxHEIGHT of the images. */
+            size?: string;
+            /** @enum {string} */
+            output_format?: "png" | "jpeg" | "webp";
+        };
+        OpenAIImage: {
+            /** @description With response_format url: a signed link (works without headers). */
+            url?: string;
+            /** @description With response_format b64_json: the image, base64. */
+            b64_json?: string;
+        };
+        OpenAIError: {
+            error: {
+                message: string;
+                /** @description invalid_request_error, insufficient_quota, requests, server_error */
+                type: string;
+                /** @description The request parameter at fault (size, n, prompt, image, mask, model, ...). */
+                param: string | null;
+                code: string | null;
+            };
+        };
+        OpenAIImageGenerationInput: {
+            /**
+             * @description What to draw (for edits: what the repainted area shows).
+             * @example A cute baby sea otter
+             */
+            prompt: string;
+            /** @description A Darkroom model id (its plain id or UUID, see the Stablecog /v1/image/generation/models). OpenAI's names (dall-e-2, dall-e-3, gpt-image-*) mean the default model. */
+            model?: string | null;
+            /** @description Images to make, 1-8 (one credit each). Default 1. */
+            n?: number | null;
+            /** @description WIDTHxHEIGHT in pixels, multiples of 8 within the model's range, or auto (the model's default size; for edits and variations the input image's size when the model can draw it). */
+            size?: string | null;
+            /**
+             * @description url (default: a signed link to the image on this server) or b64_json.
+             * @enum {string|null}
+             */
+            response_format?: "url" | "b64_json" | null;
+            /**
+             * @description Encoding of b64_json images (png default). URLs always serve PNG.
+             * @enum {string|null}
+             */
+            output_format?: "png" | "jpeg" | "webp" | null;
+            /** @description Accepted; recorded nowhere. */
+            user?: string | null;
+            /** @description Only false (no streaming). */
+            stream?: boolean | null;
+            /** @description Accepted for compatibility; ignored (quality). */
+            quality?: unknown;
+            /** @description Accepted for compatibility; ignored (style). */
+            style?: unknown;
+            /** @description Accepted for compatibility; ignored (background). */
+            background?: unknown;
+            /** @description Accepted for compatibility; ignored (moderation). */
+            moderation?: unknown;
+            /** @description Accepted for compatibility; ignored (output_compression). */
+            output_compression?: unknown;
+            /** @description Accepted for compatibility; ignored (partial_images). */
+            partial_images?: unknown;
+        };
+        OpenAIImageEditInput: {
+            /**
+             * Format: binary
+             * @description The image to edit: PNG, JPEG or WebP, at most 10 MB. Without a mask, its transparent pixels mark the area to repaint.
+             */
+            image: string;
+            /**
+             * Format: binary
+             * @description Optional: an image of the same size whose fully transparent pixels mark the area to repaint.
+             */
+            mask?: string;
+            prompt: string;
+            model?: string;
+            /** @description 1-8 */
+            n?: string;
+            size?: string;
+            /** @enum {string} */
+            response_format?: "url" | "b64_json";
+            /** @enum {string} */
+            output_format?: "png" | "jpeg" | "webp";
+            user?: string;
+        };
+        OpenAIImageVariationInput: {
+            /**
+             * Format: binary
+             * @description The image to vary: PNG, JPEG or WebP, at most 10 MB.
+             */
+            image: string;
+            model?: string;
+            /** @description 1-8 */
+            n?: string;
+            size?: string;
+            /** @enum {string} */
+            response_format?: "url" | "b64_json";
+            /** @enum {string} */
+            output_format?: "png" | "jpeg" | "webp";
+            user?: string;
         };
     };
     responses: never;
@@ -1702,6 +1864,186 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+        };
+    };
+    openaiCreateImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAIImageGenerationInput"];
+            };
+        };
+        responses: {
+            /** @description The images. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIImagesResponse"];
+                };
+            };
+            /** @description Bad input; `param` names the field. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Missing or unknown API key (invalid_api_key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Rate limit (rate_limit_exceeded, see Retry-After), too many requests waiting, or too few credits (insufficient_quota). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The generation failed or timed out; its credits were refunded. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    openaiEditImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["OpenAIImageEditInput"];
+            };
+        };
+        responses: {
+            /** @description The images. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIImagesResponse"];
+                };
+            };
+            /** @description Bad input; `param` names the field. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Missing or unknown API key (invalid_api_key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Rate limit (rate_limit_exceeded, see Retry-After), too many requests waiting, or too few credits (insufficient_quota). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The generation failed or timed out; its credits were refunded. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    openaiCreateImageVariation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["OpenAIImageVariationInput"];
+            };
+        };
+        responses: {
+            /** @description The images. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIImagesResponse"];
+                };
+            };
+            /** @description Bad input; `param` names the field. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Missing or unknown API key (invalid_api_key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Rate limit (rate_limit_exceeded, see Retry-After), too many requests waiting, or too few credits (insufficient_quota). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The generation failed or timed out; its credits were refunded. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
                 };
             };
         };

@@ -1,7 +1,9 @@
 /** Every migration, in order. Static imports (no folder scan), so they work the same from source and in tests. */
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.ts';
+import * as m0002 from './0002_dialects.ts';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_dialects': m0002,
 };
