@@ -16,14 +16,15 @@
 #   torch-compile    the PyTorch reference with torch.compile (default and reduce-overhead), fewer shapes
 #   combine          $OUT/summary-<shape>.md from every report of the shape in $OUT
 #   all              everything above, in order
-# Environment: OUT (results; default $OUT of the device call, else ./bench-results), MODELS (default
-# /root/bench-models), PYTHON (default python3), BATCHES (UNet batch sizes, default 1,2,4,8,16),
+# Environment: RESULTS (where reports accumulate across calls; default /root/bench-results when /root is
+# writable, else ./bench-results), OUT (each stage's new files are also copied there: the device call's
+# $OUT, which is emptied before every call), MODELS (default /root/bench-models), PYTHON (default python3), BATCHES (UNet batch sizes, default 1,2,4,8,16),
 # IMAGES (images per request, default 1,4,8,16), RUNS (default 10); PROVIDER (cuda), DEVICE (torch's,
 # cuda) and DTYPE (fp16) exist for a dry run on CPU: PROVIDER=cpu DEVICE=cpu DTYPE=fp32 ... all mini.
 set -euo pipefail
 stage=${1:-all}
 shape=${2:-sd15}
-out=${OUT:-./bench-results}
+if [ -n "${RESULTS:-}" ]; then out=$RESULTS; elif [ -w /root ]; then out=/root/bench-results; else out=./bench-results; fi
 models=${MODELS:-/root/bench-models}
 python=${PYTHON:-python3}
 batches=${BATCHES:-1,2,4,8,16}
@@ -33,7 +34,8 @@ provider=${PROVIDER:-cuda}
 device=${DEVICE:-cuda}
 dtype=${DTYPE:-fp16}
 mkdir -p "$out"
-darkroom() { node bin/darkroom.mjs "$@"; }
+# The bench script itself (what `darkroom bench` runs), so a change elsewhere in the CLI cannot stop it.
+darkroom() { node --import tsx tools/bench/run.ts "${@:2}"; }
 common=(--shape "$shape" --dtype "$dtype" --models-dir "$models" --runs "$runs" --batches "$batches" --images "$images")
 
 machine() {
@@ -78,8 +80,15 @@ run_stage() {
   esac
 }
 
+stamp=$(mktemp)
+[ -n "${OUT:-}" ] && mkdir -p "$OUT"
 if [ "$stage" = all ]; then
   for s in build darkroom torch torch-compile webgpu combine; do run_stage "$s" "$shape"; done
 else
   run_stage "$stage" "$shape" "${3:-}"
 fi
+# What this call wrote, also under $OUT (the files a device call brings back).
+if [ -n "${OUT:-}" ] && [ "$(cd "$OUT" && pwd)" != "$(cd "$out" && pwd)" ]; then
+  find "$out" -maxdepth 1 -type f -newer "$stamp" -exec cp {} "$OUT"/ \;
+fi
+rm -f "$stamp"

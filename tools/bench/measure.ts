@@ -1,6 +1,6 @@
 /** Timing statistics, peak-memory sampling and a description of the machine, for the benchmark. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpus, hostname, totalmem } from 'node:os';
+import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 
 export interface Timing {
@@ -106,6 +106,8 @@ export interface MachineInfo {
   node: string;
   onnxruntime: string;
   platform: string;
+  /** 1, 5 and 15-minute load averages when the run started (other work on the machine skews timings). */
+  loadAverage: number[];
 }
 
 export function machineInfo(): MachineInfo {
@@ -130,5 +132,6 @@ export function machineInfo(): MachineInfo {
     node: process.version,
     onnxruntime: ortVersion,
     platform: `${process.platform}-${process.arch}`,
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

@@ -473,7 +473,7 @@ export function formatReport(r: BenchReport): string {
   const m = r.machine;
   const lines = [
     `Darkroom bench: ${r.shape} ${r.dtype}, ${r.size}x${r.size}, ${r.steps} steps, guidance ${r.guidance}, ${r.scheduler}  (${r.date})`,
-    `machine: ${m.cpu} (${m.cores} cores, ${m.memoryGB} GB)${m.gpu ? `, GPU ${m.gpu}` : ''}; node ${m.node}; onnxruntime-node ${m.onnxruntime}`,
+    `machine: ${m.cpu} (${m.cores} cores, ${m.memoryGB} GB)${m.gpu ? `, GPU ${m.gpu}` : ''}; node ${m.node}; onnxruntime-node ${m.onnxruntime}; load average ${m.loadAverage.join(' ')}`,
     '',
   ];
   const batches = [...new Set(r.runs.flatMap((e) => e.unet.map((u) => u.batch)))].sort((a, b) => a - b);

@@ -643,6 +643,7 @@ def main():
             "torch": torch.__version__,
             "sdpa": HAS_SDPA,
             "threads": torch.get_num_threads(),
+            "loadAverage": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         },
         "shape": shape["name"],
         "dtype": args.dtype,
