@@ -4,7 +4,7 @@
  */
 import { ModelRegistry } from './models/registry.ts';
 import { LoadedModel } from './models/loaded-model.ts';
-import type { ExecutionProvider } from './runtime/session.ts';
+import type { ExecutionProvider, SessionOptions } from './runtime/session.ts';
 import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
 import { generate } from './pipelines/generate.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './pipelines/request.ts';
@@ -14,6 +14,7 @@ export interface EngineOptions {
   modelDirs: readonly string[];
   provider: ExecutionProvider;
   threads?: number;
+  tuning?: SessionOptions['tuning'];
   /** How many models stay loaded at once. */
   maxLoadedModels?: number;
   log?: (message: string) => void;
@@ -42,6 +43,7 @@ export class Engine {
       const model = LoadedModel.load(info, {
         provider: this.options.provider,
         threads: this.options.threads,
+        tuning: this.options.tuning,
         onFallback: (m) => this.options.log?.(m),
       });
       entry = { model, inUse: 0, lastUsed: Date.now() };

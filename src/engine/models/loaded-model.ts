@@ -3,7 +3,7 @@
  * only needed for image-to-image and inpainting, so it is created on first use.
  */
 import { ModelFormatError } from '../errors.ts';
-import { OnnxSession, type ExecutionProvider } from '../runtime/session.ts';
+import { OnnxSession, type ExecutionProvider, type SessionOptions } from '../runtime/session.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
 import { tilingVariant } from './tiling.ts';
@@ -12,6 +12,8 @@ export interface LoadOptions {
   provider: ExecutionProvider;
   threads?: number;
   onFallback?: (message: string) => void;
+  /** ONNX Runtime settings beyond Darkroom's defaults, per model file (benchmarks, tuned deployments). */
+  tuning?: SessionOptions['tuning'];
 }
 
 const REQUIRED_INPUTS = {

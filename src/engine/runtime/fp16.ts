@@ -47,8 +47,16 @@ export function float32ToFloat16(src: Float32Array): Uint16Array {
   return out;
 }
 
+let halfTable: Float32Array | undefined;
+
+/** Every half value decoded once (256 KiB), so fp16 outputs convert by lookup: the denoising loop does it each step. */
 export function float16ToFloat32(src: Uint16Array): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(0x10000);
+    for (let h = 0; h < 0x10000; h++) halfTable[h] = fromHalfBits(h);
+  }
+  const table = halfTable;
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = fromHalfBits(src[i]!);
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
   return out;
 }
