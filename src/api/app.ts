@@ -12,6 +12,7 @@ import { registerImages } from './images.ts';
 import { openApiDocument } from './openapi.ts';
 import { createStablecogApp } from './stablecog/index.ts';
 import { createOpenAIApp } from './openai/index.ts';
+import { createStabilityApp } from './stability/index.ts';
 import { DIALECTS } from '../config/config.ts';
 import { stablecogErrorHandler } from './stablecog/errors.ts';
 
@@ -33,6 +34,7 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   app.onError(stablecogErrorHandler(options.log));
   const dialects = new Set(options.dialects ?? DIALECTS);
   if (dialects.has('stablecog')) app.route('/', createStablecogApp(services, options));
+  if (dialects.has('stability')) app.route('/', createStabilityApp(services, options));
   if (dialects.has('openai')) app.route('/', createOpenAIApp(services, options));
   registerImages(app, services);
 

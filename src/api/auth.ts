@@ -11,10 +11,19 @@ export function bearerSecret(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** Requires a valid key; sets c.var.auth. Then counts the request against the key's rate limit. */
-export function requireApiKey(accounts: Accounts, limiter: RateLimiter): MiddlewareHandler<Env> {
+/** `Authorization: Bearer <key>` or the bare key (seed 002's Stability Core clients send it raw). */
+export function bearerOrRawSecret(header: string | undefined): string | undefined {
+  const h = (header ?? '').trim();
+  return bearerSecret(h) ?? (/^\S+$/.test(h) && !/^bearer$/i.test(h) ? h : undefined);
+}
+
+/**
+ * Requires a valid key; sets c.var.auth. Then counts the request against the key's rate limit.
+ * `secretOf` reads the key from the Authorization header (default: Bearer only).
+ */
+export function requireApiKey(accounts: Accounts, limiter: RateLimiter, secretOf: (authorization: string | undefined) => string | undefined = bearerSecret): MiddlewareHandler<Env> {
   return async function requireApiKey(c, next) {
-    const secret = bearerSecret(c.req.header('authorization'));
+    const secret = secretOf(c.req.header('authorization'));
     if (!secret) throw new UnauthorizedError();
     const auth = await accounts.authenticate(secret);
     c.set('auth', auth);

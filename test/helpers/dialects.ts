@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testModelDir } from '../../tools/test-models/cache.ts';
 import { startTestServer, type TestServer } from './server.ts';
+import type { ServerOptions } from '../../src/server/server.ts';
 
 export const WIDE_MODEL = 'tiny-wide';
 
-export async function startDialectServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startDialectServer(env: Record<string, string> = {}, options: Pick<ServerOptions, 'engine'> = {}): Promise<TestServer> {
   const modelsDir = mkdtempSync(join(tmpdir(), 'darkroom-models-'));
   const tiny = await testModelDir('tiny-sd1');
   symlinkSync(tiny, join(modelsDir, 'tiny-sd1'));
@@ -24,7 +25,7 @@ export async function startDialectServer(env: Record<string, string> = {}): Prom
   for (const entry of readdirSync(tiny)) if (entry !== 'darkroom.json') symlinkSync(join(tiny, entry), join(wide, entry));
   const manifest = JSON.parse(readFileSync(join(tiny, 'darkroom.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(wide, 'darkroom.json'), JSON.stringify({ ...manifest, id: WIDE_MODEL, name: 'Tiny SD 1.x, any size (test)', maxSize: 1536 }));
-  const t = await startTestServer({ DARKROOM_MODELS_DIR: modelsDir, DARKROOM_DEFAULT_MODEL: WIDE_MODEL, DARKROOM_URL_ALLOWLIST: '127.0.0.1,::1', ...env });
+  const t = await startTestServer({ DARKROOM_MODELS_DIR: modelsDir, DARKROOM_DEFAULT_MODEL: WIDE_MODEL, DARKROOM_URL_ALLOWLIST: '127.0.0.1,::1', ...env }, options);
   const close = t.close;
   return {
     ...t,
@@ -72,3 +73,10 @@ export async function receiver(answer: (n: number) => number = () => 200): Promi
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** An engine whose every generation fails (to show that failures are not charged). */
+export const failingEngine: NonNullable<ServerOptions['engine']> = {
+  generate: async () => {
+    throw new Error('the GPU caught fire (test engine)');
+  },
+};

@@ -384,6 +384,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/generate/core": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stable Image Core (seed 002): one image, base64 in JSON
+         * @description Authorization: the API key, raw or as "Bearer <key>". width and height (320-1536, multiples of 64) together, or aspect_ratio alone (default 1:1). 6 credits per successful image; failures are not charged.
+         */
+        post: operations["stableImageCore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2beta/stable-image/generate/core": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stable Image Core (Stability's v2beta): one image as bytes or JSON
+         * @description multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers {image (base64), finish_reason, seed}. 3 credits per successful image; failures are not charged. The size is the model's native pixel count in the aspect ratio asked for.
+         */
+        post: operations["stabilityGenerateCore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images/generations": {
         parameters: {
             query?: never;
@@ -705,6 +745,79 @@ export interface components {
             /** @description Credits spent (after refunds). */
             cost: number;
             source: string;
+        };
+        StableImageCoreResponse: {
+            /** @enum {number} */
+            code: 0;
+            /** @enum {string} */
+            message: "success";
+            data: {
+                /** @description The PNG image, base64. */
+                image: string;
+                seed: number;
+            };
+        };
+        StableImageCoreError: {
+            /** @enum {number} */
+            code: -1;
+            /** @description What went wrong, starting with the field at fault. */
+            message: string;
+        };
+        StableImageCoreInput: {
+            /**
+             * @description What to draw.
+             * @example A lighthouse on a cliff
+             */
+            prompt: string;
+            /** @description 320-1536, a multiple of 64; give width and height together, or neither (then aspect_ratio). */
+            width?: number;
+            /** @description 320-1536, a multiple of 64; give width and height together, or neither (then aspect_ratio). */
+            height?: number;
+            /**
+             * @description Shape of the image (default 1:1), at the model's native pixel count.
+             * @enum {string}
+             */
+            aspect_ratio?: "21:9" | "16:9" | "3:2" | "5:4" | "1:1" | "4:5" | "2:3" | "9:16" | "9:21";
+            /** @description 0 or absent: random. */
+            seed?: number;
+            /** @description What not to draw. */
+            negative_prompt?: string;
+            /**
+             * @description A style: prompt and negative-prompt templates (tile-texture also draws a seamless tile where the model can).
+             * @enum {string}
+             */
+            style_preset?: "3d-model" | "analog-film" | "anime" | "cinematic" | "comic-book" | "digital-art" | "enhance" | "fantasy-art" | "isometric" | "line-art" | "low-poly" | "modeling-compound" | "neon-punk" | "origami" | "photographic" | "pixel-art" | "tile-texture";
+        };
+        StabilityCoreJsonResponse: {
+            /** @description The image, base64. */
+            image: string;
+            /** @enum {string} */
+            finish_reason: "SUCCESS" | "CONTENT_FILTERED";
+            seed: number;
+        };
+        StabilityError: {
+            /** @description 32 hex characters (the request id). */
+            id: string;
+            /** @description bad_request, unauthorized, payment_required, payload_too_large, invalid_request, rate_limit_exceeded, internal_error */
+            name: string;
+            /** @description "field: problem" entries. */
+            errors: string[];
+        };
+        StabilityCoreForm: {
+            /** @description Required, 1-10000 characters. */
+            prompt: string;
+            /** @enum {string} */
+            aspect_ratio?: "21:9" | "16:9" | "3:2" | "5:4" | "1:1" | "4:5" | "2:3" | "9:16" | "9:21";
+            negative_prompt?: string;
+            /** @description 0-4294967294; 0 or absent: random. */
+            seed?: string;
+            /** @enum {string} */
+            style_preset?: "3d-model" | "analog-film" | "anime" | "cinematic" | "comic-book" | "digital-art" | "enhance" | "fantasy-art" | "isometric" | "line-art" | "low-poly" | "modeling-compound" | "neon-punk" | "origami" | "photographic" | "pixel-art" | "tile-texture";
+            /**
+             * @description png (default), jpeg or webp.
+             * @enum {string}
+             */
+            output_format?: "png" | "jpeg" | "webp";
         };
         OpenAIImagesResponse: {
             /** @description Unix time (seconds) the request was accepted. */
@@ -1864,6 +1977,167 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+        };
+    };
+    stableImageCore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StableImageCoreInput"];
+            };
+        };
+        responses: {
+            /** @description The image (`code` 0). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StableImageCoreResponse"];
+                };
+            };
+            /** @description Bad input; the message starts with the field. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StableImageCoreError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StableImageCoreError"];
+                };
+            };
+            /** @description Too few credits. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StableImageCoreError"];
+                };
+            };
+            /** @description Rate limit or too many requests waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StableImageCoreError"];
+                };
+            };
+            /** @description The generation failed or timed out; not charged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StableImageCoreError"];
+                };
+            };
+        };
+    };
+    stabilityGenerateCore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["StabilityCoreForm"];
+            };
+        };
+        responses: {
+            /** @description The image. */
+            200: {
+                headers: {
+                    "finish-reason"?: "SUCCESS";
+                    seed?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                    "image/jpeg": string;
+                    "image/webp": string;
+                    "application/json": components["schemas"]["StabilityCoreJsonResponse"];
+                };
+            };
+            /** @description Bad input ("field: problem"). Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+            /** @description Too few credits. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+            /** @description The request is over 10 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+            /** @description Well-formed, but the model cannot do it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+            /** @description Rate limit or too many requests waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+            /** @description The generation failed or timed out; not charged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StabilityError"];
                 };
             };
         };
