@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { detect } from '../../tools/demo-model/detector.ts';
+import { COLORS, POSITIONS, SHAPES, prng, renderScene, samplePrompt, sceneFor } from '../../tools/demo-model/scenes.ts';
+
+// The detector must be (nearly) perfect on the renderer's own scenes, or the evaluation would
+// blame the model for the detector's mistakes.
+test('the detector reads color, background, shape and position of rendered scenes', () => {
+  const rand = prng(7);
+  const wrong: string[] = [];
+  const n = 300;
+  for (let k = 0; k < n; k++) {
+    const spec = samplePrompt(rand);
+    const d = detect(renderScene(sceneFor(spec, rand), 256), 256, 256);
+    for (const a of ['color', 'background', 'shape', 'position'] as const) {
+      if (d[a] !== spec[a]) wrong.push(`${a}: "${spec.prompt}" (${spec.size}) read as ${d[a]} ${JSON.stringify(d.features)}`);
+    }
+  }
+  assert.ok(wrong.length <= 3, `${wrong.length} misreadings in ${n} scenes:\n${wrong.join('\n')}`);
+});
+
+test('every shape, color and position is read in every size, at 128 and 512 px too', () => {
+  const rand = prng(3);
+  for (const size of [128, 256, 512]) {
+    for (const shape of SHAPES) {
+      for (const [i, color] of COLORS.entries()) {
+        const background = COLORS[(i + 3) % COLORS.length]!;
+        const position = POSITIONS[i % POSITIONS.length]!;
+        for (const s of ['small', 'large']) {
+          const d = detect(renderScene(sceneFor({ color, shape, position, background, size: s }, rand), size), size, size);
+          assert.deepEqual([d.color, d.background, d.shape, d.position], [color, background, shape, position], `${s} ${color} ${shape} ${position} on ${background} at ${size}px`);
+        }
+      }
+    }
+  }
+});
+
+test('an empty background has no object', () => {
+  const d = detect(renderScene({ bg: 'blue', objects: [] }, 64), 64, 64);
+  assert.equal(d.background, 'blue');
+  assert.equal(d.shape, null);
+});
