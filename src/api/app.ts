@@ -13,6 +13,7 @@ import { openApiDocument } from './openapi.ts';
 import { createStablecogApp } from './stablecog/index.ts';
 import { createOpenAIApp } from './openai/index.ts';
 import { createStabilityApp } from './stability/index.ts';
+import { createLeonardoApp } from './leonardo/index.ts';
 import { DIALECTS } from '../config/config.ts';
 import { stablecogErrorHandler } from './stablecog/errors.ts';
 
@@ -35,6 +36,7 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   const dialects = new Set(options.dialects ?? DIALECTS);
   if (dialects.has('stablecog')) app.route('/', createStablecogApp(services, options));
   if (dialects.has('stability')) app.route('/', createStabilityApp(services, options));
+  if (dialects.has('leonardo')) app.route('/', createLeonardoApp(services, options));
   if (dialects.has('openai')) app.route('/', createOpenAIApp(services, options));
   registerImages(app, services);
 

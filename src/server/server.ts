@@ -23,6 +23,7 @@ import { Usage } from '../core/usage.ts';
 import { UploadTokens } from '../core/upload-tokens.ts';
 import { UrlGuard } from '../core/url-guard.ts';
 import { Webhooks } from '../core/webhooks.ts';
+import { leonardoWebhookPayload } from '../api/leonardo/webhook.ts';
 import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../queue/in-process.ts';
 import { FilesystemStore } from '../storage/filesystem.ts';
 import { Worker, type ImageEngine } from '../worker/worker.ts';
@@ -90,6 +91,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs });
     const imageAccess = await ImageAccess.open(db);
     const webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
+    webhooks.register('leonardo', leonardoWebhookPayload);
     const services: ApiServices = {
       accounts,
       credits,

@@ -1,4 +1,4 @@
-/** The one mapping per dialect from Darkroom's errors to its envelope and statuses (Stability's two, OpenAI's). */
+/** The one mapping per dialect from Darkroom's errors to its envelope and statuses (Stability's two, OpenAI's, Leonardo's). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../../src/core/errors.ts';
 import { toSeedAnswer, toV2Answer } from '../../src/api/stability/errors.ts';
 import { toOpenAIAnswer } from '../../src/api/openai/errors.ts';
+import { toLeonardoAnswer } from '../../src/api/leonardo/errors.ts';
 
 const v2: [string, Error, number, string, RegExp?][] = [
   ['a form field', new ValidationError('seed', 'seed: must be between 0 and 4294967294'), 400, 'bad_request', /^seed: /],
@@ -87,5 +88,26 @@ for (const [name, err, status, type, param, code] of openai) {
     assert.equal(a.body.error.param, param);
     assert.equal(a.body.error.code, code);
     assert.equal(typeof a.body.error.message, 'string');
+  });
+}
+
+const leonardo: [string, Error, number, string, RegExp][] = [
+  ['a wire field', new ValidationError('num_images', 'num_images: must be between 1 and 8'), 400, 'unexpected', /^num_images: must be between 1 and 8$/],
+  ['a core field in its wire name', new ValidationError('steps', 'model x takes at most 8 steps'), 400, 'unexpected', /^num_inference_steps: model x/],
+  ['unknown model', new UnknownModelError('x', []), 400, 'unexpected', /^modelId: unknown model/],
+  ['not JSON', new MalformedRequestError(undefined, 'the request body is not valid JSON'), 400, 'parse-failed', /not valid JSON/],
+  ['key', new UnauthorizedError(), 401, 'access-denied', /^Authentication hook unauthorized this request/],
+  ['credits', new InsufficientCreditsError(4, 1), 400, 'unexpected', /^Not enough API tokens/],
+  ['rate limit', new RateLimitedError(1, 5, 0), 429, 'too-many-requests', /rate limit/],
+  ['not found', new NotFoundError('generation', 'x'), 404, 'not-found', /not found/],
+  ['failure', new GenerationFailedError('boom'), 500, 'unexpected', /boom/],
+];
+for (const [name, err, status, code, message] of leonardo) {
+  test(`Leonardo, ${name}: ${status} ${code}`, () => {
+    const a = toLeonardoAnswer(err as never);
+    assert.equal(a.status, status);
+    assert.equal(a.body.path, '$');
+    assert.equal(a.body.code, code);
+    assert.match(a.body.error, message);
   });
 }

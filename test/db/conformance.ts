@@ -15,7 +15,8 @@ import { timestamp } from '../../src/db/clock.ts';
 import { InsufficientCreditsError, TooManyTokensError, UnauthorizedError } from '../../src/core/errors.ts';
 import { coreServices, spec } from '../helpers/core.ts';
 import { listOperations } from '../../src/db/operations.ts';
-import { setSettingOnce } from '../../src/db/uploads.ts';
+import { deleteUpload, findUploadById, insertUpload, setSettingOnce } from '../../src/db/uploads.ts';
+import { getApiKey } from '../../src/db/api-keys.ts';
 import { Upscales } from '../../src/core/upscales.ts';
 import { InProcessJobQueue } from '../../src/queue/in-process.ts';
 
@@ -188,6 +189,40 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       assert.equal(model.rows[0]!.generation.prompt, 'p1');
       assert.equal(typeof model.rows[0]!.generation.seed, 'number');
       assert.equal(typeof model.rows[0]!.generation.guidance, 'number');
+    });
+
+    test('dialect additions: webhook columns on keys, generations listed by offset and soft-deleted, uploads by id', async () => {
+      const user = await core.accounts.createUser(`w-${randomUUID().slice(0, 8)}`);
+      const { key } = await core.accounts.createKey(user.id, 'hooked', { url: 'https://example.com/hook', apiKey: 'secret' });
+      const stored = await getApiKey(db.kysely, key.id);
+      assert.equal(stored?.webhook_url, 'https://example.com/hook');
+      assert.equal(stored?.webhook_api_key, 'secret');
+      const plain = (await core.accounts.createKey(user.id)).key;
+      assert.equal(plain.webhook_url, null);
+      const ids: string[] = [];
+      for (let g = 0; g < 3; g++) {
+        const id = randomUUID();
+        ids.push(id);
+        await gens.insertGeneration(db.kysely, {
+          id, user_id: user.id, api_key_id: key.id, status: 'succeeded', model: 'a', scheduler: 'euler', prompt: `p${g}`, negative_prompt: '',
+          width: 512, height: 512, steps: 20, guidance: 7, seed: g, num_outputs: 1, init_image_url: null, prompt_strength: null,
+          settings: '{}', cost: 1, source: 'test', error: null, created_at: timestamp(), started_at: null, completed_at: null,
+        });
+        const at = timestamp();
+        await gens.insertOutputs(db.kysely, [{ id: randomUUID(), generation_id: id, user_id: user.id, idx: 0, seed: g, image_key: `outputs/${id}.png`, width: 512, height: 512, created_at: at, updated_at: at }]);
+      }
+      assert.deepEqual((await gens.listGenerations(db.kysely, user.id, 1, 5)).map((g) => g.id), [ids[1], ids[0]]);
+      assert.equal((await gens.outputsOfMany(db.kysely, ids)).length, 3);
+      assert.equal(await gens.markGenerationDeleted(db.kysely, ids[2]!, timestamp()), true);
+      assert.equal(await gens.markGenerationDeleted(db.kysely, ids[2]!, timestamp()), false);
+      assert.deepEqual((await gens.listGenerations(db.kysely, user.id, 0, 5)).map((g) => g.id), [ids[1], ids[0]]);
+      const page = await gens.queryOutputs(db.kysely, { userId: user.id, perPage: 10, order: 'desc', orderBy: 'created_at' }, true);
+      assert.equal(page.total, 2, 'deleted generations leave the outputs listing');
+      const up = randomUUID();
+      await insertUpload(db.kysely, { id: up, user_id: user.id, object_key: `uploads/x/${up}.png`, content_type: 'image/png', bytes: 1, width: 1, height: 1, created_at: timestamp() });
+      assert.equal((await findUploadById(db.kysely, up))?.object_key, `uploads/x/${up}.png`);
+      assert.equal(await deleteUpload(db.kysely, up), true);
+      assert.equal(await findUploadById(db.kysely, up), undefined);
     });
   });
 }

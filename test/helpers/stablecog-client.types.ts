@@ -424,6 +424,165 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rest/v1/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a generation (asynchronous)
+         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, highResolution, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlnets, controlNet, controlNetType, weighting, elements, userElements, canvasRequest, canvasRequestType, canvasInitId, canvasMaskId, unzoom, unzoomAmount, upscaleRatio, enhancePrompt, enhancePromptInstruction.
+         */
+        post: operations["leonardoCreateGeneration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/generations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A generation: status PENDING, COMPLETE or FAILED, and its images
+         * @description generations_by_pk is null for an id that is not one of yours.
+         */
+        get: operations["leonardoGetGeneration"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a generation
+         * @description A generation still pending is cancelled and refunded. Its images are deleted; its charge stays in the usage history.
+         */
+        delete: operations["leonardoDeleteGeneration"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/generations/user/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's generations, newest first
+         * @description userId is the id from GET /me; another user's id lists nothing. Generations made through any dialect are listed.
+         */
+        get: operations["leonardoGetGenerationsByUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/init-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for an init-image upload slot (presigned)
+         * @description Then POST `fields` (parsed from its JSON) and the binary `file`, multipart, to `url` within 2 minutes. extension: png, jpg, jpeg, webp.
+         */
+        post: operations["leonardoUploadInitImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/init-image/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The presigned upload target (no API key: the token in the fields authorizes it) */
+        post: operations["leonardoInitImageUploadTarget"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/init-image/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An uploaded init image
+         * @description null while nothing was uploaded to the slot yet, or for an id that is not yours.
+         */
+        get: operations["leonardoGetInitImage"];
+        put?: never;
+        post?: never;
+        /** Delete an uploaded init image */
+        delete: operations["leonardoDeleteInitImage"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller: id (for /generations/user/{userId}), name, credits */
+        get: operations["leonardoGetUserSelf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/platformModels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Darkroom's models as Leonardo platform models
+         * @description Each installed model by its UUID (use it as modelId), then each Leonardo model id that DARKROOM_LEONARDO_MODELS maps, and the SDK's default id, described as the model they stand for.
+         */
+        get: operations["leonardoListPlatformModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images/generations": {
         parameters: {
             query?: never;
@@ -818,6 +977,252 @@ export interface components {
              * @enum {string}
              */
             output_format?: "png" | "jpeg" | "webp";
+        };
+        LeonardoCreateGenerationResponse: {
+            sdGenerationJob: {
+                generationId: string;
+                /** @description Credits taken (refunded for images that fail). */
+                apiCreditCost: number;
+                cost: {
+                    amount: string;
+                    /** @enum {string} */
+                    unit: "CREDITS";
+                };
+            };
+        };
+        LeonardoError: {
+            /** @description What went wrong; bad input starts with the field. */
+            error: string;
+            /** @enum {string} */
+            path: "$";
+            code: string;
+        };
+        LeonardoCreateGenerationInput: {
+            /** @example A majestic cat in the snow */
+            prompt: string;
+            negative_prompt?: string | null;
+            /** @description A Darkroom model (UUID or plain id), or a Leonardo model id mapped by DARKROOM_LEONARDO_MODELS; the SDK's default b24e16ff-06e3-43eb-8d33-4416c2d75876 means the mapped or default model. */
+            modelId?: string | null;
+            /**
+             * @description Picks the model mapped to it in DARKROOM_LEONARDO_MODELS (else the default) when modelId is absent or the SDK default.
+             * @enum {string|null}
+             */
+            sd_version?: "v1_5" | "v2" | "v3" | "SDXL_0_8" | "SDXL_0_9" | "SDXL_1_0" | "SDXL_LIGHTNING" | "PHOENIX" | "FLUX" | "FLUX_DEV" | "KINO_2_0" | null;
+            /** @description 32-1536, a multiple of 8. Default: the model's default size. */
+            width?: number | null;
+            /** @description 32-1536, a multiple of 8. Default: the model's default size. */
+            height?: number | null;
+            /** @description 1-8; 1-4 when width or height is over 768. Default 4. One credit each. */
+            num_images?: number | null;
+            /** @description 10-60, default 15. */
+            num_inference_steps?: number | null;
+            /** @description 1-20. Default: the model's. */
+            guidance_scale?: number | null;
+            /** @description Same seed, same settings: same images (the engine uses seed mod 2^32). Absent: random. */
+            seed?: number | null;
+            /**
+             * @description Default EULER_DISCRETE (or the model's own when it lacks Euler). LEONARDO is DPM++ 2M Karras.
+             * @enum {string|null}
+             */
+            scheduler?: "KLMS" | "EULER_ANCESTRAL_DISCRETE" | "EULER_DISCRETE" | "DDIM" | "DPM_SOLVER" | "PNDM" | "LEONARDO" | null;
+            /**
+             * @description A style (prompt and negative-prompt templates). Default DYNAMIC; NONE and LEONARDO leave the prompt as it is.
+             * @enum {string|null}
+             */
+            presetStyle?: "ANIME" | "BOKEH" | "CINEMATIC" | "CINEMATIC_CLOSEUP" | "CREATIVE" | "DYNAMIC" | "ENVIRONMENT" | "FASHION" | "FILM" | "FOOD" | "GENERAL" | "HDR" | "ILLUSTRATION" | "LEONARDO" | "LONG_EXPOSURE" | "MACRO" | "MINIMALISTIC" | "MONOCHROME" | "MOODY" | "NONE" | "NEUTRAL" | "PHOTOGRAPHY" | "PORTRAIT" | "RAYTRACED" | "RENDER_3D" | "RETRO" | "SKETCH_BW" | "SKETCH_COLOR" | "STOCK_PHOTO" | "VIBRANT" | "UNPROCESSED" | null;
+            /** @description Seamless tiling (models that support it). */
+            tiling?: boolean | null;
+            /** @description Whether the images are viewable by anyone with their URL. */
+            public?: boolean | null;
+            /** @description An init image from POST /init-image: image-to-image. */
+            init_image_id?: string | null;
+            /** @description One of your generated images: image-to-image. */
+            init_generation_image_id?: string | null;
+            /** @description How much the result keeps of the init image, 0.1-0.9 (default 0.5). */
+            init_strength?: number | null;
+            /** @description Accepted; no effect on Darkroom. */
+            alchemy?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            contrastRatio?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            contrast?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            expandedDomain?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            fantasyAvatar?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            highContrast?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            highResolution?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            photoReal?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            photoRealVersion?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            photoRealStrength?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            promptMagic?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            promptMagicStrength?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            promptMagicVersion?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            ultra?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            transparency?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            imagePrompts?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            imagePromptWeight?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            controlnets?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            controlNet?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            controlNetType?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            weighting?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            elements?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            userElements?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            canvasRequest?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            canvasRequestType?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            canvasInitId?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            canvasMaskId?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            unzoom?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            unzoomAmount?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            upscaleRatio?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            enhancePrompt?: unknown;
+            /** @description Accepted; no effect on Darkroom. */
+            enhancePromptInstruction?: unknown;
+        };
+        LeonardoGenerationByPk: {
+            generations_by_pk: components["schemas"]["LeonardoGeneration"];
+        };
+        LeonardoGeneration: {
+            id: string;
+            /** @enum {string} */
+            status: "PENDING" | "COMPLETE" | "FAILED";
+            createdAt: string;
+            prompt: string;
+            negativePrompt: string | null;
+            modelId: string;
+            /** @enum {string} */
+            sdVersion: "v1_5" | "v2" | "v3" | "SDXL_0_8" | "SDXL_0_9" | "SDXL_1_0" | "SDXL_LIGHTNING" | "PHOENIX" | "FLUX" | "FLUX_DEV" | "KINO_2_0";
+            /** @enum {string} */
+            scheduler?: "KLMS" | "EULER_ANCESTRAL_DISCRETE" | "EULER_DISCRETE" | "DDIM" | "DPM_SOLVER" | "PNDM" | "LEONARDO";
+            presetStyle: string | null;
+            seed: number;
+            imageWidth: number;
+            imageHeight: number;
+            inferenceSteps: number;
+            guidanceScale: number;
+            initStrength: number | null;
+            public: boolean;
+            photoReal: boolean | null;
+            photoRealStrength: number | null;
+            promptMagic: boolean | null;
+            promptMagicStrength: number | null;
+            promptMagicVersion: string | null;
+            ultra: boolean | null;
+            generated_images: components["schemas"]["LeonardoGeneratedImage"][];
+            generation_elements: unknown[];
+        } | null;
+        LeonardoGeneratedImage: {
+            id: string;
+            url: string;
+            nsfw: boolean;
+            likeCount: number;
+            fantasyAvatar: null;
+            imageToVideo: null;
+            motion: null;
+            motionModel: null;
+            motionMP4URL: null;
+            motionStrength: null;
+            generated_image_variation_generics: unknown[];
+        };
+        LeonardoGenerationsOfUser: {
+            generations: components["schemas"]["LeonardoGeneration"][];
+        };
+        LeonardoDeletedGeneration: {
+            delete_generations_by_pk: {
+                id: string;
+            } | null;
+        };
+        LeonardoInitImageUpload: {
+            uploadInitImage: {
+                id: string;
+                /** @description Darkroom's upload route: POST the fields and the file there (multipart) within 2 minutes; no API key needed. */
+                url: string;
+                key: string;
+                /** @description JSON object of form fields to send with the file (a short-lived signed token). */
+                fields: string;
+            };
+        };
+        LeonardoInitImageInput: {
+            /** @description png, jpg, jpeg or webp. */
+            extension: string;
+        };
+        LeonardoInitImageUploadForm: {
+            key?: string;
+            /** @description From the fields of POST /init-image. */
+            token: string;
+            "Content-Type"?: string;
+            /**
+             * Format: binary
+             * @description The image (PNG, JPEG or WebP, at most 10 MB), last in the form.
+             */
+            file: string;
+        };
+        LeonardoInitImageByPk: {
+            init_images_by_pk: {
+                id: string;
+                createdAt: string;
+                url: string;
+            } | null;
+        };
+        LeonardoDeletedInitImage: {
+            delete_init_images_by_pk: {
+                id: string;
+            } | null;
+        };
+        LeonardoMe: {
+            user_details: {
+                user: {
+                    id: string;
+                    username: string;
+                };
+                /** @description Your Darkroom credit balance. */
+                apiSubscriptionTokens: number;
+                apiPaidTokens: number;
+                /** @description Generations you may have running at once. */
+                apiConcurrencySlots: number;
+                apiPlanTokenRenewalDate: null;
+                subscriptionTokens: number;
+                subscriptionGptTokens: number;
+                subscriptionModelTokens: number;
+                paidTokens: number;
+                tokenRenewalDate: null;
+            }[];
+        };
+        LeonardoPlatformModels: {
+            custom_models: {
+                id: string;
+                name: string;
+                description: string;
+                nsfw: boolean;
+                featured: boolean;
+                generated_image: null;
+            }[];
         };
         OpenAIImagesResponse: {
             /** @description Unix time (seconds) the request was accepted. */
@@ -2138,6 +2543,581 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StabilityError"];
+                };
+            };
+        };
+    };
+    leonardoCreateGeneration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeonardoCreateGenerationInput"];
+            };
+        };
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoCreateGenerationResponse"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoGetGeneration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The generation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoGenerationByPk"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoDeleteGeneration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deleted id (null: not one of yours). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoDeletedGeneration"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoGetGenerationsByUser: {
+        parameters: {
+            query?: {
+                offset?: number | null;
+                /** @description 1-50, default 10. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoGenerationsOfUser"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoUploadInitImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeonardoInitImageInput"];
+            };
+        };
+        responses: {
+            /** @description The slot. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoInitImageUpload"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoInitImageUploadTarget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["LeonardoInitImageUploadForm"];
+            };
+        };
+        responses: {
+            /** @description Stored; the id works as init_image_id. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No file, or not an image (PNG, JPEG or WebP). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing, forged or expired token, or the slot was used already. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Over 10 MB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoGetInitImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The init image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoInitImageByPk"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoDeleteInitImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deleted id (null: not one of yours). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoDeletedInitImage"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoGetUserSelf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One user_details entry. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoMe"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoListPlatformModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The models. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoPlatformModels"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
                 };
             };
         };
