@@ -113,6 +113,12 @@ describe('requests against a local server', () => {
     await assert.rejects(g.request(`http://rebind.example:${port}/ok`, { maxBytes: 100, timeoutMs: 1000 }), (e: unknown) => e instanceof UrlRefusedError && e.reason === 'blocked');
     assert.equal(hits, before);
   });
+  test('a host name is resolved by the guard and connected to at the address it checked', async () => {
+    const g = new UrlGuard({ allow: ['127.0.0.1'], resolve: async () => [{ address: '127.0.0.1', family: 4 }] });
+    const port = new URL(base).port;
+    const r = await g.request(`http://images.example:${port}/ok`, { maxBytes: 100, timeoutMs: 1000 });
+    assert.equal(r.body.toString(), 'hello');
+  });
   test('allow-listed: GET, POST with headers', async () => {
     const r = await open.request(`${base}/ok`, { maxBytes: 100, timeoutMs: 1000 });
     assert.equal(r.status, 200);

@@ -1,0 +1,39 @@
+/** `darkroom keys create --webhook-url URL [--webhook-key SECRET]`: a key that carries a Leonardo webhook; bad callbacks are refused. */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openDatabase } from '../../src/db/database.ts';
+import { hashApiKey } from '../../src/core/accounts.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
+let dataDir: string;
+before(() => void (dataDir = mkdtempSync(join(tmpdir(), 'darkroom-cli-hook-'))));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'keys', 'create', '--user', 'hooked', ...args], { env: { ...process.env, DARKROOM_DATA_DIR: dataDir }, encoding: 'utf8' });
+
+test('the key stores its callback URL and secret; a non-http(s) callback or a key without a URL is refused', async () => {
+  const ok = run('--webhook-url', 'https://my.app/hook', '--webhook-key', 'receiver-secret');
+  assert.equal(ok.status, 0, ok.stderr);
+  const secret = ok.stdout.trim();
+  const bad = run('--webhook-url', 'file:///etc/passwd');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /scheme/);
+  const orphan = run('--webhook-key', 'x');
+  assert.notEqual(orphan.status, 0);
+  assert.match(orphan.stderr, /--webhook-key needs --webhook-url/);
+  const db = await openDatabase(`sqlite:${join(dataDir, 'darkroom.db')}`);
+  try {
+    const keys = await db.kysely.selectFrom('api_keys').selectAll().execute();
+    assert.equal(keys.length, 1);
+    assert.equal(keys[0]!.hash, hashApiKey(secret));
+    assert.equal(keys[0]!.webhook_url, 'https://my.app/hook');
+    assert.equal(keys[0]!.webhook_api_key, 'receiver-secret');
+  } finally {
+    await db.close();
+  }
+});
