@@ -8,6 +8,8 @@ import type { ExecutionProvider, SessionOptions } from './runtime/session.ts';
 import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
 import { generate } from './pipelines/generate.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './pipelines/request.ts';
+import { UpscalerRegistry } from './upscale/registry.ts';
+import type { UpscaledImage } from './upscale/types.ts';
 
 export interface EngineOptions {
   /** Folders searched for models, first match wins. */
@@ -28,10 +30,22 @@ interface CacheEntry {
 
 export class Engine {
   readonly registry: ModelRegistry;
+  readonly upscalers: UpscalerRegistry;
   private readonly cache = new Map<string, CacheEntry>();
 
   constructor(readonly options: EngineOptions) {
     this.registry = new ModelRegistry(options.modelDirs);
+    this.upscalers = new UpscalerRegistry(options.modelDirs, {
+      provider: options.provider,
+      threads: options.threads,
+      tuning: options.tuning,
+      onFallback: (m) => options.log?.(m),
+    });
+  }
+
+  /** Upscales an encoded image with an upscaler by id (see `upscalers.list()`). */
+  async upscale(upscalerId: string, image: Uint8Array, signal?: AbortSignal): Promise<UpscaledImage> {
+    return (await this.upscalers.get(upscalerId)).upscale(image, signal);
   }
 
   /** Loads (or returns the loaded) model by id, folder name or path. */
@@ -90,6 +104,7 @@ export class Engine {
   async dispose(): Promise<void> {
     const entries = [...this.cache.values()];
     this.cache.clear();
+    await this.upscalers.dispose();
     await Promise.all(entries.map(async (e) => (await e.model.catch(() => undefined))?.dispose()));
   }
 }
