@@ -1,12 +1,10 @@
 /**
- * Upscales: an output of the caller's (by id) or an image (URL or upload) made larger. The
- * upscaler today is Lanczos resampling (sharp), listed as exactly that: it adds no detail a
- * super-resolution model would. An ONNX super-resolution model takes its place in the list when one
- * is installed (engine work, see the report). One credit each; an output already upscaled is
- * answered from the earlier result at no charge (Stablecog's rule).
+ * Upscales: an output of the caller's (by id) or an image (URL or upload) made larger by one of the
+ * engine's upscalers: an installed ONNX super-resolution model (the default when there is one), or
+ * Lanczos resampling, listed as exactly that: it adds no detail. One credit each; an output already
+ * upscaled is answered from the earlier result at no charge (Stablecog's rule).
  */
 import { randomUUID } from 'node:crypto';
-import sharp from 'sharp';
 import type { Database } from '../db/database.ts';
 import { timestamp } from '../db/clock.ts';
 import * as keysDb from '../db/api-keys.ts';
@@ -14,6 +12,8 @@ import * as gens from '../db/generations.ts';
 import * as ledger from '../db/ledger.ts';
 import * as ups from '../db/uploads.ts';
 import type { Upscale } from '../db/schema.ts';
+import { LanczosUpscaler } from '../engine/upscale/resample.ts';
+import type { UpscaledImage, UpscalerInfo } from '../engine/upscale/types.ts';
 import { jobChannel, type EventBus, type InFlightGate, type JobQueue } from '../queue/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Auth } from './accounts.ts';
@@ -29,27 +29,25 @@ import type { ImageInputs } from './images.ts';
 import { upscaleCost } from './pricing.ts';
 import { isUuid, uuidV5 } from './uuid.ts';
 
-export interface UpscalerModel {
-  id: string;
+export interface UpscalerModel extends UpscalerInfo {
   uuid: string;
-  name: string;
-  description: string;
-  kind: 'resample';
-  scale: number;
   isDefault: boolean;
 }
 
-export const UPSCALERS: readonly UpscalerModel[] = [
-  {
-    id: 'lanczos-4x',
-    uuid: uuidV5('upscaler:lanczos-4x'),
-    name: 'Lanczos 4x (resampling, not a super-resolution model)',
-    description: 'High-quality Lanczos-3 resampling to 4x the size. It does not invent detail; a trained super-resolution model replaces it when one is installed.',
-    kind: 'resample',
-    scale: 4,
-    isDefault: true,
-  },
-];
+/** What Upscales needs of the engine: its upscalers, the first being the default, and a way to run one. */
+export interface UpscalerBackend {
+  list(): Promise<{ info: UpscalerInfo }[]>;
+  upscale(id: string, image: Uint8Array, signal?: AbortSignal): Promise<UpscaledImage>;
+}
+
+/** Resampling only: for deployments (and tests) without the engine's upscaler registry. */
+export function resamplingBackend(): UpscalerBackend {
+  const lanczos = new LanczosUpscaler(4);
+  return {
+    list: async () => [{ info: lanczos.info }],
+    upscale: (_id, image) => lanczos.upscale(image),
+  };
+}
 
 /** Stablecog's MAX_UPSCALE_MEGAPIXELS: the input may be at most 1024 x 1024 pixels. */
 export const MAX_UPSCALE_PIXELS = 1024 * 1024;
@@ -77,22 +75,29 @@ export interface UpscaleDeps {
 export class Upscales {
   constructor(
     private readonly deps: UpscaleDeps,
-    private readonly options: { timeoutMs: number },
+    private readonly options: { timeoutMs: number; upscaler?: UpscalerBackend },
   ) {}
 
-  models(): readonly UpscalerModel[] {
-    return UPSCALERS;
+  private get backend(): UpscalerBackend {
+    this.options.upscaler ??= resamplingBackend();
+    return this.options.upscaler;
   }
 
-  resolveModel(ref: string | undefined, field = 'model'): UpscalerModel {
-    if (ref === undefined || ref === '') return UPSCALERS.find((m) => m.isDefault)!;
-    const hit = UPSCALERS.find((m) => (isUuid(ref) ? m.uuid === ref.toLowerCase() : m.id === ref));
-    if (!hit) throw new UnknownModelError(ref, UPSCALERS.map((m) => m.id), field);
+  /** Read at each call, so a model dropped into the models folder is offered without a restart. */
+  async models(): Promise<UpscalerModel[]> {
+    return (await this.backend.list()).map(({ info }, i) => ({ ...info, uuid: uuidV5(`upscaler:${info.id}`), isDefault: i === 0 }));
+  }
+
+  async resolveModel(ref: string | undefined, field = 'model'): Promise<UpscalerModel> {
+    const models = await this.models();
+    if (ref === undefined || ref === '') return models.find((m) => m.isDefault)!;
+    const hit = models.find((m) => (isUuid(ref) ? m.uuid === ref.toLowerCase() : m.id === ref));
+    if (!hit) throw new UnknownModelError(ref, models.map((m) => m.id), field);
     return hit;
   }
 
   async run(auth: Auth, input: string, modelRef: string | undefined, options: { source: string; signal?: AbortSignal }): Promise<UpscaleResult> {
-    const model = this.resolveModel(modelRef);
+    const model = await this.resolveModel(modelRef);
     const db = this.deps.db.kysely;
     let outputId: string | null = null;
     let sourceKey: string;
@@ -168,7 +173,7 @@ export class Upscales {
     }
   }
 
-  /** The worker's side: resample the source and record the result (or fail and refund). */
+  /** The worker's side: run the upscaler on the source and record the result (or fail and refund). */
   async process(id: string, signal: AbortSignal): Promise<void> {
     const db = this.deps.db.kysely;
     const at = timestamp();
@@ -179,11 +184,8 @@ export class Upscales {
     try {
       const source = await this.deps.store.get(up.source_key);
       if (!source) throw new Error('the image to upscale is no longer in the store');
-      const model = this.resolveModel(up.model);
-      const meta = await sharp(source.bytes).metadata();
-      const width = meta.width! * model.scale;
-      const height = meta.height! * model.scale;
-      const png = await sharp(source.bytes).resize(width, height, { kernel: 'lanczos3' }).png().toBuffer();
+      const model = await this.resolveModel(up.model);
+      const { png, width, height } = await this.backend.upscale(model.id, source.bytes, signal);
       if (signal.aborted) throw new Error('cancelled');
       await this.deps.store.put(key, png, 'image/png');
       const done = timestamp();

@@ -88,7 +88,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const credits = new Credits(db);
     const timeoutMs = config.generationTimeout * 1000;
     const generations = new Generations({ db, queue, events, gate, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic });
-    const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs });
+    // A stand-in engine (tests) has no upscaler registry: Upscales then resamples.
+    const upscaler = engine instanceof Engine ? { list: () => engine.upscalers.list(), upscale: engine.upscale.bind(engine) } : undefined;
+    const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs, upscaler });
     const imageAccess = await ImageAccess.open(db);
     const webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
     webhooks.register('leonardo', leonardoWebhookPayload);

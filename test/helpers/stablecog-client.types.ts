@@ -778,10 +778,10 @@ export interface components {
             is_default: boolean;
             description: string;
             /**
-             * @description Darkroom: 'resample' is plain Lanczos resampling, not a super-resolution model.
+             * @description Darkroom: 'super-resolution' is a trained ONNX model; 'resample' is plain Lanczos resampling, which adds no detail.
              * @enum {string}
              */
-            kind: "resample";
+            kind: "super-resolution" | "resample";
             scale: number;
         };
         UpscaleDefaultsResponse: {

@@ -86,7 +86,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
     async (c) =>
       c.json(
         {
-          models: upscales.models().map((m) => ({ id: m.uuid, name: m.name, is_default: m.isDefault, description: m.description, kind: m.kind, scale: m.scale })),
+          models: (await upscales.models()).map((m) => ({ id: m.uuid, name: m.name, is_default: m.isDefault, description: m.description, kind: m.kind, scale: m.scale })),
         },
         200,
       ),
@@ -102,7 +102,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
       summary: 'Default upscale settings',
       responses: ok('The default upscaler.', UpscaleDefaultsResponse),
     }),
-    async (c) => c.json({ model_id: upscales.resolveModel(undefined).uuid }, 200),
+    async (c) => c.json({ model_id: (await upscales.resolveModel(undefined)).uuid }, 200),
     { aliases: ['/v1/image/defaults/upscale'] },
   );
 }

@@ -142,7 +142,7 @@ export const UpscaleModelsResponse = z
           name: z.string(),
           is_default: z.boolean(),
           description: z.string(),
-          kind: z.enum(['resample']).openapi({ description: "Darkroom: 'resample' is plain Lanczos resampling, not a super-resolution model." }),
+          kind: z.enum(['super-resolution', 'resample']).openapi({ description: "Darkroom: 'super-resolution' is a trained ONNX model; 'resample' is plain Lanczos resampling, which adds no detail." }),
           scale: z.number().int(),
         })
         .openapi('UpscaleModel'),

@@ -23,7 +23,7 @@ export function registerUpscale(mount: Mount, services: ApiServices, options: Ap
       responses: { 200: { description: 'The upscaled image.', content: { 'application/json': { schema: CreateUpscaleResponse } } }, ...errorResponses },
     }),
     async (c, { body }) => {
-      const model = upscales.resolveModel(body.model_id, 'model_id');
+      const model = await upscales.resolveModel(body.model_id, 'model_id');
       const settings = { model_id: model.uuid, input: body.input };
       c.set('errorSettings', settings);
       const r = await upscales.run(c.get('auth'), body.input, model.id, { source: 'api', signal: c.req.raw.signal });
