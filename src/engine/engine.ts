@@ -6,7 +6,8 @@ import { ModelRegistry } from './models/registry.ts';
 import { LoadedModel } from './models/loaded-model.ts';
 import type { ExecutionProvider, SessionOptions } from './runtime/session.ts';
 import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
-import { generate } from './pipelines/generate.ts';
+import { generate, generateBatch } from './pipelines/generate.ts';
+import { batchKey } from './pipelines/text-to-image.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './pipelines/request.ts';
 import { UpscalerRegistry } from './upscale/registry.ts';
 import type { UpscaledImage } from './upscale/types.ts';
@@ -75,12 +76,39 @@ export class Engine {
     input: GenerationInput,
     options: RunOptions = {},
   ): Promise<{ request: GenerationRequest; images: GeneratedImage[] }> {
+    const [result] = await this.generateBatch(idOrPath, [input], options);
+    return result!;
+  }
+
+  /**
+   * Several requests for one model in one denoising batch (see `batchKeyOf` for which can share one);
+   * results in input order, each equal to what its request would make alone.
+   */
+  async generateBatch(
+    idOrPath: string,
+    inputs: readonly GenerationInput[],
+    options: RunOptions = {},
+  ): Promise<{ request: GenerationRequest; images: GeneratedImage[] }[]> {
+    return this.using(idOrPath, async (model) => {
+      const requests = inputs.map((input) => withDefaults(model.info.manifest, input));
+      const images = requests.length === 1 ? [await generate(model, requests[0]!, options)] : await generateBatch(model, requests, options);
+      return requests.map((request, i) => ({ request, images: images[i]! }));
+    });
+  }
+
+  /** Requests with the same key (and model) can go through generateBatch together; undefined: run alone. */
+  async batchKeyOf(idOrPath: string, input: GenerationInput): Promise<string | undefined> {
+    const model = await this.model(idOrPath);
+    return batchKey(model, withDefaults(model.info.manifest, { ...input, seed: input.seed ?? 0 }));
+  }
+
+  /** Runs `work` with the model loaded and marked in use, so the cache does not evict it meanwhile. */
+  private async using<T>(idOrPath: string, work: (model: LoadedModel) => Promise<T>): Promise<T> {
     const model = await this.model(idOrPath);
     const entry = this.cache.get(model.info.dir);
-    const request = withDefaults(model.info.manifest, input);
     if (entry) entry.inUse++;
     try {
-      return { request, images: await generate(model, request, options) };
+      return await work(model);
     } finally {
       if (entry) {
         entry.inUse--;

@@ -26,7 +26,6 @@ export interface DenoiseInput {
   latents: Float32Array;
   shape: LatentShape;
   text: StaticFeeds;
-  guidance: number;
   noise: BatchNoise;
   /** Extra UNet input channels after the latents (inpainting UNets: mask + masked-image latents). */
   extraChannels?: { data: Float32Array; channels: number };
@@ -41,7 +40,7 @@ export function throwIfCancelled(signal: AbortSignal | undefined): void {
 }
 
 export async function denoise(input: DenoiseInput): Promise<Float32Array> {
-  const { model, scheduler, timesteps, shape, text, guidance, options } = input;
+  const { model, scheduler, timesteps, shape, text, options } = input;
   const pixels = shape.height * shape.width;
   const cfg = text.batch === 2 * shape.images;
   let latents = input.latents;
@@ -65,7 +64,7 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
       timestep: timestepFeed(model, t, text.batch),
     });
     const prediction = out['out_sample'] ?? Object.values(out)[0]!;
-    const eps = cfg ? applyGuidance(prediction.data, guidance) : prediction.data;
+    const eps = cfg ? applyGuidance(prediction.data, text.guidance) : prediction.data;
     latents = scheduler.step(eps, t, latents, () => input.noise.next());
     if (input.afterStep) latents = input.afterStep(latents, i);
 
@@ -84,13 +83,17 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   return latents;
 }
 
-/** uncond + g * (cond - uncond), over a prediction batch laid out [uncond..., cond...]. */
-function applyGuidance(prediction: Float32Array, guidance: number): Float32Array {
+/** uncond + g * (cond - uncond) with each image's own g, over a prediction batch laid out [uncond..., cond...]. */
+function applyGuidance(prediction: Float32Array, guidance: Float32Array): Float32Array {
   const half = prediction.length / 2;
+  const per = half / guidance.length;
   const out = new Float32Array(half);
-  for (let i = 0; i < half; i++) {
-    const u = prediction[i]!;
-    out[i] = u + guidance * (prediction[half + i]! - u);
+  for (let k = 0; k < guidance.length; k++) {
+    const g = guidance[k]!;
+    for (let i = k * per; i < (k + 1) * per; i++) {
+      const u = prediction[i]!;
+      out[i] = u + g * (prediction[half + i]! - u);
+    }
   }
   return out;
 }

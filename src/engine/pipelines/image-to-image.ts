@@ -37,7 +37,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
 
   // 3. Encode the prompt.
   const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
-  const text = staticFeeds(model, cond, shape.images, req.width, req.height, req.guidance);
+  const text = staticFeeds(model, [{ cond, images: shape.images, guidance: req.guidance }], req.width, req.height);
 
   // 4. Prepare timesteps: only the last part of the schedule, by strength.
   const sched = scheduler(model, req);
@@ -58,7 +58,6 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
     latents,
     shape,
     text,
-    guidance: req.guidance,
     noise,
     decodePreview: previewDecoder(model, shape),
     options,

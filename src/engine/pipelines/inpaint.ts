@@ -40,7 +40,7 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
 
   // 3. Encode the prompt.
   const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
-  const text = staticFeeds(model, cond, shape.images, req.width, req.height, req.guidance);
+  const text = staticFeeds(model, [{ cond, images: shape.images, guidance: req.guidance }], req.width, req.height);
 
   // 4. Prepare timesteps (strength < 1 starts part-way, as image-to-image does).
   const sched = scheduler(model, req);
@@ -99,7 +99,6 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
     latents,
     shape,
     text,
-    guidance: req.guidance,
     noise,
     extraChannels,
     afterStep,

@@ -5,23 +5,47 @@ import { encodeConditioning } from './prompt.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './request.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import { BatchNoise } from '../random.ts';
-import { staticFeeds } from './unet-feeds.ts';
+import { EngineInputError } from '../errors.ts';
+import { staticFeeds, type BatchPart } from './unet-feeds.ts';
 
-export async function textToImage(model: LoadedModel, req: GenerationRequest, options: RunOptions = {}): Promise<GeneratedImage[]> {
-  // 1. Check inputs: every rule, before any model work.
-  checkRequest(model, req);
+export function textToImage(model: LoadedModel, req: GenerationRequest, options: RunOptions = {}): Promise<GeneratedImage[]> {
+  return textToImageBatch(model, [req], options).then((r) => r[0]!);
+}
+
+/**
+ * Requests with equal keys can share one denoising batch (dynamic batching): same size, steps,
+ * scheduler, tiling, and the same kind of guidance (both or neither with an unconditional pass, so each
+ * image's arithmetic is exactly that of its single run). Image-to-image and inpainting run alone.
+ */
+export function batchKey(model: LoadedModel, req: GenerationRequest): string | undefined {
+  if (req.initImage || req.mask) return undefined;
+  const guided = usesUnconditionalPass(model, req.guidance);
+  return [model.id, req.width, req.height, req.steps, req.scheduler, guided ? 'cfg' : 'cond', req.tiling ? 'tiled' : 'plain'].join('/');
+}
+
+/** Several text-to-image requests in one denoising batch; returns each request's images, in order. */
+export async function textToImageBatch(model: LoadedModel, reqs: readonly GenerationRequest[], options: RunOptions = {}): Promise<GeneratedImage[][]> {
+  // 1. Check inputs: every rule for each request, then that they can share a batch.
+  for (const req of reqs) checkRequest(model, req);
+  const first = reqs[0]!;
+  const key = batchKey(model, first);
+  if (reqs.some((r) => batchKey(model, r) !== key)) throw new EngineInputError('batch', 'requests in one batch must share size, steps, scheduler and kind of guidance');
 
   // 2. Call parameters: one seed per output, the latent shape, whether guidance needs an unconditional pass.
-  const seeds = outputSeeds(req);
-  const shape = latentShape(model, req);
-  const guided = usesUnconditionalPass(model, req.guidance);
+  const seeds = reqs.flatMap(outputSeeds);
+  const shape = latentShape(model, { ...first, numOutputs: seeds.length });
+  const guided = usesUnconditionalPass(model, first.guidance);
 
-  // 3. Encode the prompt (and the negative prompt when guidance is on).
-  const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
-  const text = staticFeeds(model, cond, shape.images, req.width, req.height, req.guidance);
+  // 3. Encode each request's prompt (and negative prompt when guidance is on).
+  const parts: BatchPart[] = [];
+  for (const req of reqs) {
+    const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
+    parts.push({ cond, images: req.numOutputs, guidance: req.guidance });
+  }
+  const text = staticFeeds(model, parts, first.width, first.height);
 
   // 4. Prepare timesteps.
-  const sched = scheduler(model, req);
+  const sched = scheduler(model, first);
 
   // 5. Prepare latents: seeded noise per output, scaled to the scheduler's starting noise level.
   const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width);
@@ -32,17 +56,18 @@ export async function textToImage(model: LoadedModel, req: GenerationRequest, op
     model,
     scheduler: sched,
     timesteps: sched.timesteps,
-    steps: req.steps,
+    steps: first.steps,
     latents,
     shape,
     text,
-    guidance: req.guidance,
     noise,
     decodePreview: previewDecoder(model, shape),
     options,
   });
 
-  // 7. Decode latents to images.
+  // 7. Decode latents to images, and hand each request its own.
   throwIfCancelled(options.signal);
-  return decodeOutputs(model, denoised, shape, seeds);
+  const images = await decodeOutputs(model, denoised, shape, seeds);
+  let k = 0;
+  return reqs.map((r) => images.slice(k, (k += r.numOutputs)));
 }

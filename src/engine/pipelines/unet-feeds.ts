@@ -5,13 +5,22 @@
  */
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { Feed } from '../runtime/session.ts';
-import { repeatBatch } from './tensors.ts';
+import { concatBatch, repeatBatch } from './tensors.ts';
 import type { Conditioning, PromptEmbedding } from './prompt.ts';
 
 /** Per-call inputs that do not change between steps: text states for the whole (CFG-doubled) batch. */
 export interface StaticFeeds {
   batch: number;
   feeds: Record<string, Feed>;
+  /** Guidance scale of each image (not of each UNet row): requests in one batch may differ. */
+  guidance: Float32Array;
+}
+
+/** One request's share of a batch: its text conditioning, how many images it makes, its guidance. */
+export interface BatchPart {
+  cond: Conditioning;
+  images: number;
+  guidance: number;
 }
 
 export function timestepFeed(model: LoadedModel, t: number, batch: number): Feed {
@@ -40,22 +49,32 @@ export function usesGuidanceEmbedding(model: LoadedModel): boolean {
 }
 
 /**
- * Text feeds for `images` outputs. With a negative embedding the batch is [uncond x images, cond x images]
- * so one UNet call does both passes of classifier-free guidance.
+ * Text feeds for a batch made of one or more requests' images. With negative embeddings the rows are
+ * [uncond of every image, cond of every image], so one UNet call does both passes of classifier-free
+ * guidance; either every part has a negative embedding or none has (see batchKey).
  */
-export function staticFeeds(model: LoadedModel, cond: Conditioning, images: number, width: number, height: number, guidance: number): StaticFeeds {
-  const parts: PromptEmbedding[] = cond.negative ? [cond.negative, cond.positive] : [cond.positive];
-  const batch = parts.length * images;
-  const per = parts[0]!;
-  const hidden = new Float32Array(batch * per.tokens * per.dim);
-  parts.forEach((p, i) => hidden.set(repeatBatch(p.hidden, images), i * images * p.hidden.length));
-  const feeds: Record<string, Feed> = { encoder_hidden_states: { data: hidden, dims: [batch, per.tokens, per.dim] } };
+export function staticFeeds(model: LoadedModel, parts: readonly BatchPart[], width: number, height: number): StaticFeeds {
+  const images = parts.reduce((n, p) => n + p.images, 0);
+  const guided = parts[0]!.cond.negative !== undefined;
+  if (parts.some((p) => (p.cond.negative !== undefined) !== guided)) throw new Error('a batch mixes guided and unguided requests');
+  const halves: PromptEmbedding[][] = guided ? [parts.map((p) => p.cond.negative!), parts.map((p) => p.cond.positive)] : [parts.map((p) => p.cond.positive)];
+  const batch = halves.length * images;
+  const { tokens, dim } = parts[0]!.cond.positive;
+  /** Each embedding of a half repeated for its part's images, the halves one after the other. */
+  const rows = (pick: (e: PromptEmbedding) => Float32Array, size: number): Float32Array => {
+    const out = new Float32Array(batch * size);
+    let row = 0;
+    for (const half of halves) half.forEach((e, i) => {
+      out.set(repeatBatch(pick(e), parts[i]!.images), row * size);
+      row += parts[i]!.images;
+    });
+    return out;
+  };
+  const feeds: Record<string, Feed> = { encoder_hidden_states: { data: rows((e) => e.hidden, tokens * dim), dims: [batch, tokens, dim] } };
 
   if (model.unet.hasInput('text_embeds')) {
-    const pooledDim = per.pooled?.length ?? 0;
-    const pooled = new Float32Array(batch * pooledDim);
-    parts.forEach((p, i) => pooled.set(repeatBatch(p.pooled!, images), i * images * pooledDim));
-    feeds['text_embeds'] = { data: pooled, dims: [batch, pooledDim] };
+    const pooledDim = parts[0]!.cond.positive.pooled?.length ?? 0;
+    feeds['text_embeds'] = { data: rows((e) => e.pooled!, pooledDim), dims: [batch, pooledDim] };
   }
   if (model.unet.hasInput('time_ids')) {
     // SDXL micro-conditioning: original size, crop top-left, target size (no crop, no resize here).
@@ -63,8 +82,13 @@ export function staticFeeds(model: LoadedModel, cond: Conditioning, images: numb
     feeds['time_ids'] = { data: repeatBatch(ids, batch), dims: [batch, 6] };
   }
   if (usesGuidanceEmbedding(model)) {
-    const dim = model.unet.input('timestep_cond')!.shape[1];
-    feeds['timestep_cond'] = guidanceEmbedding(guidance, typeof dim === 'number' ? dim : 256, batch);
+    const d = model.unet.input('timestep_cond')!.shape[1];
+    const size = typeof d === 'number' ? d : 256;
+    const embeddings = halves.flatMap(() => parts.map((p) => guidanceEmbedding(p.guidance, size, p.images).data as Float32Array));
+    feeds['timestep_cond'] = { data: concatBatch(...embeddings), dims: [batch, size] };
   }
-  return { batch, feeds };
+  const guidance = new Float32Array(images);
+  let k = 0;
+  for (const p of parts) for (let i = 0; i < p.images; i++) guidance[k++] = p.guidance;
+  return { batch, feeds, guidance };
 }
