@@ -36,6 +36,10 @@ export interface Config {
   initialCredits: number;
   /** Jobs the in-process worker runs at once. */
   workerConcurrency: number;
+  /** Most compatible generation jobs run as one denoising batch (dynamic batching); 1 turns it off. */
+  batchMax: number;
+  /** Milliseconds a job waits for compatible jobs to batch with. */
+  batchWindowMs: number;
   /** Whether new outputs are viewable by anyone with their URL (else by their owner and signed URLs). */
   outputsPublic: boolean;
   /** The API dialects served (each one on or off). */
@@ -151,6 +155,9 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   rateLimit: { env: 'DARKROOM_RATE_LIMIT', parse: integer(0, 1000000), fallback: () => 10 },
   initialCredits: { env: 'DARKROOM_INITIAL_CREDITS', parse: integer(0, 1000000000), fallback: () => 100 },
   workerConcurrency: { env: 'DARKROOM_WORKER_CONCURRENCY', parse: integer(1, 64), fallback: () => 1 },
+  // A CPU gains nothing from batching (it is already busy with one image); a GPU gains much.
+  batchMax: { env: 'DARKROOM_BATCH_MAX', parse: integer(1, 64), fallback: (c) => (c.executionProvider === 'cpu' ? 1 : 8) },
+  batchWindowMs: { env: 'DARKROOM_BATCH_WINDOW_MS', parse: integer(0, 10000), fallback: () => 25 },
   outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { Engine } from '../engine/engine.ts';
+import { BatchingEngine, isBatchable } from '../worker/batching-engine.ts';
 import { openDatabase, type Database } from '../db/database.ts';
 import { Accounts } from '../core/accounts.ts';
 import { Credits } from '../core/credits.ts';
@@ -117,8 +118,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const interrupted = (await generations.failInterrupted()) + (await upscales.failInterrupted());
     if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
 
-    const worker = new Worker({ queue, engine, store, generations, upscales, log, onGenerationFinished: (id) => webhooks.generationFinished(id) });
-    worker.start(config.workerConcurrency);
+    // Dynamic batching: jobs meet in the BatchingEngine, so enough of them must run at once to meet.
+    const batching = config.batchMax > 1 && isBatchable(engine);
+    const workerEngine = batching ? new BatchingEngine(engine, { maxBatch: config.batchMax, windowMs: config.batchWindowMs, log }) : engine;
+    const worker = new Worker({ queue, engine: workerEngine, store, generations, upscales, log, onGenerationFinished: (id) => webhooks.generationFinished(id) });
+    worker.start(batching ? Math.max(config.workerConcurrency, config.batchMax) : config.workerConcurrency);
     cleanups.unshift(() => queue.close(), () => webhooks.close(), () => events.close(), async () => engine.dispose?.());
 
     const app = createApp(services, {

@@ -1,0 +1,125 @@
+/**
+ * Dynamic batching: generation jobs that can share a denoising batch (same model and batch key: size,
+ * steps, scheduler, kind of guidance) are collected for a short window, up to a size limit, and run
+ * as one engine batch; each job still gets exactly its own images. It is an ImageEngine, so the worker
+ * does not change: with enough worker concurrency, jobs arriving together meet here.
+ */
+import { GenerationCancelledError } from '../engine/errors.ts';
+import type { GenerationInput } from '../engine/pipelines/defaults.ts';
+import type { GeneratedImage, GenerationRequest, RunOptions } from '../engine/pipelines/request.ts';
+import type { ImageEngine } from './worker.ts';
+
+type Result = { request: GenerationRequest; images: GeneratedImage[] };
+
+/** What batching needs of the engine (the Engine class has it). */
+export interface BatchableEngine extends ImageEngine {
+  generateBatch(model: string, inputs: readonly GenerationInput[], options?: RunOptions): Promise<Result[]>;
+  batchKeyOf(model: string, input: GenerationInput): Promise<string | undefined>;
+}
+
+export function isBatchable(engine: ImageEngine): engine is BatchableEngine {
+  const e = engine as Partial<BatchableEngine>;
+  return typeof e.generateBatch === 'function' && typeof e.batchKeyOf === 'function';
+}
+
+export interface BatchingOptions {
+  /** Most jobs in one batch. */
+  maxBatch: number;
+  /** How long the first job of a batch waits for company, in ms. */
+  windowMs: number;
+  log?: (message: string) => void;
+}
+
+interface Entry {
+  input: GenerationInput;
+  options: RunOptions;
+  resolve: (r: Result) => void;
+  reject: (e: unknown) => void;
+  settled: boolean;
+}
+
+interface Pending {
+  model: string;
+  entries: Entry[];
+  timer: NodeJS.Timeout;
+}
+
+export class BatchingEngine implements ImageEngine {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly engine: BatchableEngine,
+    private readonly options: BatchingOptions,
+  ) {}
+
+  async generate(model: string, input: GenerationInput, options: RunOptions = {}): Promise<Result> {
+    const key = this.options.maxBatch > 1 ? await this.engine.batchKeyOf(model, input) : undefined;
+    if (key === undefined) return this.engine.generate(model, input, options);
+    if (options.signal?.aborted) throw new GenerationCancelledError();
+    return new Promise<Result>((resolve, reject) => {
+      const entry: Entry = { input, options, resolve, reject, settled: false };
+      options.signal?.addEventListener('abort', () => this.settle(entry, () => reject(new GenerationCancelledError())), { once: true });
+      const groupKey = `${model}\n${key}`;
+      let group = this.pending.get(groupKey);
+      if (!group) {
+        group = { model, entries: [], timer: setTimeout(() => this.flush(groupKey), this.options.windowMs) };
+        this.pending.set(groupKey, group);
+      }
+      group.entries.push(entry);
+      if (group.entries.length >= this.options.maxBatch) this.flush(groupKey);
+    });
+  }
+
+  private settle(entry: Entry, action: () => void): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    action();
+  }
+
+  private flush(groupKey: string): void {
+    const group = this.pending.get(groupKey);
+    if (!group) return;
+    this.pending.delete(groupKey);
+    clearTimeout(group.timer);
+    void this.run(group.model, group.entries.filter((e) => !e.settled));
+  }
+
+  private async run(model: string, entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    // The batch stops only when every job in it was cancelled; one cancelled job just drops its images.
+    const controller = new AbortController();
+    const live = () => entries.filter((e) => !e.options.signal?.aborted);
+    for (const e of entries) e.options.signal?.addEventListener('abort', () => live().length === 0 && controller.abort(), { once: true });
+    try {
+      const results = await this.engine.generateBatch(
+        model,
+        entries.map((e) => e.input),
+        {
+          signal: controller.signal,
+          onProgress: async (p) => {
+            await Promise.all(live().map((e) => e.options.onProgress?.(p)));
+          },
+        },
+      );
+      entries.forEach((e, i) => this.settle(e, () => e.resolve(results[i]!)));
+    } catch (err) {
+      if (entries.length === 1) {
+        this.settle(entries[0]!, () => entries[0]!.reject(err));
+        return;
+      }
+      // Which job made the batch fail is not known: each runs alone, so an error reaches only its own job.
+      this.options.log?.(`a batch of ${entries.length} failed (${err instanceof Error ? err.message : String(err)}); running its jobs one by one`);
+      await Promise.all(
+        entries.map(async (e) => {
+          if (e.settled) return;
+          try {
+            const r = await this.engine.generate(model, e.input, e.options);
+            this.settle(e, () => e.resolve(r));
+          } catch (single) {
+            this.settle(e, () => e.reject(single));
+          }
+        }),
+      );
+    }
+  }
+}
