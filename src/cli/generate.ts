@@ -1,6 +1,6 @@
 /** `darkroom generate "a prompt" ...`: one-shot generation to image files, with a progress bar. */
-import { readFile, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
 import type { Command } from 'commander';
 import { encodeImage } from '../engine/image.ts';
 import { resolveSchedulerName } from '../engine/schedulers/aliases.ts';
@@ -78,6 +78,7 @@ export function registerGenerate(program: Command): void {
         { onProgress: (p) => bar.update(p.step, p.total) },
       );
       const paths = outputPaths(opts['out'] as string, images.length);
+      await mkdir(dirname(paths[0]!), { recursive: true });
       for (const [k, image] of images.entries()) {
         await writeFile(paths[k]!, await encodeImage(image.pixels, image.width, image.height, formatOf(paths[k]!)));
         process.stdout.write(`${paths[k]}  seed ${image.seed}\n`);

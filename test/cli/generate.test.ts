@@ -16,16 +16,16 @@ after(() => rm(dir, { recursive: true, force: true }));
 test('darkroom generate writes one file per output with its seed, at the asked size', async () => {
   dir = await mkdtemp(join(tmpdir(), 'darkroom-cli-'));
   const model = await testModelDir('tiny-sd1');
-  const out = join(dir, 'out.png');
+  const out = join(dir, 'new-folder', 'out.png'); // the folder is created
   const { stdout, stderr } = await run(process.execPath, [
     bin, 'generate', 'a red circle', '--model', model, '--seed', '42', '--steps', '3', '--scheduler', 'K_EULER',
     '--width', '64', '--height', '48', '--guidance', '7', '--negative', 'blue', '-n', '2', '--out', out,
   ], { env: { ...process.env, DARKROOM_DATA_DIR: dir } });
-  assert.match(stdout, /out-1\.png {2}seed 42/);
+  assert.match(stdout, /new-folder\/out-1\.png {2}seed 42/);
   assert.match(stdout, /out-2\.png {2}seed 43/);
   assert.match(stderr, /64x48, 3 steps, euler, guidance 7/);
   for (const name of ['out-1.png', 'out-2.png']) {
-    const meta = await sharp(await readFile(join(dir, name))).metadata();
+    const meta = await sharp(await readFile(join(dir, 'new-folder', name))).metadata();
     assert.equal(meta.width, 64);
     assert.equal(meta.height, 48);
   }
@@ -33,7 +33,7 @@ test('darkroom generate writes one file per output with its seed, at the asked s
   const again = join(dir, 'again.png');
   await run(process.execPath, [bin, 'generate', 'a red circle', '--model', model, '--seed', '42', '--steps', '3', '--scheduler', 'euler',
     '--width', '64', '--height', '48', '--guidance', '7', '--negative', 'blue', '--out', again], { env: { ...process.env, DARKROOM_DATA_DIR: dir } });
-  assert.ok((await readFile(again)).equals(await readFile(join(dir, 'out-1.png'))));
+  assert.ok((await readFile(again)).equals(await readFile(join(dir, 'new-folder', 'out-1.png'))));
 });
 
 test('darkroom generate reports bad input and exits non-zero', async () => {
