@@ -750,7 +750,7 @@ def main():
     ap.add_argument('--lr', type=float, default=5e-4)
     ap.add_argument('--ema', type=float, default=0.998)
     ap.add_argument('--text-dim', type=int, default=128)
-    ap.add_argument('--guidance', type=float, default=6.0)
+    ap.add_argument('--guidance', type=float, default=7.0)
     ap.add_argument('--scheduler', default='euler_a')
     ap.add_argument('--checkpoint-every', type=int, default=250)
     ap.add_argument('--from-partial', action='store_true', help='export the last UNet checkpoint of an unfinished run')
