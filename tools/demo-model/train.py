@@ -586,34 +586,55 @@ def scaled_linear_alphas_cumprod():
 
 
 def train_unet(args, tok, sets, scale):
-    """sets: list of (latents, token ids, weight) per resolution."""
+    """sets: list of (latents, token ids, weight) per resolution. Returns the EMA text encoder and UNet."""
     torch.manual_seed(args.seed + 3)
     te, unet = TextEncoder(len(tok.vocab), dim=args.text_dim), UNet(context_dim=args.text_dim)
-    ema_te, ema_unet = TextEncoder(len(tok.vocab), dim=args.text_dim), UNet(context_dim=args.text_dim)
-    ema_te.load_state_dict(te.state_dict())
-    ema_unet.load_state_dict(unet.state_dict())
     path = os.path.join(args.work, f'unet-{args.steps}.pt')
-    if args.from_partial:
+    if args.from_partial and not args.continue_steps:
         path = os.path.join(args.work, 'unet-partial.pt')
         log(f'exporting the partial checkpoint {path} (step {torch.load(path)["step"]})')
     if os.path.exists(path):
         sd = torch.load(path)
-        ema_te.load_state_dict(sd['te'])
-        ema_unet.load_state_dict(sd['unet'])
-        return ema_te, ema_unet
+        te.load_state_dict(sd['te'])
+        unet.load_state_dict(sd['unet'])
+    else:
+        log(f'text encoder {n_params(te):,} parameters, UNet {n_params(unet):,} parameters, {args.steps} steps at batch {args.batch}')
+        te, unet = train_loop(args, tok, sets, scale, te, unet, args.steps, args.lr, args.seed + 4, 'unet-partial.pt')
+        torch.save({'te': te.state_dict(), 'unet': unet.state_dict()}, path)
+    if not args.continue_steps:
+        return te, unet
+    # A second run from the first one's EMA weights, with its own warm-up and cosine schedule.
+    path2 = os.path.join(args.work, f'unet-{args.steps}+{args.continue_steps}.pt')
+    if args.from_partial:
+        path2 = os.path.join(args.work, 'unet-continue-partial.pt')
+        log(f'exporting the partial checkpoint {path2} (step {torch.load(path2)["step"]})')
+    if os.path.exists(path2):
+        sd = torch.load(path2)
+        te.load_state_dict(sd['te'])
+        unet.load_state_dict(sd['unet'])
+        return te, unet
+    log(f'continuing for {args.continue_steps} steps at batch {args.batch}, peak learning rate {args.continue_lr}')
+    te, unet = train_loop(args, tok, sets, scale, te, unet, args.continue_steps, args.continue_lr, args.seed + 5, 'unet-continue-partial.pt')
+    torch.save({'te': te.state_dict(), 'unet': unet.state_dict()}, path2)
+    return te, unet
+
+
+def train_loop(args, tok, sets, scale, te, unet, steps, peak_lr, seed, partial_name):
+    ema_te, ema_unet = TextEncoder(len(tok.vocab), dim=args.text_dim), UNet(context_dim=args.text_dim)
+    ema_te.load_state_dict(te.state_dict())
+    ema_unet.load_state_dict(unet.state_dict())
     dev = args.device
-    log(f'text encoder {n_params(te):,} parameters, UNet {n_params(unet):,} parameters, {args.steps} steps at batch {args.batch}')
     te.to(dev), unet.to(dev), ema_te.to(dev), ema_unet.to(dev)
     params = list(te.parameters()) + list(unet.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=peak_lr, weight_decay=0.01)
     acp = scaled_linear_alphas_cumprod().to(dev)
-    g = torch.Generator().manual_seed(args.seed + 4)
+    g = torch.Generator().manual_seed(seed)
     empty = torch.tensor(tok.encode(''), dtype=torch.long)
     weights = torch.tensor([w for _, _, w in sets])
     ema_params = list(ema_te.parameters()) + list(ema_unet.parameters())
     t0 = time.time()
-    for step in range(args.steps):
-        lr = args.lr * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * step / args.steps)) * 0.9 + 0.1)
+    for step in range(steps):
+        lr = peak_lr * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.9 + 0.1)
         for pg in opt.param_groups:
             pg['lr'] = lr
         k = int(torch.multinomial(weights, 1, generator=g))
@@ -641,14 +662,12 @@ def train_unet(args, tok, sets, scale):
         with torch.no_grad():
             for pe, p in zip(ema_params, params):
                 pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
-        if step % 50 == 0 or step == args.steps - 1:
+        if step % 50 == 0 or step == steps - 1:
             el = time.time() - t0
             log(f'UNet step {step} loss {loss.item():.4f} lr {lr:.2e} res {lat.shape[2]} ({el:.0f} s, {el / (step + 1):.2f} s/step)')
         if args.checkpoint_every and step > 0 and step % args.checkpoint_every == 0:
-            torch.save({'te': ema_te.state_dict(), 'unet': ema_unet.state_dict(), 'step': step},
-                       os.path.join(args.work, f'unet-partial.pt'))
+            torch.save({'te': ema_te.state_dict(), 'unet': ema_unet.state_dict(), 'step': step}, os.path.join(args.work, partial_name))
     ema_te.cpu(), ema_unet.cpu()
-    torch.save({'te': ema_te.state_dict(), 'unet': ema_unet.state_dict()}, path)
     return ema_te, ema_unet
 
 
@@ -753,6 +772,8 @@ def main():
     ap.add_argument('--guidance', type=float, default=7.0)
     ap.add_argument('--scheduler', default='euler_a')
     ap.add_argument('--checkpoint-every', type=int, default=250)
+    ap.add_argument('--continue-steps', type=int, default=0, help='then train this many more steps from the EMA weights')
+    ap.add_argument('--continue-lr', type=float, default=3e-4)
     ap.add_argument('--from-partial', action='store_true', help='export the last UNet checkpoint of an unfinished run')
     ap.add_argument('--fresh', action='store_true', help='ignore cached stages under --work')
     args = ap.parse_args()
