@@ -772,7 +772,7 @@ def main():
     ap.add_argument('--guidance', type=float, default=7.0)
     ap.add_argument('--scheduler', default='euler_a')
     ap.add_argument('--checkpoint-every', type=int, default=250)
-    ap.add_argument('--continue-steps', type=int, default=0, help='then train this many more steps from the EMA weights')
+    ap.add_argument('--continue-steps', type=int, default=3000, help='then train this many more steps from the EMA weights')
     ap.add_argument('--continue-lr', type=float, default=3e-4)
     ap.add_argument('--from-partial', action='store_true', help='export the last UNet checkpoint of an unfinished run')
     ap.add_argument('--fresh', action='store_true', help='ignore cached stages under --work')
