@@ -3,6 +3,11 @@
  * steps, scheduler, kind of guidance) are collected for a short window, up to a size limit, and run
  * as one engine batch; each job still gets exactly its own images. It is an ImageEngine, so the worker
  * does not change: with enough worker concurrency, jobs arriving together meet here.
+ *
+ * The limit counts images (a job asking for 4 counts 4), since images are what take accelerator memory.
+ * When a batch runs out of memory, the limit for its kind of batch (model, size, steps...) drops to half
+ * of what failed and the jobs are run again in batches under it: the server learns what fits instead
+ * of failing the same way again.
  */
 import { GenerationCancelledError } from '../engine/errors.ts';
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
@@ -23,7 +28,7 @@ export function isBatchable(engine: ImageEngine): engine is BatchableEngine {
 }
 
 export interface BatchingOptions {
-  /** Most jobs in one batch. */
+  /** Most images in one batch. */
   maxBatch: number;
   /** How long the first job of a batch waits for company, in ms. */
   windowMs: number;
@@ -41,11 +46,24 @@ interface Entry {
 interface Pending {
   model: string;
   entries: Entry[];
+  images: number;
   timer: NodeJS.Timeout;
 }
 
+/** ONNX Runtime's words for an allocation that failed (CUDA, cuDNN, WebGPU, the CPU arena). */
+const OUT_OF_MEMORY = /out of memory|failed to allocate|bad_alloc|allocation failed|CUDNN_STATUS_ALLOC_FAILED|cudaErrorMemoryAllocation/i;
+
+export function isOutOfMemory(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return OUT_OF_MEMORY.test(message) || /\bOOM\b/.test(message);
+}
+
+const imagesOf = (e: Entry): number => e.input.numOutputs ?? 1;
+
 export class BatchingEngine implements ImageEngine {
   private readonly pending = new Map<string, Pending>();
+  /** Limits learned from out-of-memory failures, by group key; absent: options.maxBatch. */
+  private readonly learned = new Map<string, number>();
 
   constructor(
     private readonly engine: BatchableEngine,
@@ -60,14 +78,23 @@ export class BatchingEngine implements ImageEngine {
       const entry: Entry = { input, options, resolve, reject, settled: false };
       options.signal?.addEventListener('abort', () => this.settle(entry, () => reject(new GenerationCancelledError())), { once: true });
       const groupKey = `${model}\n${key}`;
+      const limit = this.limitFor(groupKey);
       let group = this.pending.get(groupKey);
+      if (group && group.images + imagesOf(entry) > limit) this.flush(groupKey);
+      group = this.pending.get(groupKey);
       if (!group) {
-        group = { model, entries: [], timer: setTimeout(() => this.flush(groupKey), this.options.windowMs) };
+        group = { model, entries: [], images: 0, timer: setTimeout(() => this.flush(groupKey), this.options.windowMs) };
         this.pending.set(groupKey, group);
       }
       group.entries.push(entry);
-      if (group.entries.length >= this.options.maxBatch) this.flush(groupKey);
+      group.images += imagesOf(entry);
+      if (group.images >= limit) this.flush(groupKey);
     });
+  }
+
+  /** The most images one batch of this kind may hold now. */
+  limitFor(groupKey: string): number {
+    return this.learned.get(groupKey) ?? this.options.maxBatch;
   }
 
   private settle(entry: Entry, action: () => void): void {
@@ -81,10 +108,10 @@ export class BatchingEngine implements ImageEngine {
     if (!group) return;
     this.pending.delete(groupKey);
     clearTimeout(group.timer);
-    void this.run(group.model, group.entries.filter((e) => !e.settled));
+    void this.run(groupKey, group.model, group.entries.filter((e) => !e.settled));
   }
 
-  private async run(model: string, entries: Entry[]): Promise<void> {
+  private async run(groupKey: string, model: string, entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
     // The batch stops only when every job in it was cancelled; one cancelled job just drops its images.
     const controller = new AbortController();
@@ -107,6 +134,10 @@ export class BatchingEngine implements ImageEngine {
         this.settle(entries[0]!, () => entries[0]!.reject(err));
         return;
       }
+      if (isOutOfMemory(err)) {
+        await this.rerunSmaller(groupKey, model, entries);
+        return;
+      }
       // Which job made the batch fail is not known: each runs alone, so an error reaches only its own job.
       this.options.log?.(`a batch of ${entries.length} failed (${err instanceof Error ? err.message : String(err)}); running its jobs one by one`);
       await Promise.all(
@@ -121,5 +152,25 @@ export class BatchingEngine implements ImageEngine {
         }),
       );
     }
+  }
+
+  /** After an out-of-memory failure: halve the limit for this kind of batch and run the jobs again under it. */
+  private async rerunSmaller(groupKey: string, model: string, entries: Entry[]): Promise<void> {
+    const failed = entries.reduce((n, e) => n + imagesOf(e), 0);
+    const limit = Math.max(1, Math.min(this.limitFor(groupKey), Math.floor(failed / 2)));
+    this.learned.set(groupKey, limit);
+    this.options.log?.(`a batch of ${failed} images ran out of memory; batches of this kind now hold at most ${limit}`);
+    const chunks: Entry[][] = [];
+    let images = Infinity;
+    for (const e of entries.filter((x) => !x.settled)) {
+      if (images + imagesOf(e) > limit) {
+        chunks.push([]);
+        images = 0;
+      }
+      chunks.at(-1)!.push(e);
+      images += imagesOf(e);
+    }
+    // One after another: running them side by side would need the memory that just ran out.
+    for (const chunk of chunks) await this.run(groupKey, model, chunk);
   }
 }
