@@ -39,4 +39,13 @@ test('an empty background has no object', () => {
   const d = detect(renderScene({ bg: 'blue', objects: [] }, 64), 64, 64);
   assert.equal(d.background, 'blue');
   assert.equal(d.shape, null);
+  assert.equal(d.objects, 0);
+});
+
+test('the detector counts separate objects', () => {
+  const one = { shape: 'star', color: 'red', r: 0.15, x: 0.27, y: 0.5 };
+  assert.equal(detect(renderScene({ bg: 'white', objects: [one] }, 256), 256, 256).objects, 1);
+  const two = detect(renderScene({ bg: 'white', objects: [one, { ...one, shape: 'ring', color: 'blue', r: 0.1, x: 0.73 }] }, 256), 256, 256);
+  assert.equal(two.objects, 2);
+  assert.equal(two.color, 'red', 'the larger of the two is scored');
 });

@@ -19,6 +19,8 @@ export interface Detection {
   color: string | null;
   shape: string | null;
   position: string | null;
+  /** Separate regions of at least 0.2 % of the image (the object, and any others drawn). */
+  objects: number;
   features: { area: number; fill: number; solidity: number; hole: number; cx: number; cy: number } | null;
 }
 
@@ -136,7 +138,8 @@ export function detect(rgb: Uint8Array, w: number, h: number): Detection {
     fg[i] = d > 70 ? 1 : 0;
   }
   const { label, sizes } = components(fg, w, h);
-  const none: Detection = { background, color: null, shape: null, position: null, features: null };
+  const objects = sizes.filter((s) => s >= 0.002 * n).length;
+  const none: Detection = { background, color: null, shape: null, position: null, objects, features: null };
   if (sizes.length === 0) return none;
   const main = argmax(sizes);
   const area = sizes[main]!;
@@ -228,5 +231,5 @@ export function detect(rgb: Uint8Array, w: number, h: number): Detection {
       position = p;
     }
   }
-  return { background, color, shape, position, features: { area, fill, solidity, hole, cx, cy } };
+  return { background, color, shape, position, objects, features: { area, fill, solidity, hole, cx, cy } };
 }

@@ -52,6 +52,8 @@ export interface Sample {
 export interface EvaluationResult {
   n: number;
   accuracy: Record<Attribute, number>;
+  /** Share of images with exactly one object, as asked (reported, no floor). */
+  singleObject: number;
   samples: Sample[];
   settings: { steps: number; scheduler: string; guidance: number; width: number; height: number };
   msPerImage: number;
@@ -104,7 +106,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
     await writeFile(opts.sheet, await contactSheet(pngs, 4));
   }
   const accuracy = Object.fromEntries(ATTRIBUTES.map((a) => [a, samples.filter((s) => s.correct[a]).length / Math.max(1, samples.length)])) as Record<Attribute, number>;
-  return { n: samples.length, accuracy, samples, settings: settings!, msPerImage: ms / Math.max(1, samples.length) };
+  const singleObject = samples.filter((s) => s.detection.objects === 1).length / Math.max(1, samples.length);
+  return { n: samples.length, accuracy, singleObject, samples, settings: settings!, msPerImage: ms / Math.max(1, samples.length) };
 }
 
 function parseArgs(argv: string[]): EvaluateOptions & { floor: Record<Attribute, number> } {
@@ -149,7 +152,8 @@ async function main(): Promise<void> {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   console.log(`\n${result.n} samples, ${result.settings.width}x${result.settings.height}, ${result.settings.steps} steps, ${result.settings.scheduler}, guidance ${result.settings.guidance}, ${result.msPerImage.toFixed(0)} ms/image`);
   for (const a of ATTRIBUTES) console.log(`${a.padEnd(11)} ${pct(result.accuracy[a]).padStart(6)}   (floor ${pct(opts.floor[a])})`);
-  console.log(JSON.stringify({ n: result.n, seed: opts.seed, ...result.settings, accuracy: result.accuracy, msPerImage: Math.round(result.msPerImage) }));
+  console.log(`${'one object'.padEnd(11)} ${pct(result.singleObject).padStart(6)}   (images with exactly one object, as asked; no floor)`);
+  console.log(JSON.stringify({ n: result.n, seed: opts.seed, ...result.settings, accuracy: result.accuracy, singleObject: result.singleObject, msPerImage: Math.round(result.msPerImage) }));
   const failed = ATTRIBUTES.filter((a) => result.accuracy[a] < opts.floor[a]);
   if (failed.length) {
     console.error(`under the floor: ${failed.join(', ')}`);
