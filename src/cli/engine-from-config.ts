@@ -6,6 +6,7 @@ export function engineFromConfig(config: Config): Engine {
     modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR],
     provider: config.executionProvider,
     threads: config.threads,
+    optimize: config.optimizeModels,
     log: (m) => process.stderr.write(`darkroom: ${m}\n`),
   });
 }

@@ -20,6 +20,8 @@ export interface Config {
   executionProvider: ExecutionProvider;
   /** Threads per ONNX operator on CPU; 0 lets ONNX Runtime decide. */
   threads: number;
+  /** Load UNets and VAEs with attention fused into MultiHeadAttention (cached next to each model). */
+  optimizeModels: boolean;
   /** `sqlite:<file>` (embedded, the default) or `postgres://...`. */
   databaseUrl: string;
   /** Base of the image URLs handed to clients; empty means the origin each request came to. */
@@ -147,6 +149,9 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   defaultModel: { env: 'DARKROOM_DEFAULT_MODEL', parse: text, fallback: () => 'darkroom-demo' },
   executionProvider: { env: 'DARKROOM_EXECUTION_PROVIDER', parse: oneOf(EXECUTION_PROVIDERS), fallback: () => 'cpu' },
   threads: { env: 'DARKROOM_THREADS', parse: integer(0, 1024), fallback: () => 0 },
+  // Fused attention is what keeps a GPU from materialising every attention's score matrix; on a CPU
+  // the plain graph is fine, and writing next to the models is left to `darkroom models optimize`.
+  optimizeModels: { env: 'DARKROOM_OPTIMIZE_MODELS', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
   publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
   generationTimeout: { env: 'DARKROOM_GENERATION_TIMEOUT', parse: integer(1, 86400), fallback: () => 240 },

@@ -18,6 +18,8 @@ export interface EngineOptions {
   provider: ExecutionProvider;
   threads?: number;
   tuning?: SessionOptions['tuning'];
+  /** Load UNets and VAEs with fused attention (cached next to the model on first load). */
+  optimize?: boolean;
   /** How many models stay loaded at once. */
   maxLoadedModels?: number;
   log?: (message: string) => void;
@@ -59,7 +61,9 @@ export class Engine {
         provider: this.options.provider,
         threads: this.options.threads,
         tuning: this.options.tuning,
+        optimize: this.options.optimize,
         onFallback: (m) => this.options.log?.(m),
+        log: this.options.log,
       });
       entry = { model, inUse: 0, lastUsed: Date.now() };
       this.cache.set(key, entry);

@@ -72,7 +72,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 
   const engine =
     options.engine ??
-    new Engine({ modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR], provider: config.executionProvider, threads: config.threads, log });
+    new Engine({ modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR], provider: config.executionProvider, threads: config.threads, optimize: config.optimizeModels, log });
   // The catalog reads the same folders as the engine, also when a stand-in engine (tests) does the work.
   const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
   const defaultModel = await ensureDefaultModel(registry, config.modelsDir, config.defaultModel, log);

@@ -7,7 +7,7 @@ import { Engine } from '../../src/engine/engine.ts';
 import { readModel } from '../../src/engine/onnx/builder.ts';
 import { SHAPES, type UnetConfig } from '../../tools/bench/configs.ts';
 import { fixedShapeFolder, fusedFolder } from '../../tools/bench/derive.ts';
-import { fuseAttention } from '../../tools/bench/fuse.ts';
+import { fuseAttention } from '../../src/engine/models/fuse-attention.ts';
 import { makeBenchModel } from '../../tools/bench/make.ts';
 
 let root = '';

@@ -39,3 +39,10 @@ test('a bad flag is reported under its flag name', () => {
   assert.throws(() => loadConfig({}, { DARKROOM_PORT: '99999' }), /--port="99999"/);
   assert.equal(flagName('DARKROOM_DATA_DIR'), '--data-dir');
 });
+
+test('model optimisation (fused attention) is on with CUDA, off on CPU, and can be set either way', () => {
+  assert.equal(loadConfig({}).optimizeModels, false);
+  assert.equal(loadConfig({ DARKROOM_EXECUTION_PROVIDER: 'cuda' }).optimizeModels, true);
+  assert.equal(loadConfig({ DARKROOM_EXECUTION_PROVIDER: 'cuda', DARKROOM_OPTIMIZE_MODELS: 'false' }).optimizeModels, false);
+  assert.equal(loadConfig({ DARKROOM_OPTIMIZE_MODELS: 'true' }).optimizeModels, true);
+});

@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readModel, saveModel } from '../../src/engine/onnx/builder.ts';
 import type { ModelProto, ValueInfoProto } from '../../src/engine/onnx/proto.ts';
-import { fuseAttention, type FuseResult } from './fuse.ts';
+import { fuseAttention, type FuseResult } from '../../src/engine/models/fuse-attention.ts';
 
 /**
  * A second name for `src` at `dst`: a hard link (no copy), or a copy across file systems. Not a

@@ -36,7 +36,7 @@ export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   'ort-all': "graphOptimizationLevel 'all' (Darkroom's default: + fusions, layout optimisations)",
   'ort-cached': "the graphs ONNX Runtime optimised at level 'all', saved on disk and loaded with optimisations off",
   fixed: "level 'all' on fixed-shape copies of the models (batch, height, width written into the graph)",
-  fused: "level 'all' on copies whose attention is fused into com.microsoft.MultiHeadAttention (tools/bench/fuse.ts)",
+  fused: "level 'all' on copies whose attention is fused into com.microsoft.MultiHeadAttention (src/engine/models/fuse-attention.ts)",
   'fused-fixed': 'fused, and fixed shapes',
   nhwc: "WebGPU only: level 'all' with the provider's preferredLayout NHWC",
 };

@@ -6,6 +6,7 @@ import { ModelFormatError } from '../errors.ts';
 import { OnnxSession, type ExecutionProvider, type SessionOptions } from '../runtime/session.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
+import { optimizedFile } from './optimized.ts';
 import { tilingVariant } from './tiling.ts';
 
 export interface LoadOptions {
@@ -14,6 +15,23 @@ export interface LoadOptions {
   onFallback?: (message: string) => void;
   /** ONNX Runtime settings beyond Darkroom's defaults, per model file (benchmarks, tuned deployments). */
   tuning?: SessionOptions['tuning'];
+  /** Load the UNet and VAE with their attention fused (optimized.ts), made and cached on first load. */
+  optimize?: boolean;
+  log?: (message: string) => void;
+}
+
+/** The file to load for a UNet or VAE component: its optimised twin when asked for and possible. */
+async function componentFile(path: string, options: LoadOptions): Promise<string> {
+  if (!options.optimize) return path;
+  try {
+    const { path: file, fused } = await optimizedFile(path);
+    if (fused) options.log?.(`${path}: ${fused.attention} attention blocks fused into MultiHeadAttention (cached as ${file})`);
+    return file;
+  } catch (err) {
+    // A read-only models folder, say: the original works, only slower.
+    options.log?.(`${path}: not optimised (${err instanceof Error ? err.message : String(err)}); loading it as it is`);
+    return path;
+  }
 }
 
 const REQUIRED_INPUTS = {
@@ -85,8 +103,8 @@ export class LoadedModel {
       };
       const textEncoder = await track(open(c.textEncoder));
       const textEncoder2 = c.textEncoder2 ? await track(open(c.textEncoder2)) : undefined;
-      const unet = await track(open(c.unet));
-      const vaeDecoder = await track(open(c.vaeDecoder));
+      const unet = await track(open(await componentFile(c.unet, options)));
+      const vaeDecoder = await track(open(await componentFile(c.vaeDecoder, options)));
       requireInputs(textEncoder, REQUIRED_INPUTS.textEncoder, 'text_encoder/model.onnx');
       if (textEncoder2) requireInputs(textEncoder2, REQUIRED_INPUTS.textEncoder, 'text_encoder_2/model.onnx');
       requireInputs(unet, textEncoder2 ? REQUIRED_INPUTS.unetSdxl : REQUIRED_INPUTS.unet, 'unet/model.onnx');
@@ -121,7 +139,8 @@ export class LoadedModel {
     if (!path) {
       throw new ModelFormatError(`model ${this.id} has no vae_encoder/model.onnx, needed for image-to-image and inpainting`, this.info.dir);
     }
-    this.vaeEncoderSession ??= OnnxSession.load(path, { ...this.options, provider: this.provider }).then((s) => {
+    this.vaeEncoderSession ??= componentFile(path, this.options).then(async (file) => {
+      const s = await OnnxSession.load(file, { ...this.options, provider: this.provider });
       this.sessions.push(s);
       requireInputs(s, REQUIRED_INPUTS.vaeEncoder, 'vae_encoder/model.onnx');
       return s;
@@ -137,8 +156,8 @@ export class LoadedModel {
     this.tiled ??= (async () => {
       const c = this.info.components;
       const options = { ...this.options, provider: this.provider };
-      const unet = await OnnxSession.load(await tilingVariant(c.unet), options);
-      const vaeDecoder = await OnnxSession.load(await tilingVariant(c.vaeDecoder), options);
+      const unet = await OnnxSession.load(await tilingVariant(await componentFile(c.unet, options)), options);
+      const vaeDecoder = await OnnxSession.load(await tilingVariant(await componentFile(c.vaeDecoder, options)), options);
       const twin = new LoadedModel(this.info, this.options, this.tokenizer, this.textEncoder, unet, vaeDecoder, this.tokenizer2, this.textEncoder2, [
         unet,
         vaeDecoder,

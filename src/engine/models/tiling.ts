@@ -4,14 +4,11 @@
  * edge and its bottom its top. ONNX's Pad only wraps from opset 19, so the padding is built from
  * Slice + Concat, which every opset we load has.
  *
- * The rewritten graph is written next to the original (`model.tiling.onnx`) so that external weight
- * files (`model.onnx_data`), which ONNX Runtime resolves relative to the model file, are shared, not copied.
+ * The rewritten graph is written next to the original (`model.tiling.onnx`, derived-file.ts).
  */
-import { stat, writeFile, rename } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
 import { makeAttribute, makeTensor } from '../onnx/builder.ts';
-import { decodeModel, encodeModel, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
-import { readFile } from 'node:fs/promises';
+import type { ModelProto, NodeProto, TensorProto } from '../onnx/proto.ts';
+import { derivedModelFile } from './derived-file.ts';
 
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -79,22 +76,7 @@ export function withCircularPadding(model: ModelProto): { model: ModelProto; rew
   };
 }
 
-async function mtime(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).mtimeMs;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Path of the circular-padding twin of an ONNX file, written on first use and reused while newer than the original. */
+/** Path of the circular-padding twin of an ONNX file (`model.tiling.onnx`), written on first use. */
 export async function tilingVariant(modelPath: string): Promise<string> {
-  const out = join(dirname(modelPath), basename(modelPath).replace(/\.onnx$/, '') + '.tiling.onnx');
-  const [src, dst] = await Promise.all([mtime(modelPath), mtime(out)]);
-  if (dst !== undefined && src !== undefined && dst >= src) return out;
-  const { model } = withCircularPadding(decodeModel(await readFile(modelPath)));
-  const tmp = `${out}.${process.pid}.tmp`;
-  await writeFile(tmp, encodeModel(model));
-  await rename(tmp, out); // atomic: a concurrent reader sees the old file or the whole new one
-  return out;
+  return (await derivedModelFile(modelPath, 'tiling', (m) => withCircularPadding(m).model)).path;
 }

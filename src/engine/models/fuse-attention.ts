@@ -10,11 +10,16 @@
  *   v ─ Reshape[0,0,h,d] ─ Transpose[0,2,1,3] ────────────────────────────── MatMul ─ Transpose[0,2,1,3] ─ Reshape[0,0,h*d] ─ out
  *     ⇒  out = MultiHeadAttention(q, k, v; num_heads = h, scale)
  *
+ * The head shapes may be constants ([0, 0, h, d], as tools/bench builds them) or computed from the
+ * input's shape (Concat of Shape/Gather values and a constant h, as torch.onnx exports diffusers'
+ * and Darkroom's demo model's attention); only h needs to be a constant. Nodes that only fed the
+ * removed ones (shape arithmetic) are dropped.
+ *
  * Masked attention (CLIP's causal mask: an Add before the Softmax) is left alone: the text encoder
  * runs once per image.
  */
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/engine/onnx/proto.ts';
-import { fromHalfBits } from '../../src/engine/runtime/fp16.ts';
+import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
+import { fromHalfBits } from '../runtime/fp16.ts';
 
 const MS_DOMAIN = 'com.microsoft';
 
@@ -62,6 +67,10 @@ export function fuseAttention(model: ModelProto): FuseResult {
   const nodes = graph.node ?? [];
   const nodesBefore = nodes.length;
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
+  for (const n of nodes) {
+    const value = n.op_type === 'Constant' ? attr(n, 'value')?.t : undefined;
+    if (value && n.output?.[0]) inits.set(n.output[0], value);
+  }
   const producer = new Map<string, NodeProto>();
   const consumers = new Map<string, NodeProto[]>();
   for (const n of nodes) {
@@ -73,15 +82,33 @@ export function fuseAttention(model: ModelProto): FuseResult {
     const c = consumers.get(value);
     return c?.length === 1 && !graphOutputs.has(value) ? c[0] : undefined;
   };
-  /** x ─ Reshape[0,0,h,d] ─ Transpose[wanted]: returns x, h, d and the two nodes. */
+  /** A constant's values, looking through Unsqueeze (torch wraps scalars in one before a Concat). */
+  const constant = (name: string): number[] | undefined => {
+    const u = producer.get(name);
+    return numbers(inits.get(u?.op_type === 'Unsqueeze' ? u.input![0]! : name));
+  };
+  /** The target shape of a Reshape, entry by entry (undefined: computed at run time); undefined if unknown. */
+  const reshapeTo = (reshape: NodeProto): (number | undefined)[] | undefined => {
+    const fixed = numbers(inits.get(reshape.input![1]!));
+    if (fixed) return fixed;
+    const concat = producer.get(reshape.input![1]!);
+    if (concat?.op_type !== 'Concat') return undefined;
+    return concat.input!.map((i) => {
+      const v = constant(i);
+      return v?.length === 1 ? v[0] : undefined;
+    });
+  };
+  /** x ─ Reshape[b,n,h,d] ─ Transpose[wanted] with a constant h: returns x, h, d (if constant) and the two nodes. */
   const heads = (transpose: NodeProto | undefined, wanted: string) => {
     if (!transpose || perm(transpose) !== wanted) return undefined;
     const reshape = producer.get(transpose.input![0]!);
     if (reshape?.op_type !== 'Reshape' || only(reshape.output![0]!) !== transpose) return undefined;
-    const shape = numbers(inits.get(reshape.input![1]!));
-    if (!shape || shape.length !== 4 || shape[0] !== 0 || shape[1] !== 0 || shape[2]! <= 0 || shape[3]! <= 0) return undefined;
-    return { x: reshape.input![0]!, h: shape[2]!, d: shape[3]!, nodes: [reshape, transpose] };
+    const shape = reshapeTo(reshape);
+    if (!shape || shape.length !== 4 || !(shape[2]! > 0) || (shape[3] !== undefined && !(shape[3] > 0))) return undefined;
+    if (shape[0] !== undefined && shape[0] !== 0) return undefined; // a fixed batch is not "keep the input's"
+    return { x: reshape.input![0]!, h: shape[2]!, d: shape[3], nodes: [reshape, transpose] };
   };
+  const same = (a: number | undefined, b: number | undefined) => a === undefined || b === undefined || a === b;
 
   const remove = new Set<NodeProto>();
   const add = new Map<NodeProto, NodeProto>(); // inserted in place of the removed Softmax
@@ -105,9 +132,9 @@ export function fuseAttention(model: ModelProto): FuseResult {
     const back = only(av.output![0]!);
     if (!v || perm(back) !== '0,2,1,3') continue;
     const merge = only(back!.output![0]!);
-    const mergeShape = merge?.op_type === 'Reshape' ? numbers(inits.get(merge.input![1]!)) : undefined;
-    if (!mergeShape || mergeShape.join(',') !== `0,0,${q.h * q.d}`) continue;
-    if (k.h !== q.h || v.h !== q.h || k.d !== q.d || v.d !== q.d) continue;
+    const mergeShape = merge?.op_type === 'Reshape' ? reshapeTo(merge) : undefined;
+    if (!mergeShape || mergeShape.length !== 3 || (mergeShape[2] !== undefined && q.d !== undefined && mergeShape[2] !== q.h * q.d)) continue;
+    if (k.h !== q.h || v.h !== q.h || !same(k.d, q.d) || !same(v.d, q.d)) continue;
     if (only(q.nodes[1]!.output![0]!) !== qk || only(k.nodes[1]!.output![0]!) !== qk || only(v.nodes[1]!.output![0]!) !== av) continue;
 
     for (const n of [...q.nodes, ...k.nodes, ...v.nodes, qk, mul, softmax, av, back!, merge!]) remove.add(n);
@@ -128,13 +155,22 @@ export function fuseAttention(model: ModelProto): FuseResult {
 
   // The MultiHeadAttention node takes the place of the removed MatMul that produced its output's
   // last input, so it comes after q, k and v in the (topological) node order.
-  const out: NodeProto[] = [];
+  let out: NodeProto[] = [];
   const pending = new Map<string, NodeProto>([...add.values()].map((n) => [n.output![0]!, n]));
   for (const n of nodes) {
     if (!remove.has(n)) out.push(n);
     else if (n.op_type === 'Reshape' && pending.has(n.output![0]!)) out.push(pending.get(n.output![0]!)!);
   }
-  graph.node = out;
+  // Drop what only fed the removed nodes (the shape arithmetic of computed reshapes), last to first.
+  const graphOut = new Set((graph.output ?? []).map((o) => o.name!));
+  const needed = new Set(graphOut);
+  const kept: NodeProto[] = [];
+  for (const n of out.reverse()) {
+    if (!(n.output ?? []).some((o) => needed.has(o))) continue;
+    kept.push(n);
+    for (const i of n.input ?? []) if (i) needed.add(i);
+  }
+  graph.node = out = kept.reverse();
   const used = new Set(out.flatMap((n) => n.input ?? []));
   graph.initializer = (graph.initializer ?? []).filter((t) => used.has(t.name!) || (graph.output ?? []).some((o) => o.name === t.name));
   if (!(model.opset_import ?? []).some((o) => o.domain === MS_DOMAIN)) model.opset_import = [...(model.opset_import ?? []), { domain: MS_DOMAIN, version: 1 }];

@@ -1,0 +1,78 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { decodeModel } from '../../src/engine/onnx/proto.ts';
+import { testModelDir } from '../../tools/test-models/cache.ts';
+
+const run = promisify(execFile);
+const bin = new URL('../../bin/darkroom.mjs', import.meta.url).pathname;
+let root = '';
+let demo = '';
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'darkroom-optimize-'));
+  // A copy: optimising writes next to the model files.
+  demo = join(root, 'darkroom-demo');
+  await cp(join(SHIPPED_MODELS_DIR, 'darkroom-demo'), demo, { recursive: true });
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+async function generate(dir: string, optimize: boolean, logs: string[] = []) {
+  const engine = new Engine({ modelDirs: [], provider: 'cpu', threads: 1, optimize, log: (m) => logs.push(m) });
+  try {
+    const model = await engine.model(dir);
+    const { images } = await engine.generate(dir, { prompt: 'a red star on the left on a blue background', seed: 4, steps: 8 });
+    return { pixels: images[0]!.pixels, unetPath: model.unet.path, vaePath: model.vaeDecoder.path };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+test('a torch.onnx export (the demo model) loads with its attention fused, drawing the same image', async () => {
+  const logs: string[] = [];
+  const plain = await generate(demo, false);
+  const fused = await generate(demo, true, logs);
+  assert.equal(fused.unetPath, join(demo, 'unet', 'model.optimized.onnx'));
+  assert.match(logs.join('\n'), /unet\/model\.onnx: 10 attention blocks fused into MultiHeadAttention/);
+  const graph = decodeModel(await readFile(fused.unetPath)).graph!;
+  assert.equal(graph.node!.filter((n) => n.op_type === 'MultiHeadAttention').length, 10);
+  assert.ok(!graph.node!.some((n) => n.op_type === 'Softmax'), 'no unfused attention left');
+  const original = decodeModel(await readFile(join(demo, 'unet', 'model.onnx'))).graph!;
+  const shapes = (g: typeof graph) => g.node!.filter((n) => n.op_type === 'Shape').length;
+  assert.ok(shapes(graph) < shapes(original), `the shape arithmetic of the removed reshapes is gone too (${shapes(original)} → ${shapes(graph)} Shape nodes)`);
+  let diff = 0;
+  for (let i = 0; i < plain.pixels.length; i++) diff = Math.max(diff, Math.abs(plain.pixels[i]! - fused.pixels[i]!));
+  assert.ok(diff < 2e-3, `max pixel difference ${diff}`);
+  // The demo VAE has no attention: its file is left as it is, and that is remembered.
+  assert.equal(fused.vaePath, join(demo, 'vae_decoder', 'model.onnx'));
+  await stat(join(demo, 'vae_decoder', 'model.optimized.none'));
+  // A second load uses the cached file without fusing again.
+  const again: string[] = [];
+  assert.equal((await generate(demo, true, again)).unetPath, fused.unetPath);
+  assert.ok(!again.some((m) => m.includes('fused')), again.join('\n'));
+});
+
+test('darkroom models optimize fuses ahead of time and says when a model is up to date', async () => {
+  const copy = join(root, 'cli-demo');
+  await cp(join(SHIPPED_MODELS_DIR, 'darkroom-demo'), copy, { recursive: true });
+  const env = { ...process.env, DARKROOM_DATA_DIR: root };
+  const first = await run(process.execPath, [bin, 'models', 'optimize', copy], { env });
+  assert.match(first.stdout, /darkroom-demo unet: 10 attention blocks fused, \d+ → \d+ nodes \(.*unet\/model\.optimized\.onnx\)/);
+  assert.match(first.stdout, /darkroom-demo vaeDecoder: nothing to fuse\n/);
+  const second = await run(process.execPath, [bin, 'models', 'optimize', copy], { env });
+  assert.match(second.stdout, /darkroom-demo unet: up to date/);
+  assert.match(second.stdout, /darkroom-demo vaeDecoder: nothing to fuse \(checked before\)/);
+  await stat(join(copy, 'unet', 'model.optimized.onnx'));
+});
+
+test('a model without the attention pattern loads as it is when optimisation is on', async () => {
+  const tiny = join(root, 'tiny-sd1');
+  await cp(await testModelDir('tiny-sd1'), tiny, { recursive: true });
+  const r = await generate(tiny, true);
+  assert.equal(r.unetPath, join(tiny, 'unet', 'model.onnx'));
+});
