@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detect } from '../../tools/demo-model/detector.ts';
-import { COLORS, POSITIONS, SHAPES, prng, renderScene, samplePrompt, sceneFor } from '../../tools/demo-model/scenes.ts';
+import { detect, detectAll } from '../../tools/demo-model/detector.ts';
+import { COLORS, POSITIONS, SHAPES, prng, renderScene, samplePairPrompt, samplePrompt, sceneFor } from '../../tools/demo-model/scenes.ts';
 
 // The detector must be (nearly) perfect on the renderer's own scenes, or the evaluation would
 // blame the model for the detector's mistakes.
@@ -48,4 +48,21 @@ test('the detector counts separate objects', () => {
   const two = detect(renderScene({ bg: 'white', objects: [one, { ...one, shape: 'ring', color: 'blue', r: 0.1, x: 0.73 }] }, 256), 256, 256);
   assert.equal(two.objects, 2);
   assert.equal(two.color, 'red', 'the larger of the two is scored');
+});
+
+test('two-object scenes: both objects are read with their colors, shapes and order', () => {
+  const rand = prng(5);
+  const wrong: string[] = [];
+  for (let k = 0; k < 60; k++) {
+    const spec = samplePairPrompt(rand);
+    const objects = spec.objects.flatMap((o) => sceneFor({ ...o, background: spec.background }, rand).objects);
+    const seen = detectAll(renderScene({ bg: spec.background, objects }, 256), 256, 256);
+    const [a, b] = spec.objects.map((o) => seen.objects.find((r) => r.color === o.color));
+    const horizontal = spec.objects[0].position === 'left' || spec.objects[0].position === 'right';
+    const ok = a && b && seen.background === spec.background && seen.objects.length === 2 &&
+      a.shape === spec.objects[0].shape && b.shape === spec.objects[1].shape &&
+      (horizontal ? (a.cx < b.cx) === (spec.objects[0].position === 'left') : (a.cy < b.cy) === (spec.objects[0].position === 'top'));
+    if (!ok) wrong.push(`"${spec.prompt}" read as ${JSON.stringify(seen)}`);
+  }
+  assert.ok(wrong.length <= 1, wrong.join('\n'));
 });

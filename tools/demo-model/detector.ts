@@ -102,8 +102,28 @@ function components(mask: Uint8Array, w: number, h: number): { label: Int32Array
   return { label, sizes };
 }
 
-/** Detects background, object color, shape and position in interleaved RGB bytes. */
-export function detect(rgb: Uint8Array, w: number, h: number): Detection {
+/** One region of the image read as an object: its color, shape and centroid (fractions of the side). */
+export interface RegionReading {
+  color: string | null;
+  shape: string;
+  cx: number;
+  cy: number;
+  area: number;
+  fill: number;
+  solidity: number;
+  hole: number;
+}
+
+interface Segmentation {
+  background: string;
+  bgIndex: number;
+  label: Int32Array;
+  /** Region ids of at least 0.2 % of the image, largest first, with their sizes. */
+  regions: { id: number; size: number }[];
+}
+
+/** Background (the border's palette color) and the regions far from it. */
+function segment(rgb: Uint8Array, w: number, h: number): Segmentation {
   const n = w * h;
   // Background: vote of the border pixels (a 3-pixel frame).
   const votes = new Array<number>(PALETTE.length).fill(0);
@@ -138,14 +158,52 @@ export function detect(rgb: Uint8Array, w: number, h: number): Detection {
     fg[i] = d > 70 ? 1 : 0;
   }
   const { label, sizes } = components(fg, w, h);
-  const objects = sizes.filter((s) => s >= 0.002 * n).length;
-  const none: Detection = { background, color: null, shape: null, position: null, objects, features: null };
-  if (sizes.length === 0) return none;
-  const main = argmax(sizes);
-  const area = sizes[main]!;
-  if (area < 0.002 * n) return none;
+  const regions = sizes
+    .map((size, id) => ({ id, size }))
+    .filter((r) => r.size >= 0.002 * n)
+    .sort((a, b) => b.size - a.size);
+  return { background, bgIndex, label, regions };
+}
+
+function nearestPosition(cx: number, cy: number): string {
+  let position = POSITIONS[0]!;
+  let best = Infinity;
+  for (const p of POSITIONS) {
+    const [ax, ay] = GRAMMAR.positions[p]!.at;
+    const d = (cx - ax) ** 2 + (cy - ay) ** 2;
+    if (d < best) {
+      best = d;
+      position = p;
+    }
+  }
+  return position;
+}
+
+/** Detects background, object color, shape and position in interleaved RGB bytes (the largest object is read). */
+export function detect(rgb: Uint8Array, w: number, h: number): Detection {
+  const seg = segment(rgb, w, h);
+  const objects = seg.regions.length;
+  if (objects === 0) return { background: seg.background, color: null, shape: null, position: null, objects, features: null };
+  const r = readRegion(rgb, w, h, seg, seg.regions[0]!.id);
+  const { color, shape, ...features } = r;
+  return { background: seg.background, color, shape, position: nearestPosition(r.cx, r.cy), objects, features };
+}
+
+/** Background and every object region (largest first), for two-object prompts. */
+export function detectAll(rgb: Uint8Array, w: number, h: number): { background: string; objects: RegionReading[] } {
+  const seg = segment(rgb, w, h);
+  return { background: seg.background, objects: seg.regions.map((r) => readRegion(rgb, w, h, seg, r.id)) };
+}
+
+function readRegion(rgb: Uint8Array, w: number, h: number, seg: Segmentation, id: number): RegionReading {
+  const n = w * h;
+  const { label, bgIndex } = seg;
   const obj = new Uint8Array(n);
-  for (let i = 0; i < n; i++) obj[i] = label[i] === main ? 1 : 0;
+  let area = 0;
+  for (let i = 0; i < n; i++) {
+    obj[i] = label[i] === id ? 1 : 0;
+    area += obj[i]!;
+  }
 
   // Holes: pixels outside the object that the image border cannot reach.
   const outside = new Uint8Array(n);
@@ -221,15 +279,5 @@ export function detect(rgb: Uint8Array, w: number, h: number): Detection {
 
   const cx = sx / filledArea / w;
   const cy = sy / filledArea / h;
-  let position = POSITIONS[0]!;
-  let best = Infinity;
-  for (const p of POSITIONS) {
-    const [ax, ay] = GRAMMAR.positions[p]!.at;
-    const d = (cx - ax) ** 2 + (cy - ay) ** 2;
-    if (d < best) {
-      best = d;
-      position = p;
-    }
-  }
-  return { background, color, shape, position, objects, features: { area, fill, solidity, hole, cx, cy } };
+  return { color, shape, cx, cy, area, fill, solidity, hole };
 }

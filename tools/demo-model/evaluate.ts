@@ -5,11 +5,13 @@
  *
  *   node --import tsx tools/demo-model/evaluate.ts [--n 64] [--seed 1] [--model models/darkroom-demo]
  *     [--steps N] [--scheduler NAME] [--guidance G] [--threads T] [--sheet docs/demo-contact-sheet.png]
- *     [--save DIR] [--floor 0.8,0.8,0.6,0.6]
+ *     [--save DIR] [--floor 0.8,0.8,0.6,0.6] [--pairs N]
  *
  * Settings left out are the model's defaults (darkroom.json). Prints one line per sample, the accuracy
  * per attribute and a final JSON line; exits 1 when an accuracy is under its floor
- * (color, background, shape, position; default 0.8, 0.8, 0.6, 0.6).
+ * (color, background, shape, position; default 0.8, 0.8, 0.6, 0.6). --pairs N also draws N two-object
+ * prompts ("a red circle on the left and a blue star on the right on white") and reports how often
+ * both colors, both shapes, their order and the background come out (no floor).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -17,8 +19,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Engine } from '../../src/engine/engine.ts';
 import { chwToRgb, contactSheet, encodeImage } from '../../src/engine/image.ts';
 import type { SchedulerName } from '../../src/engine/schedulers/index.ts';
-import { detect, type Detection } from './detector.ts';
-import { prng, samplePrompt, type PromptSpec } from './scenes.ts';
+import { detect, detectAll, type Detection, type RegionReading } from './detector.ts';
+import { prng, samplePairPrompt, samplePrompt, type PairSpec, type PromptSpec } from './scenes.ts';
 
 export const DEMO_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'darkroom-demo');
 export const ATTRIBUTES = ['color', 'background', 'shape', 'position'] as const;
@@ -39,6 +41,8 @@ export interface EvaluateOptions {
   sheet?: string;
   /** Writes every sample as a PNG into this folder. */
   save?: string;
+  /** Two-object prompts to draw and score as well. */
+  pairs?: number;
   log?: (line: string) => void;
 }
 
@@ -55,6 +59,8 @@ export interface EvaluationResult {
   /** Share of images with exactly one object, as asked (reported, no floor). */
   singleObject: number;
   samples: Sample[];
+  /** Two-object prompts (when asked for): share with both colors found, both shapes right, right order, right background, exactly two objects. */
+  pairs?: { n: number; colors: number; shapes: number; order: number; background: number; twoObjects: number };
   settings: { steps: number; scheduler: string; guidance: number; width: number; height: number };
   msPerImage: number;
 }
@@ -107,7 +113,52 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
   }
   const accuracy = Object.fromEntries(ATTRIBUTES.map((a) => [a, samples.filter((s) => s.correct[a]).length / Math.max(1, samples.length)])) as Record<Attribute, number>;
   const singleObject = samples.filter((s) => s.detection.objects === 1).length / Math.max(1, samples.length);
-  return { n: samples.length, accuracy, singleObject, samples, settings: settings!, msPerImage: ms / Math.max(1, samples.length) };
+  const pairs = opts.pairs ? await evaluatePairs(opts, opts.pairs) : undefined;
+  return { n: samples.length, accuracy, singleObject, pairs, samples, settings: settings!, msPerImage: ms / Math.max(1, samples.length) };
+}
+
+/** Is `a` where the pair put it relative to `b` (left of, above...)? */
+function inOrder(position: string, a: RegionReading, b: RegionReading): boolean {
+  switch (position) {
+    case 'left': return a.cx < b.cx;
+    case 'right': return a.cx > b.cx;
+    case 'top': return a.cy < b.cy;
+    default: return a.cy > b.cy;
+  }
+}
+
+async function evaluatePairs(opts: EvaluateOptions, n: number): Promise<NonNullable<EvaluationResult['pairs']>> {
+  const engine = new Engine({ modelDirs: [], provider: 'cpu', threads: opts.threads });
+  const rand = prng(opts.seed + 1);
+  const tally = { colors: 0, shapes: 0, order: 0, background: 0, twoObjects: 0 };
+  try {
+    for (let k = 0; k < n; k++) {
+      const spec: PairSpec = samplePairPrompt(rand);
+      const seed = Math.floor(rand() * 2 ** 32);
+      const { images } = await engine.generate(opts.model ?? DEMO_MODEL_DIR, {
+        prompt: spec.prompt, seed, steps: opts.steps, scheduler: opts.scheduler, guidance: opts.guidance, width: opts.width, height: opts.height,
+      });
+      const img = images[0]!;
+      const seen = detectAll(chwToRgb(img.pixels, img.width, img.height), img.width, img.height);
+      // Each asked object is the largest region of its color.
+      const [a, b] = spec.objects.map((o) => seen.objects.find((r) => r.color === o.color));
+      const colors = !!a && !!b;
+      const shapes = colors && a.shape === spec.objects[0].shape && b.shape === spec.objects[1].shape;
+      const order = colors && inOrder(spec.objects[0].position, a, b);
+      const marks = [colors, shapes, order, seen.background === spec.background].map((m) => (m ? '+' : '-')).join('');
+      tally.colors += +colors;
+      tally.shapes += +shapes;
+      tally.order += +order;
+      tally.background += +(seen.background === spec.background);
+      tally.twoObjects += +(seen.objects.length === 2);
+      const read = seen.objects.slice(0, 3).map((r) => `${r.color ?? '?'} ${r.shape}`).join(', ');
+      opts.log?.(`pair ${String(k + 1).padStart(3)} ${marks} "${spec.prompt}" (seed ${seed}) → ${read} on ${seen.background}`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+  const share = (x: number) => x / Math.max(1, n);
+  return { n, colors: share(tally.colors), shapes: share(tally.shapes), order: share(tally.order), background: share(tally.background), twoObjects: share(tally.twoObjects) };
 }
 
 function parseArgs(argv: string[]): EvaluateOptions & { floor: Record<Attribute, number> } {
@@ -133,6 +184,7 @@ function parseArgs(argv: string[]): EvaluateOptions & { floor: Record<Attribute,
       case '--threads': opts.threads = num(); break;
       case '--sheet': opts.sheet = value; break;
       case '--save': opts.save = value; break;
+      case '--pairs': opts.pairs = num(); break;
       case '--floor': {
         const parts = value.split(',').map(Number);
         if (parts.length !== 4 || parts.some((p) => !Number.isFinite(p))) throw new Error('--floor takes four numbers: color,background,shape,position');
@@ -153,7 +205,11 @@ async function main(): Promise<void> {
   console.log(`\n${result.n} samples, ${result.settings.width}x${result.settings.height}, ${result.settings.steps} steps, ${result.settings.scheduler}, guidance ${result.settings.guidance}, ${result.msPerImage.toFixed(0)} ms/image`);
   for (const a of ATTRIBUTES) console.log(`${a.padEnd(11)} ${pct(result.accuracy[a]).padStart(6)}   (floor ${pct(opts.floor[a])})`);
   console.log(`${'one object'.padEnd(11)} ${pct(result.singleObject).padStart(6)}   (images with exactly one object, as asked; no floor)`);
-  console.log(JSON.stringify({ n: result.n, seed: opts.seed, ...result.settings, accuracy: result.accuracy, singleObject: result.singleObject, msPerImage: Math.round(result.msPerImage) }));
+  if (result.pairs) {
+    const p = result.pairs;
+    console.log(`\n${p.n} two-object prompts: both colors ${pct(p.colors)}, both shapes ${pct(p.shapes)}, order ${pct(p.order)}, background ${pct(p.background)}, exactly two objects ${pct(p.twoObjects)} (no floor)`);
+  }
+  console.log(JSON.stringify({ n: result.n, seed: opts.seed, ...result.settings, accuracy: result.accuracy, singleObject: result.singleObject, pairs: result.pairs, msPerImage: Math.round(result.msPerImage) }));
   const failed = ATTRIBUTES.filter((a) => result.accuracy[a] < opts.floor[a]);
   if (failed.length) {
     console.error(`under the floor: ${failed.join(', ')}`);

@@ -101,6 +101,36 @@ export function samplePrompt(rand: () => number): PromptSpec {
   return { prompt, color, shape, position, background, size };
 }
 
+/** What a two-object prompt asks for ("a red circle on the left and a blue square on the right on white"). */
+export interface PairSpec {
+  prompt: string;
+  background: string;
+  objects: [Omit<PromptSpec, 'prompt' | 'background'>, Omit<PromptSpec, 'prompt' | 'background'>];
+}
+
+/** A random two-object prompt with both places and the background stated, as the trainer's pair captions. */
+export function samplePairPrompt(rand: () => number): PairSpec {
+  const background = pick(rand, COLORS);
+  const c1 = pick(rand, COLORS.filter((c) => c !== background));
+  const c2 = pick(rand, COLORS.filter((c) => c !== background && c !== c1));
+  const [p1, p2] = pick(rand, GRAMMAR.pairs);
+  const objects: PairSpec['objects'] = [
+    { color: c1, shape: pick(rand, SHAPES), position: p1, size: pick(rand, GRAMMAR.doubleSizes) },
+    { color: c2, shape: pick(rand, SHAPES), position: p2, size: pick(rand, GRAMMAR.doubleSizes) },
+  ];
+  const template = pick(rand, GRAMMAR.double.filter((t) => t.includes('{pos2}') && (t.includes('{bg}') || t.includes('{bgcolor}'))));
+  const [o1, o2] = objects;
+  const prompt = template
+    .replace('{obj2}', objectPhrase(rand, o2.color, o2.shape, o2.size))
+    .replace('{obj}', objectPhrase(rand, o1.color, o1.shape, o1.size))
+    .replace('{pos2}', pick(rand, GRAMMAR.positions[o2.position]!.words))
+    .replace('{pos}', pick(rand, GRAMMAR.positions[o1.position]!.words))
+    .replace('{bg}', pick(rand, GRAMMAR.background))
+    .replaceAll('{bg}', background)
+    .replaceAll('{bgcolor}', background);
+  return { prompt, background, objects };
+}
+
 /** The scene a PromptSpec describes, with the trainer's sizes and jitter. */
 export function sceneFor(spec: Omit<PromptSpec, 'prompt'>, rand: () => number): Scene {
   const [lo, hi] = GRAMMAR.sizes[spec.size]!.radius;
