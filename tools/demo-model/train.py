@@ -7,7 +7,9 @@ Hugging Face ONNX Stable Diffusion layout plus Darkroom's darkroom.json.
 Plain PyTorch, no diffusers/transformers: a CLIP-style BPE tokenizer built from the caption words,
 a 2-layer causal transformer text encoder, an 8x VAE (4 latent channels), and a conditional UNet with
 self- and cross-attention, trained for epsilon prediction on SD 1.x's scaled_linear schedule with
-caption dropout for classifier-free guidance.
+caption dropout for classifier-free guidance. Two things make it learn shapes and places on a CPU
+budget: the UNet sees each cell's coordinates (input channels and a positional embedding in every
+transformer), and the loss weighs the latent cells that objects cover more than the flat background.
 
   CPU (Debian python3-torch): /usr/bin/python3 tools/demo-model/train.py --threads 2 --out models/darkroom-demo
   GPU (torch 2.x, CUDA):      python3 tools/demo-model/train.py --device cuda --out models/darkroom-demo
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAMMAR = json.load(open(os.path.join(HERE, 'grammar.json')))
 MAX_LENGTH = 77
+RECIPE = 'v2'  # names the UNet checkpoints in --work; bump it when the networks or the loss change
 BOS, EOS = '<|startoftext|>', '<|endoftext|>'
 
 
@@ -412,14 +415,33 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+COORD_CHANNELS = 10
+
+
+def coord_features(x):
+    """[b, 10, h, w]: each cell's center x and y in [-1, 1] and their sines and cosines at two frequencies.
+
+    Position words ("on the left") can only be bound to places when the network knows where each cell
+    is; convolutions learn that slowly from the zero padding at the borders. The grid is computed from
+    x's own height and width (cumulative sums of ones), so the exported graph works at every size.
+    """
+    ones = torch.ones_like(x[:, :1])
+    ys, xs = ones.cumsum(2), ones.cumsum(3)
+    h, w = ones.sum(2, keepdim=True), ones.sum(3, keepdim=True)
+    g = torch.cat([(2 * xs - 1) / w - 1, (2 * ys - 1) / h - 1], 1)
+    return torch.cat([g, torch.sin(math.pi * g), torch.cos(math.pi * g), torch.sin(2 * math.pi * g), torch.cos(2 * math.pi * g)], 1)
+
+
 class Transformer2D(nn.Module):
-    """Stable Diffusion's spatial transformer: self-attention, cross-attention on the text, MLP."""
+    """Stable Diffusion's spatial transformer (self-attention, cross-attention on the text, MLP), with a
+    positional embedding of each cell's coordinates added to its token."""
 
     def __init__(self, c, context_dim, head_dim=32):
         super().__init__()
         heads = max(1, c // head_dim)
         self.norm = nn.GroupNorm(groups(c), c)
         self.proj_in = nn.Linear(c, c)
+        self.pos = nn.Linear(COORD_CHANNELS, c)
         self.ln1, self.attn1 = nn.LayerNorm(c), Attention(c, heads)
         self.ln2, self.attn2 = nn.LayerNorm(c), Attention(c, heads, context_dim)
         self.ln3 = nn.LayerNorm(c)
@@ -429,7 +451,7 @@ class Transformer2D(nn.Module):
     def forward(self, x, context):
         b, c, hh, ww = x.shape
         h = self.norm(x).reshape(b, c, hh * ww).transpose(1, 2)
-        h = self.proj_in(h)
+        h = self.proj_in(h) + self.pos(coord_features(x).reshape(b, COORD_CHANNELS, hh * ww).transpose(1, 2))
         h = h + self.attn1(self.ln1(h))
         h = h + self.attn2(self.ln2(h), context)
         h = h + self.ff2(F.gelu(self.ff1(self.ln3(h))))
@@ -445,14 +467,15 @@ def timestep_embedding(t, dim):
 
 
 class UNet(nn.Module):
-    """Three resolutions (latent, /2, /4); attention with text cross-attention at /2 and /4."""
+    """Three resolutions (latent, /2, /4); attention with text cross-attention at /2 and /4; the cells'
+    coordinates enter with the input and every transformer."""
 
     def __init__(self, context_dim=128, ch=(32, 96, 128), tdim=256):
         super().__init__()
         c0, c1, c2 = ch
         self.tdim0 = 64
         self.temb = nn.Sequential(nn.Linear(self.tdim0, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
-        self.conv_in = nn.Conv2d(4, c0, 3, 1, 1)
+        self.conv_in = nn.Conv2d(4 + COORD_CHANNELS, c0, 3, 1, 1)
         self.d0 = ResBlock(c0, c0, tdim)
         self.down0 = nn.Conv2d(c0, c0, 3, 2, 1)
         self.d1, self.a1 = ResBlock(c0, c1, tdim), Transformer2D(c1, context_dim)
@@ -468,7 +491,7 @@ class UNet(nn.Module):
     def forward(self, sample, timestep, encoder_hidden_states):
         ctx = encoder_hidden_states
         t = self.temb(timestep_embedding(timestep, self.tdim0))
-        h = self.conv_in(sample)
+        h = self.conv_in(torch.cat([sample, coord_features(sample)], 1))
         s0 = self.d0(h, t)
         h = self.down0(s0)
         s1 = self.a1(self.d1(h, t), ctx)
@@ -580,18 +603,38 @@ def encode_latents(args, enc, data, tag):
     return lat
 
 
+def object_masks(args, data, tag):
+    """[n, 1, h/8, w/8] uint8: 1 on latent cells an object touches (with one cell of margin).
+
+    The background fills most of every image, so a plain mean-squared loss spends most of its signal on
+    a flat color; the masks let the loss weigh the objects' cells more (--object-weight).
+    """
+    path = os.path.join(args.work, f'masks-{tag}.pt')
+    if os.path.exists(path):
+        return torch.load(path)
+    out = []
+    for i in range(0, data['images'].shape[0], 500):
+        x = data['images'][i:i + 500].to(torch.int16)
+        m = ((x - x[:, :, :1, :1]).abs().amax(1, keepdim=True) > 24).float()  # the corner is always background
+        m = F.max_pool2d(F.max_pool2d(m, 8), 3, 1, 1)
+        out.append(m.to(torch.uint8))
+    masks = torch.cat(out)
+    torch.save(masks, path)
+    return masks
+
+
 def scaled_linear_alphas_cumprod():
     betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
     return torch.cumprod(1 - betas, 0).float()
 
 
 def train_unet(args, tok, sets, scale):
-    """sets: list of (latents, token ids, weight) per resolution. Returns the EMA text encoder and UNet."""
+    """sets: list of (latents, token ids, object masks, weight) per resolution. Returns the EMA text encoder and UNet."""
     torch.manual_seed(args.seed + 3)
     te, unet = TextEncoder(len(tok.vocab), dim=args.text_dim), UNet(context_dim=args.text_dim)
-    path = os.path.join(args.work, f'unet-{args.steps}.pt')
+    path = os.path.join(args.work, f'unet-{RECIPE}-{args.steps}.pt')
     if args.from_partial and not args.continue_steps:
-        path = os.path.join(args.work, 'unet-partial.pt')
+        path = os.path.join(args.work, f'unet-{RECIPE}-partial.pt')
         log(f'exporting the partial checkpoint {path} (step {torch.load(path)["step"]})')
     if os.path.exists(path):
         sd = torch.load(path)
@@ -599,14 +642,14 @@ def train_unet(args, tok, sets, scale):
         unet.load_state_dict(sd['unet'])
     else:
         log(f'text encoder {n_params(te):,} parameters, UNet {n_params(unet):,} parameters, {args.steps} steps at batch {args.batch}')
-        te, unet = train_loop(args, tok, sets, scale, te, unet, args.steps, args.lr, args.seed + 4, 'unet-partial.pt')
+        te, unet = train_loop(args, tok, sets, scale, te, unet, args.steps, args.lr, args.seed + 4, f'unet-{RECIPE}-partial.pt')
         torch.save({'te': te.state_dict(), 'unet': unet.state_dict()}, path)
     if not args.continue_steps:
         return te, unet
     # A second run from the first one's EMA weights, with its own warm-up and cosine schedule.
-    path2 = os.path.join(args.work, f'unet-{args.steps}+{args.continue_steps}.pt')
+    path2 = os.path.join(args.work, f'unet-{RECIPE}-{args.steps}+{args.continue_steps}.pt')
     if args.from_partial:
-        path2 = os.path.join(args.work, 'unet-continue-partial.pt')
+        path2 = os.path.join(args.work, f'unet-{RECIPE}-continue-partial.pt')
         log(f'exporting the partial checkpoint {path2} (step {torch.load(path2)["step"]})')
     if os.path.exists(path2):
         sd = torch.load(path2)
@@ -614,7 +657,7 @@ def train_unet(args, tok, sets, scale):
         unet.load_state_dict(sd['unet'])
         return te, unet
     log(f'continuing for {args.continue_steps} steps at batch {args.batch}, peak learning rate {args.continue_lr}')
-    te, unet = train_loop(args, tok, sets, scale, te, unet, args.continue_steps, args.continue_lr, args.seed + 5, 'unet-continue-partial.pt')
+    te, unet = train_loop(args, tok, sets, scale, te, unet, args.continue_steps, args.continue_lr, args.seed + 5, f'unet-{RECIPE}-continue-partial.pt')
     torch.save({'te': te.state_dict(), 'unet': unet.state_dict()}, path2)
     return te, unet
 
@@ -630,7 +673,7 @@ def train_loop(args, tok, sets, scale, te, unet, steps, peak_lr, seed, partial_n
     acp = scaled_linear_alphas_cumprod().to(dev)
     g = torch.Generator().manual_seed(seed)
     empty = torch.tensor(tok.encode(''), dtype=torch.long)
-    weights = torch.tensor([w for _, _, w in sets])
+    weights = torch.tensor([w for _, _, _, w in sets])
     ema_params = list(ema_te.parameters()) + list(ema_unet.parameters())
     t0 = time.time()
     for step in range(steps):
@@ -638,7 +681,7 @@ def train_loop(args, tok, sets, scale, te, unet, steps, peak_lr, seed, partial_n
         for pg in opt.param_groups:
             pg['lr'] = lr
         k = int(torch.multinomial(weights, 1, generator=g))
-        lat, ids = sets[k][0], sets[k][1]
+        lat, ids, masks = sets[k][0], sets[k][1], sets[k][2]
         bs = args.batch if lat.shape[2] >= 32 else args.batch * 2
         idx = torch.randint(0, lat.shape[0], (bs,), generator=g)
         x0 = lat[idx] * scale
@@ -647,13 +690,15 @@ def train_loop(args, tok, sets, scale, te, unet, steps, peak_lr, seed, partial_n
         cap[drop] = empty
         t = torch.randint(0, 1000, (bs,), generator=g)
         noise = torch.randn(x0.shape, generator=g) + 0.05 * torch.randn(bs, 4, 1, 1, generator=g)
-        x0, cap, t, noise = x0.to(dev), cap.to(dev), t.to(dev), noise.to(dev)
+        wmap = 1 + args.object_weight * masks[idx].float()
+        x0, cap, t, noise, wmap = x0.to(dev), cap.to(dev), t.to(dev), noise.to(dev), wmap.to(dev)
         a = acp[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         pred = unet(xt, t.float(), te(cap))
         snr = a.view(-1) / (1 - a.view(-1))
         w = snr.clamp(max=5.0) / snr
-        loss = (((pred - noise) ** 2).mean(dim=(1, 2, 3)) * w).mean()
+        err = ((pred - noise) ** 2 * wmap).mean(dim=(1, 2, 3)) / wmap.mean(dim=(1, 2, 3))
+        loss = (err * w).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -764,15 +809,16 @@ def main():
     ap.add_argument('--vae-steps', type=int, default=1500)
     ap.add_argument('--vae-batch', type=int, default=16)
     ap.add_argument('--vae-kl', type=float, default=1e-5)
-    ap.add_argument('--steps', type=int, default=4000)
+    ap.add_argument('--steps', type=int, default=16000)
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--lr', type=float, default=5e-4)
     ap.add_argument('--ema', type=float, default=0.998)
     ap.add_argument('--text-dim', type=int, default=128)
     ap.add_argument('--guidance', type=float, default=7.0)
     ap.add_argument('--scheduler', default='euler_a')
-    ap.add_argument('--checkpoint-every', type=int, default=250)
-    ap.add_argument('--continue-steps', type=int, default=3000, help='then train this many more steps from the EMA weights')
+    ap.add_argument('--object-weight', type=float, default=4.0, help='extra loss weight on latent cells that objects touch')
+    ap.add_argument('--checkpoint-every', type=int, default=500)
+    ap.add_argument('--continue-steps', type=int, default=0, help='then train this many more steps from the EMA weights')
     ap.add_argument('--continue-lr', type=float, default=3e-4)
     ap.add_argument('--from-partial', action='store_true', help='export the last UNet checkpoint of an unfinished run')
     ap.add_argument('--fresh', action='store_true', help='ignore cached stages under --work')
@@ -800,10 +846,11 @@ def main():
     scale = 1.0 / std
     log(f'latent mean {lat_big.mean().item():.4f} std {std:.4f} → scaling_factor {scale:.5f}')
     ids_big = torch.tensor([tok.encode(c) for c in big['captions']], dtype=torch.long)
-    sets = [(lat_big, ids_big, 3.0)]
+    sets = [(lat_big, ids_big, object_masks(args, big, f'256-{args.images}'), 3.0)]
     if small is not None:
         lat_small = encode_latents(args, enc, small, f'128-{args.images_small}')
-        sets.append((lat_small, torch.tensor([tok.encode(c) for c in small['captions']], dtype=torch.long), 1.0))
+        sets.append((lat_small, torch.tensor([tok.encode(c) for c in small['captions']], dtype=torch.long),
+                     object_masks(args, small, f'128-{args.images_small}'), 1.0))
     te, unet = train_unet(args, tok, sets, scale)
     export_model(args, tok, te, unet, enc, dec, scale)
     log(f'done in {(time.time() - t_start) / 60:.1f} min')
