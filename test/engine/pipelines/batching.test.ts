@@ -10,15 +10,15 @@ after(disposeAll);
 /** Counts UNet rows per call while `work` runs. */
 async function unetBatches<T>(model: Awaited<ReturnType<typeof tinyModel>>, work: () => Promise<T>): Promise<{ result: T; rows: number[] }> {
   const rows: number[] = [];
-  const original = model.unet.run.bind(model.unet);
-  model.unet.run = async (f, n) => {
+  const original = model.unet.runKeeping.bind(model.unet);
+  model.unet.runKeeping = async (f, n, k) => {
     rows.push(f['sample']!.dims[0]!);
-    return original(f, n);
+    return original(f, n, k);
   };
   try {
     return { result: await work(), rows };
   } finally {
-    model.unet.run = original;
+    model.unet.runKeeping = original;
   }
 }
 

@@ -6,6 +6,7 @@ import { imageToImage } from '../../../src/engine/pipelines/image-to-image.ts';
 import { inpaint } from '../../../src/engine/pipelines/inpaint.ts';
 import { textToImage } from '../../../src/engine/pipelines/text-to-image.ts';
 import { disposeAll, maxAbsDiff, meanAbsDiff, request, tinyModel } from '../helpers.ts';
+import type { Feed } from '../../../src/engine/runtime/session.ts';
 
 after(disposeAll);
 
@@ -83,13 +84,13 @@ test('inpainting UNet gets latents + mask + masked-image latents, and the init i
   const model = await tinyModel('tiny-sd1-inpaint');
   assert.equal(model.isInpaintingUnet, true);
   const seenMasks: Float32Array[] = [];
-  const original = model.unet.run.bind(model.unet);
-  model.unet.run = async (f, n) => {
+  const original = model.unet.runKeeping.bind(model.unet);
+  model.unet.runKeeping = async (f, n, k) => {
     const dims = f['sample']!.dims;
     assert.equal(dims[1], 9);
     const hw = dims[2]! * dims[3]!;
-    seenMasks.push((f['sample']!.data as Float32Array).slice(4 * hw, 5 * hw));
-    return original(f, n);
+    seenMasks.push(((f['sample'] as Feed).data as Float32Array).slice(4 * hw, 5 * hw));
+    return original(f, n, k);
   };
   try {
     const base = request(model, { mask: await rightHalfMask(64, 64), steps: 4 });
@@ -97,7 +98,7 @@ test('inpainting UNet gets latents + mask + masked-image latents, and the init i
     const [b] = await inpaint(model, { ...base, initImage: await twoTone(64, 64).then((png) => sharp(png).negate().toBuffer()) });
     assert.ok(meanAbsDiff(a!.pixels, b!.pixels) > 1e-3, 'the masked image reaches the UNet');
   } finally {
-    model.unet.run = original;
+    model.unet.runKeeping = original;
   }
   const mask = seenMasks[0]!;
   assert.equal(mask.length, 64);

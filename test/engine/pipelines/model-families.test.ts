@@ -1,5 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { SessionValue } from '../../../src/engine/runtime/session.ts';
 import { textToImage } from '../../../src/engine/pipelines/text-to-image.ts';
 import { disposeAll, maxAbsDiff, meanAbsDiff, request, tinyModel } from '../helpers.ts';
 
@@ -29,19 +30,19 @@ test('SDXL: two text encoders, pooled embeddings and time ids reach the UNet', a
   const model = await tinyModel('tiny-sdxl');
   assert.ok(model.textEncoder2);
   let feeds: string[] = [];
-  const original = model.unet.run.bind(model.unet);
-  model.unet.run = async (f, n) => {
+  const original = model.unet.runKeeping.bind(model.unet);
+  model.unet.runKeeping = async (f, n, k) => {
     feeds = Object.keys(f).sort();
     assert.deepEqual(f['time_ids']!.dims, [2, 6]);
-    assert.deepEqual([...f['time_ids']!.data].slice(0, 6), [48, 64, 0, 0, 48, 64]);
+    assert.deepEqual([...((f['time_ids'] as SessionValue).tensor.data as Float32Array)].slice(0, 6), [48, 64, 0, 0, 48, 64]);
     assert.equal(f['encoder_hidden_states']!.dims[2], 80, 'both encoders concatenated');
-    return original(f, n);
+    return original(f, n, k);
   };
   try {
     const [img] = await textToImage(model, request(model, { width: 64, height: 48, steps: 3, guidance: 5 }));
     assert.equal(img!.height, 48);
   } finally {
-    model.unet.run = original;
+    model.unet.runKeeping = original;
   }
   assert.deepEqual(feeds, ['encoder_hidden_states', 'sample', 'text_embeds', 'time_ids', 'timestep']);
 });
@@ -49,17 +50,17 @@ test('SDXL: two text encoders, pooled embeddings and time ids reach the UNet', a
 test('LCM: guidance goes in as timestep_cond, no unconditional pass, few steps', async () => {
   const model = await tinyModel('tiny-lcm');
   const batches: number[] = [];
-  const original = model.unet.run.bind(model.unet);
-  model.unet.run = async (f, n) => {
+  const original = model.unet.runKeeping.bind(model.unet);
+  model.unet.runKeeping = async (f, n, k) => {
     batches.push(f['sample']!.dims[0]!);
-    return original(f, n);
+    return original(f, n, k);
   };
   try {
     const [a] = await textToImage(model, request(model, { guidance: 8, steps: 4, scheduler: 'lcm' }));
     const [b] = await textToImage(model, request(model, { guidance: 2, steps: 4, scheduler: 'lcm' }));
     assert.ok(meanAbsDiff(a!.pixels, b!.pixels) > 1e-4, 'guidance changes the LCM image');
   } finally {
-    model.unet.run = original;
+    model.unet.runKeeping = original;
   }
   assert.deepEqual(new Set(batches), new Set([1]));
   await assert.rejects(textToImage(model, request(model, { steps: 20 })), /steps must be an integer from 1 to 8/);

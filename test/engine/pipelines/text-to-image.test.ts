@@ -61,10 +61,10 @@ test('the prompt and the negative prompt change the image; guidance <= 1 skips t
   assert.ok(meanAbsDiff(a!.pixels, c!.pixels) > 1e-3);
   let batches: number[] = [];
   const unet = model.unet;
-  const original = unet.run.bind(unet);
-  unet.run = async (feeds, names) => {
+  const original = unet.runKeeping.bind(unet);
+  unet.runKeeping = async (feeds, names, k) => {
     batches.push(feeds['sample']!.dims[0]!);
-    return original(feeds, names);
+    return original(feeds, names, k);
   };
   try {
     await textToImage(model, { ...base, guidance: 1, numOutputs: 2 });
@@ -73,7 +73,7 @@ test('the prompt and the negative prompt change the image; guidance <= 1 skips t
     await textToImage(model, { ...base, guidance: 7, numOutputs: 2 });
     assert.deepEqual(new Set(batches), new Set([4]), 'guidance 7: both passes in one batch');
   } finally {
-    unet.run = original;
+    unet.runKeeping = original;
   }
 });
 
