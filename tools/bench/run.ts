@@ -219,23 +219,23 @@ function request(o: BenchOptions, images: number): GenerationRequest {
   };
 }
 
-/** Wraps the model's sessions' run() to add up the time spent in each, per generation. */
+/** Wraps the model's sessions' runKeeping() (which run() goes through too) to add up the time spent in each, per generation. */
 function instrument(model: LoadedModel) {
   const totals = { textEncoderMs: 0, unetMs: 0, unetCalls: 0, vaeMs: 0 };
   const restore: (() => void)[] = [];
   const wrap = (s: OnnxSession | undefined, add: (ms: number) => void) => {
     if (!s) return;
-    const original = s.run;
-    s.run = async (feeds, names) => {
+    const original = s.runKeeping;
+    s.runKeeping = async (feeds, names, keep) => {
       const t0 = performance.now();
       try {
-        return await original.call(s, feeds, names);
+        return await original.call(s, feeds, names, keep);
       } finally {
         add(performance.now() - t0);
       }
     };
     restore.push(() => {
-      s.run = original;
+      s.runKeeping = original;
     });
   };
   wrap(model.textEncoder, (ms) => (totals.textEncoderMs += ms));
