@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { decodeModel } from '../../src/engine/onnx/proto.ts';
+import { makeBenchModel } from '../../tools/bench/make.ts';
 import { testModelDir } from '../../tools/test-models/cache.ts';
 
 const run = promisify(execFile);
@@ -75,4 +76,19 @@ test('a model without the attention pattern loads as it is when optimisation is 
   await cp(await testModelDir('tiny-sd1'), tiny, { recursive: true });
   const r = await generate(tiny, true);
   assert.equal(r.unetPath, join(tiny, 'unet', 'model.onnx'));
+});
+
+test('a model whose weights are external data (model.onnx_data) gets an optimised twin that shares them', async () => {
+  const dir = join(root, 'mini-external');
+  await makeBenchModel(dir, 'mini', 'fp32', { externalAboveBytes: 0 });
+  const plain = await generate(dir, false);
+  const fused = await generate(dir, true);
+  assert.equal(fused.unetPath, join(dir, 'unet', 'model.optimized.onnx'));
+  assert.equal(fused.vaePath, join(dir, 'vae_decoder', 'model.optimized.onnx'));
+  const graph = decodeModel(await readFile(fused.unetPath)).graph!;
+  assert.ok(graph.initializer!.some((t) => t.data_location === 1), 'the weights stay external, in the original model.onnx_data');
+  assert.ok((await stat(fused.unetPath)).size < (await stat(join(dir, 'unet', 'model.onnx_data'))).size / 10);
+  let diff = 0;
+  for (let i = 0; i < plain.pixels.length; i++) diff = Math.max(diff, Math.abs(plain.pixels[i]! - fused.pixels[i]!));
+  assert.ok(diff < 1e-3, `max pixel difference ${diff}`);
 });
