@@ -9,7 +9,7 @@ import * as keys from '../db/api-keys.ts';
 import * as ledger from '../db/ledger.ts';
 import * as users from '../db/users.ts';
 import type { ApiKey, Role, User } from '../db/schema.ts';
-import { validateWebhook } from './webhooks.ts';
+import { validateWebhook } from './webhook-target.ts';
 import { ConflictError, NotFoundError, TooManyTokensError, UnauthorizedError, ValidationError } from './errors.ts';
 
 export const API_KEY_PREFIX = 'dr-';

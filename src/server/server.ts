@@ -3,7 +3,7 @@
  * images on disk under the data directory. `startServer` wires config → services → HTTP and
  * returns a handle whose `close()` stops everything (idempotent, every step runs even if one fails).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
@@ -31,9 +31,8 @@ import { FilesystemStore } from '../storage/filesystem.ts';
 import { Worker, type ImageEngine } from '../worker/worker.ts';
 import { createApp } from '../api/app.ts';
 import type { ApiServices } from '../api/env.ts';
+import { VERSION } from '../version.ts';
 import { ensureDefaultModel } from './default-model.ts';
-
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface ServerOptions {
   log?: (message: string) => void;

@@ -5,7 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { validateWebhook, Webhooks } from '../../src/core/webhooks.ts';
+import { validateWebhook } from '../../src/core/webhook-target.ts';
+import { Webhooks } from '../../src/core/webhooks.ts';
 import { UrlGuard } from '../../src/core/url-guard.ts';
 import { UploadTokens } from '../../src/core/upload-tokens.ts';
 import type { Database } from '../../src/db/database.ts';

@@ -4,19 +4,9 @@
  * diffusers builds these tables in float32 torch tensors; we keep float64 so that every derived table
  * (sigmas, log-sigmas, LMS coefficients) is as exact as the formulas allow. The two agree to ~1e-7 relative.
  */
-import type { BetaSchedule } from './types.ts';
+import type { BetaSchedule, TrainingScheduleOptions } from './types.ts';
 import { assertNoiseLength } from './config.ts';
 import { assertTrainTimestep, linspace } from './spacing.ts';
-
-export interface TrainingScheduleOptions {
-  numTrainTimesteps: number;
-  betaStart: number;
-  betaEnd: number;
-  betaSchedule: BetaSchedule;
-  trainedBetas: readonly number[] | null;
-  /** Rescale to zero terminal SNR (Lin et al. 2023, https://arxiv.org/abs/2305.08891, Algorithm 1). */
-  rescaleZeroSnr: boolean;
-}
 
 const BETA_SCHEDULES: readonly BetaSchedule[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
 

@@ -3,8 +3,7 @@
  * the keys its diffusers class has, with that class's own defaults; a key that is absent, null, or listed in
  * `_use_default_values` takes the default; keys a class does not have are ignored.
  */
-import type { NoiseFn, PredictionType, SchedulerConfig, TimestepSpacing, BetaSchedule } from './types.ts';
-import type { TrainingScheduleOptions } from './betas.ts';
+import type { NoiseFn, PredictionType, SchedulerConfig, TimestepSpacing, BetaSchedule, TrainingScheduleOptions } from './types.ts';
 
 export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'v_prediction', 'sample'];
 

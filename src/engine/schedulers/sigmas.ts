@@ -4,7 +4,8 @@
  * the variance-exploding x = x0 + sigma * eps scaled by alpha_t, where sigma = s_t / alpha_t.
  */
 import type { TimestepSpacing } from './types.ts';
-import { alphasCumprod, clampTerminalAlphaBar, makeBetas, type TrainingScheduleOptions } from './betas.ts';
+import { alphasCumprod, clampTerminalAlphaBar, makeBetas } from './betas.ts';
+import type { TrainingScheduleOptions } from './types.ts';
 import { assertNoiseLength, notReady } from './config.ts';
 import { linspace } from './spacing.ts';
 import { StepIndex } from './step-index.ts';

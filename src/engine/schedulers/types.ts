@@ -62,3 +62,14 @@ export interface Scheduler {
   /** Forward diffusion for image-to-image: noises a clean sample to the level of `timestep`. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array;
 }
+
+/** The training noise schedule a scheduler is built on (diffusers' beta settings). */
+export interface TrainingScheduleOptions {
+  numTrainTimesteps: number;
+  betaStart: number;
+  betaEnd: number;
+  betaSchedule: BetaSchedule;
+  trainedBetas: readonly number[] | null;
+  /** Rescale to zero terminal SNR (Lin et al. 2023, https://arxiv.org/abs/2305.08891, Algorithm 1). */
+  rescaleZeroSnr: boolean;
+}
