@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -91,4 +91,15 @@ test('a model whose weights are external data (model.onnx_data) gets an optimise
   let diff = 0;
   for (let i = 0; i < plain.pixels.length; i++) diff = Math.max(diff, Math.abs(plain.pixels[i]! - fused.pixels[i]!));
   assert.ok(diff < 1e-3, `max pixel difference ${diff}`);
+});
+
+test('an optimised twin that does not load falls back to the original file, with a message', async () => {
+  const tiny = join(root, 'tiny-broken-twin');
+  await cp(await testModelDir('tiny-sd1'), tiny, { recursive: true });
+  // Newer than model.onnx, so the cache takes it as current; not an ONNX model.
+  await writeFile(join(tiny, 'unet', 'model.optimized.onnx'), 'not a model');
+  const logs: string[] = [];
+  const r = await generate(tiny, true, logs);
+  assert.equal(r.unetPath, join(tiny, 'unet', 'model.onnx'));
+  assert.match(logs.join('\n'), /model\.optimized\.onnx does not load \(.*\); loading .*unet\/model\.onnx as it is/);
 });

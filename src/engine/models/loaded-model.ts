@@ -34,6 +34,19 @@ async function componentFile(path: string, options: LoadOptions): Promise<string
   }
 }
 
+/** Opens a UNet or VAE component from its optimised twin when there is one that loads, else from the file itself. */
+async function openComponent(path: string, options: LoadOptions, open: (file: string) => Promise<OnnxSession>): Promise<OnnxSession> {
+  const file = await componentFile(path, options);
+  if (file === path) return open(path);
+  try {
+    return await open(file);
+  } catch (err) {
+    // A provider without a kernel for the fused operator, say: the plain graph still runs.
+    options.log?.(`${file} does not load (${err instanceof Error ? err.message : String(err)}); loading ${path} as it is`);
+    return open(path);
+  }
+}
+
 const REQUIRED_INPUTS = {
   textEncoder: ['input_ids'],
   unet: ['sample', 'timestep', 'encoder_hidden_states'],
@@ -103,8 +116,8 @@ export class LoadedModel {
       };
       const textEncoder = await track(open(c.textEncoder));
       const textEncoder2 = c.textEncoder2 ? await track(open(c.textEncoder2)) : undefined;
-      const unet = await track(open(await componentFile(c.unet, options)));
-      const vaeDecoder = await track(open(await componentFile(c.vaeDecoder, options)));
+      const unet = await track(openComponent(c.unet, options, open));
+      const vaeDecoder = await track(openComponent(c.vaeDecoder, options, open));
       requireInputs(textEncoder, REQUIRED_INPUTS.textEncoder, 'text_encoder/model.onnx');
       if (textEncoder2) requireInputs(textEncoder2, REQUIRED_INPUTS.textEncoder, 'text_encoder_2/model.onnx');
       requireInputs(unet, textEncoder2 ? REQUIRED_INPUTS.unetSdxl : REQUIRED_INPUTS.unet, 'unet/model.onnx');
@@ -139,8 +152,8 @@ export class LoadedModel {
     if (!path) {
       throw new ModelFormatError(`model ${this.id} has no vae_encoder/model.onnx, needed for image-to-image and inpainting`, this.info.dir);
     }
-    this.vaeEncoderSession ??= componentFile(path, this.options).then(async (file) => {
-      const s = await OnnxSession.load(file, { ...this.options, provider: this.provider });
+    const options = { ...this.options, provider: this.provider };
+    this.vaeEncoderSession ??= openComponent(path, options, (file) => OnnxSession.load(file, options)).then((s) => {
       this.sessions.push(s);
       requireInputs(s, REQUIRED_INPUTS.vaeEncoder, 'vae_encoder/model.onnx');
       return s;
@@ -156,8 +169,9 @@ export class LoadedModel {
     this.tiled ??= (async () => {
       const c = this.info.components;
       const options = { ...this.options, provider: this.provider };
-      const unet = await OnnxSession.load(await tilingVariant(await componentFile(c.unet, options)), options);
-      const vaeDecoder = await OnnxSession.load(await tilingVariant(await componentFile(c.vaeDecoder, options)), options);
+      const openTiled = async (file: string) => OnnxSession.load(await tilingVariant(file), options);
+      const unet = await openComponent(c.unet, options, openTiled);
+      const vaeDecoder = await openComponent(c.vaeDecoder, options, openTiled);
       const twin = new LoadedModel(this.info, this.options, this.tokenizer, this.textEncoder, unet, vaeDecoder, this.tokenizer2, this.textEncoder2, [
         unet,
         vaeDecoder,
