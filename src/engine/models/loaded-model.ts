@@ -133,6 +133,15 @@ export class LoadedModel {
     return this.info.manifest.id;
   }
 
+  private unetTurn: Promise<unknown> = Promise.resolve();
+
+  /** Runs `work` once no earlier `work` of this model is running (the denoising loops take turns). */
+  exclusiveUnet<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.unetTurn.then(work, work);
+    this.unetTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
   get provider(): ExecutionProvider {
     return this.unet.provider;
   }

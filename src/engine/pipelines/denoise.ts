@@ -39,7 +39,15 @@ export function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new GenerationCancelledError();
 }
 
-export async function denoise(input: DenoiseInput): Promise<Float32Array> {
+/**
+ * The denoising loop. One loop of a model runs at a time (LoadedModel.exclusiveUnet): that bounds
+ * accelerator memory to one UNet batch, and other requests' text encoding and VAE decoding overlap it.
+ */
+export function denoise(input: DenoiseInput): Promise<Float32Array> {
+  return input.model.exclusiveUnet(() => denoiseLoop(input));
+}
+
+async function denoiseLoop(input: DenoiseInput): Promise<Float32Array> {
   const { model, scheduler, timesteps, shape, text, options } = input;
   const pixels = shape.height * shape.width;
   const cfg = text.batch === 2 * shape.images;
