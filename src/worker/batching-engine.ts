@@ -46,7 +46,6 @@ interface Entry {
 interface Pending {
   model: string;
   entries: Entry[];
-  images: number;
   timer: NodeJS.Timeout;
 }
 
@@ -59,6 +58,7 @@ export function isOutOfMemory(err: unknown): boolean {
 }
 
 const imagesOf = (e: Entry): number => e.input.numOutputs ?? 1;
+const imagesIn = (entries: readonly Entry[]): number => entries.reduce((n, e) => n + imagesOf(e), 0);
 
 export class BatchingEngine implements ImageEngine {
   private readonly pending = new Map<string, Pending>();
@@ -80,15 +80,14 @@ export class BatchingEngine implements ImageEngine {
       const groupKey = `${model}\n${key}`;
       const limit = this.limitFor(groupKey);
       let group = this.pending.get(groupKey);
-      if (group && group.images + imagesOf(entry) > limit) this.flush(groupKey);
+      if (group && imagesIn(group.entries) + imagesOf(entry) > limit) this.flush(groupKey);
       group = this.pending.get(groupKey);
       if (!group) {
-        group = { model, entries: [], images: 0, timer: setTimeout(() => this.flush(groupKey), this.options.windowMs) };
+        group = { model, entries: [], timer: setTimeout(() => this.flush(groupKey), this.options.windowMs) };
         this.pending.set(groupKey, group);
       }
       group.entries.push(entry);
-      group.images += imagesOf(entry);
-      if (group.images >= limit) this.flush(groupKey);
+      if (imagesIn(group.entries) >= limit) this.flush(groupKey);
     });
   }
 
@@ -156,7 +155,7 @@ export class BatchingEngine implements ImageEngine {
 
   /** After an out-of-memory failure: halve the limit for this kind of batch and run the jobs again under it. */
   private async rerunSmaller(groupKey: string, model: string, entries: Entry[]): Promise<void> {
-    const failed = entries.reduce((n, e) => n + imagesOf(e), 0);
+    const failed = imagesIn(entries);
     const limit = Math.max(1, Math.min(this.limitFor(groupKey), Math.floor(failed / 2)));
     this.learned.set(groupKey, limit);
     this.options.log?.(`a batch of ${failed} images ran out of memory; batches of this kind now hold at most ${limit}`);
