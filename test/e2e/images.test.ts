@@ -91,6 +91,6 @@ test('upscale: an output (1 credit; again for free), an upload, too big an image
   const tooBig = await t.api('/v1/image/upscale/create', { method: 'POST', json: { input: big } });
   assert.equal(tooBig.status, 400);
   assert.equal(((await tooBig.json()) as { error: string }).error, 'image_url_width_height_error');
-  const broke = await t.api('/v1/image/upscale/create', { method: 'POST', key: u.key, json: { input: outputId.replace(/.$/, '0') } });
+  const broke = await t.api('/v1/image/upscale/create', { method: 'POST', key: u.key, json: { input: outputId.slice(0, -1) + (outputId.endsWith('0') ? '1' : '0') } }); // another id, always
   assert.equal(broke.status, 400);
 });
