@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { encodeImage } from '../engine/image.ts';
 import { resolveSchedulerName } from '../engine/schedulers/aliases.ts';
 import { configFromFlags, withConfigFlags } from './config-flags.ts';
-import { engineFromConfig } from './engine-from-config.ts';
+import { engineFromConfig } from '../engine/from-config.ts';
 import { progressBar } from './progress-bar.ts';
 
 const number = (v: string): number => {

@@ -1,4 +1,4 @@
-/** `darkroom models`: what the configured model folders hold; `darkroom models optimize`: fuse their attention ahead of time. */
+/** `darkroom models`: what the configured model folders hold; `darkroom models optimize`: their install-time rewrites made ahead of time. */
 import type { Command } from 'commander';
 import { SHIPPED_MODELS_DIR } from '../config/config.ts';
 import { optimizeModel } from '../engine/models/optimized.ts';
@@ -32,19 +32,28 @@ export function registerModels(program: Command): void {
   withConfigFlags(
     models
       .command('optimize')
-      .description('fuse the attention of models (id, folder name or path; all installed models when none) into MultiHeadAttention, cached next to each model file')
+      .description(
+        'rewrite models (id, folder name or path; all installed models when none) for speed, cached next to each model file: ' +
+          'attention fused into MultiHeadAttention, and with --fp16 true (the default with --execution-provider cuda) float32 converted to float16',
+      )
       .argument('[models...]'),
-  ).action(async (ids: string[], opts: Record<string, unknown>) => {
-    const config = configFromFlags(opts);
+  ).action(async (ids: string[], _opts: unknown, cmd: Command) => {
+    // `models` takes the same flags, and commander gives a flag to the parent when both know it.
+    const config = configFromFlags(cmd.optsWithGlobals());
     const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
     const infos = ids.length ? await Promise.all(ids.map((id) => registry.resolve(id))) : (await registry.list()).flatMap((m) => (m.info ? [m.info] : []));
     for (const info of infos) {
-      for (const r of await optimizeModel(info)) {
-        const what = !r.fused
-          ? r.path === r.original ? 'nothing to fuse (checked before)' : 'up to date'
-          : r.fused.attention === 0 ? 'nothing to fuse' : `${r.fused.attention} attention blocks fused, ${r.fused.nodesBefore} → ${r.fused.nodesAfter} nodes`;
-        process.stdout.write(`${info.manifest.id} ${r.component}: ${what}${r.path === r.original ? '' : ` (${r.path})`}\n`);
+      for (const c of await optimizeModel(info, { fuse: true, fp16: config.fp16 })) {
+        let input = c.original;
+        const what = c.reports.map((r) => {
+          const text = r.did ?? (r.path === input ? `${STEP_NAMES[r.step]}: nothing to do (checked before)` : `${STEP_NAMES[r.step]}: up to date`);
+          input = r.path;
+          return text;
+        });
+        process.stdout.write(`${info.manifest.id} ${c.component}: ${what.join('; ')}${c.path === c.original ? '' : ` (${c.path})`}\n`);
       }
     }
   });
 }
+
+const STEP_NAMES = { fuse: 'attention', fp16: 'float16' } as const;

@@ -22,6 +22,8 @@ export interface Config {
   threads: number;
   /** Load UNets and VAEs with attention fused into MultiHeadAttention (cached next to each model). */
   optimizeModels: boolean;
+  /** Load float32 models converted to float16 (cached next to each model). */
+  fp16: boolean;
   /** `sqlite:<file>` (embedded, the default) or `postgres://...`. */
   databaseUrl: string;
   /** Base of the image URLs handed to clients; empty means the origin each request came to. */
@@ -152,6 +154,9 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   // Fused attention is what keeps a GPU from materialising every attention's score matrix; on a CPU
   // the plain graph is fine, and writing next to the models is left to `darkroom models optimize`.
   optimizeModels: { env: 'DARKROOM_OPTIMIZE_MODELS', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
+  // Half precision is what a GPU's tensor cores run and halves the weights read per step; a CPU
+  // has no float16 kernels for most operators (ONNX Runtime casts back to float32 around them).
+  fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
   publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
   generationTimeout: { env: 'DARKROOM_GENERATION_TIMEOUT', parse: integer(1, 86400), fallback: () => 240 },

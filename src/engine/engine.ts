@@ -20,6 +20,8 @@ export interface EngineOptions {
   tuning?: SessionOptions['tuning'];
   /** Load UNets and VAEs with fused attention (cached next to the model on first load). */
   optimize?: boolean;
+  /** Load float32 models converted to float16 (cached next to the model on first load). */
+  fp16?: boolean;
   /** How many models stay loaded at once. */
   maxLoadedModels?: number;
   log?: (message: string) => void;
@@ -61,7 +63,7 @@ export class Engine {
         provider: this.options.provider,
         threads: this.options.threads,
         tuning: this.options.tuning,
-        optimize: this.options.optimize,
+        optimize: { fuse: this.options.optimize, fp16: this.options.fp16 },
         onFallback: (m) => this.options.log?.(m),
         log: this.options.log,
       });

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { Engine } from '../engine/engine.ts';
+import { engineFromConfig } from '../engine/from-config.ts';
 import { ModelRegistry } from '../engine/models/registry.ts';
 import { BatchingEngine, isBatchable } from '../worker/batching-engine.ts';
 import { openDatabase, type Database } from '../db/database.ts';
@@ -69,9 +70,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const log = options.log ?? ((m: string) => process.stderr.write(`darkroom: ${m}\n`));
   mkdirSync(config.dataDir, { recursive: true });
 
-  const engine =
-    options.engine ??
-    new Engine({ modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR], provider: config.executionProvider, threads: config.threads, optimize: config.optimizeModels, log });
+  const engine = options.engine ?? engineFromConfig(config, log);
   // The catalog reads the same folders as the engine, also when a stand-in engine (tests) does the work.
   const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
   const defaultModel = await ensureDefaultModel(registry, config.modelsDir, config.defaultModel, log);

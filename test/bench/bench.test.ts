@@ -104,6 +104,15 @@ test('ort-cached, fused + fixed-shape optimisation sets, and an SDXL-shaped mode
   assert.match(formatReport(report), /! darkroom cpu nhwc: nhwc applies to the webgpu provider only/);
 });
 
+test('the fused-fp16 set times the engine\'s own float16 twins of a float32 build', async () => {
+  const o = { ...defaultOptions('mini'), opts: ['fused-fp16' as const], steps: 2, runs: 1, warmup: 0, e2eRuns: 1, batches: [2], images: [1], threads: 1, modelsDir: join(root, 'models') };
+  const report = await runBench(o);
+  assert.equal(report.dtype, 'fp32');
+  assertEntry(report.runs[0]!, 2, [2], [1]);
+  assert.ok(report.runs[0]!.cacheBuildMs! > 0, 'the twins were made before loading');
+  assert.ok(existsSync(join(report.modelDir, 'unet', 'model.optimized.fp16.onnx')));
+});
+
 test('bench flags are checked, and --print-config gives the architecture for the PyTorch reference', async () => {
   assert.throws(() => optionsFromFlags({ shape: 'huge' }), /--shape huge/);
   assert.throws(() => optionsFromFlags({ providers: 'cpu,tpu' }), /--providers: tpu/);

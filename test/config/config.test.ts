@@ -46,3 +46,11 @@ test('model optimisation (fused attention) is on with CUDA, off on CPU, and can 
   assert.equal(loadConfig({ DARKROOM_EXECUTION_PROVIDER: 'cuda', DARKROOM_OPTIMIZE_MODELS: 'false' }).optimizeModels, false);
   assert.equal(loadConfig({ DARKROOM_OPTIMIZE_MODELS: 'true' }).optimizeModels, true);
 });
+
+test('float16 conversion is on with CUDA, off on CPU, and can be set either way', () => {
+  assert.equal(loadConfig({}).fp16, false);
+  assert.equal(loadConfig({ DARKROOM_EXECUTION_PROVIDER: 'cuda' }).fp16, true);
+  assert.equal(loadConfig({ DARKROOM_EXECUTION_PROVIDER: 'cuda', DARKROOM_FP16: 'false' }).fp16, false);
+  assert.equal(loadConfig({ DARKROOM_FP16: 'true' }).fp16, true);
+  assert.throws(() => loadConfig({ DARKROOM_FP16: 'half' }), /DARKROOM_FP16/);
+});

@@ -11,6 +11,8 @@
 # Stages:
 #   build            build (or reuse) the shape's fp16 model under $MODELS
 #   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default ort-all,fused,fused-fixed,ort-cached)
+#   convert          the engine's float16 conversion of a float32 build (what a float32 export gets on
+#                    CUDA by default): set fused-fp16, reported as converted-*.json beside the fp16 build's fused
 #   webgpu           darkroom bench on WebGPU (ort-all, nhwc); needs the Vulkan loader
 #   torch            the PyTorch reference, eager ($TORCH_MODES, default eager)
 #   torch-compile    the PyTorch reference with torch.compile (default and reduce-overhead), fewer shapes
@@ -54,6 +56,11 @@ run_stage() {
         darkroom bench "${common[@]}" --providers "$provider" --opt "$o" --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
       done
       ;;
+    convert)
+      darkroom bench --build-only --shape "$shape" --dtype fp32 --models-dir "$models"
+      darkroom bench --shape "$shape" --dtype fp32 --models-dir "$models" --runs "$runs" --batches "$batches" --images "$images" \
+        --providers "$provider" --opt fused-fp16 --json "$out/converted-$shape-$provider-fused-fp16.json" | tee "$out/converted-$shape-$provider-fused-fp16.txt"
+      ;;
     webgpu)
       darkroom bench "${common[@]}" --providers webgpu --opt ort-all,nhwc --batches 1,2 --images 1 --json "$out/darkroom-$shape-webgpu.json" | tee "$out/darkroom-$shape-webgpu.txt" || true
       ;;
@@ -74,7 +81,7 @@ run_stage() {
       node --import tsx tools/bench/combine.ts "${files[@]}" | tee "$out/summary-$shape.md"
       ;;
     *)
-      echo "gpu.sh: unknown stage $1 (build, darkroom, webgpu, torch, torch-compile, combine, all)" >&2
+      echo "gpu.sh: unknown stage $1 (build, darkroom, convert, webgpu, torch, torch-compile, combine, all)" >&2
       exit 2
       ;;
   esac
@@ -83,7 +90,7 @@ run_stage() {
 stamp=$(mktemp)
 [ -n "${OUT:-}" ] && mkdir -p "$OUT"
 if [ "$stage" = all ]; then
-  for s in build darkroom torch torch-compile webgpu combine; do run_stage "$s" "$shape"; done
+  for s in build darkroom convert torch torch-compile webgpu combine; do run_stage "$s" "$shape"; done
 else
   run_stage "$stage" "$shape" "${3:-}"
 fi

@@ -18,6 +18,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoadedModel, type LoadOptions } from '../../src/engine/models/loaded-model.ts';
 import { readModelFolder } from '../../src/engine/models/model-folder.ts';
+import { optimizeModel, type OptimizeSteps } from '../../src/engine/models/optimized.ts';
 import { generate } from '../../src/engine/pipelines/generate.ts';
 import type { GenerationRequest } from '../../src/engine/pipelines/request.ts';
 import { EXECUTION_PROVIDERS, OnnxSession, type ExecutionProvider, type Feed, type SessionTuning, type SessionValue } from '../../src/engine/runtime/session.ts';
@@ -27,7 +28,7 @@ import { deriveModelFolder, fixedShapeFolder, fixShapes, fusedFolder } from './d
 import { BENCH_INFO_FILE, DEFAULT_BENCH_MODELS_DIR, DTYPES, ensureBenchModel, type BenchModelInfo, type Dtype } from './make.ts';
 import { machineInfo, MemorySampler, timeRuns, timing, type MachineInfo, type MemoryReading, type Timing } from './measure.ts';
 
-export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'fused', 'fused-fixed', 'nhwc'] as const;
+export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'fused', 'fused-fixed', 'fp16', 'fused-fp16', 'nhwc'] as const;
 export type OptSet = (typeof OPT_SETS)[number];
 
 export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
@@ -38,6 +39,8 @@ export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   fixed: "level 'all' on fixed-shape copies of the models (batch, height, width written into the graph)",
   fused: "level 'all' on copies whose attention is fused into com.microsoft.MultiHeadAttention (src/engine/models/fuse-attention.ts)",
   'fused-fixed': 'fused, and fixed shapes',
+  fp16: "level 'all' on the engine's float16 twins (src/engine/models/half-precision.ts; what DARKROOM_FP16 loads; a float16 build has nothing to convert)",
+  'fused-fp16': "level 'all' on the engine's fused, then float16 twins: what DARKROOM_OPTIMIZE_MODELS + DARKROOM_FP16 load (the default with cuda)",
   nhwc: "WebGPU only: level 'all' with the provider's preferredLayout NHWC",
 };
 
@@ -91,7 +94,7 @@ export interface RunEntry {
   label: string;
   description: string;
   loadMs?: number;
-  /** ort-cached: time to optimise and write the cached graphs (first run only; 0 when reused). */
+  /** ort-cached, fp16, fused-fp16: time to optimise and write the cached graphs (first run only; about 0 when reused). */
   cacheBuildMs?: number;
   unet: UnetTiming[];
   endToEnd?: EndToEnd;
@@ -261,9 +264,19 @@ const median = (xs: number[]) => {
 };
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-async function loadModel(dir: string, provider: ExecutionProvider, o: BenchOptions, tuning: SessionTuning | undefined, onFallback: (m: string) => void) {
+/** The opt sets that are the engine's own install-time rewrites (src/engine/models/optimized.ts). */
+const ENGINE_STEPS: Partial<Record<OptSet, OptimizeSteps>> = { fp16: { fp16: true }, 'fused-fp16': { fuse: true, fp16: true } };
+
+async function loadModel(
+  dir: string,
+  provider: ExecutionProvider,
+  o: BenchOptions,
+  tuning: SessionTuning | undefined,
+  onFallback: (m: string) => void,
+  optimize?: OptimizeSteps,
+) {
   // The engine's own loading, with per-session tuning passed through to OnnxSession.load.
-  const options: LoadOptions & { tuning?: SessionTuning } = { provider, threads: o.threads, onFallback, tuning };
+  const options: LoadOptions & { tuning?: SessionTuning } = { provider, threads: o.threads, onFallback, tuning, ...(optimize ? { optimize } : {}) };
   const t0 = performance.now();
   const model = await LoadedModel.load(await readModelFolder(dir), options);
   return { model, loadMs: round1(performance.now() - t0) };
@@ -337,7 +350,14 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
       entry.cacheBuildMs = cache.buildMs;
     }
     if (fixed) modelDir = await fixedFolder(base, o, 1);
-    const { model, loadMs } = await loadModel(modelDir, provider, o, tuning, onFallback);
+    const steps = ENGINE_STEPS[opt];
+    if (steps) {
+      // The engine makes its twins on first load; made here first, so that load time is load time.
+      const t0 = performance.now();
+      await optimizeModel(await readModelFolder(modelDir), steps);
+      entry.cacheBuildMs = round1(performance.now() - t0);
+    }
+    const { model, loadMs } = await loadModel(modelDir, provider, o, tuning, onFallback, steps);
     loaded.push(model);
     entry.loadMs = loadMs;
     if (fellBack) throw new Error(`provider ${provider} is not available: ${fellBack}`);

@@ -23,12 +23,13 @@ export function derivedPath(modelPath: string, tag: string, ext = '.onnx'): stri
 /**
  * The path of the twin of `modelPath` that `rewrite` makes. `rewrite` changes the model in place or
  * returns a new one; when it returns false nothing needed changing: no twin is written (an empty
- * `model.<tag>.none` marker remembers that) and the original's path is returned.
+ * `model.<tag>.none` marker remembers that) and the original's path is returned. A rewrite that
+ * writes weights of its own puts them next to `target` (the twin's path) before returning.
  */
 export async function derivedModelFile(
   modelPath: string,
   tag: string,
-  rewrite: (model: ModelProto) => ModelProto | boolean,
+  rewrite: (model: ModelProto, target: string) => ModelProto | boolean | Promise<ModelProto | boolean>,
 ): Promise<{ path: string; fresh: boolean }> {
   const out = derivedPath(modelPath, tag);
   const none = derivedPath(modelPath, tag, '.none');
@@ -36,7 +37,7 @@ export async function derivedModelFile(
   if (src !== undefined && dst !== undefined && dst >= src) return { path: out, fresh: false };
   if (src !== undefined && unchanged !== undefined && unchanged >= src) return { path: modelPath, fresh: false };
   const model = decodeModel(await readFile(modelPath));
-  const result = rewrite(model);
+  const result = await rewrite(model, out);
   if (result === false) {
     await writeFile(none, '');
     return { path: modelPath, fresh: true };

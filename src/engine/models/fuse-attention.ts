@@ -19,6 +19,7 @@
  * runs once per image.
  */
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
+import { pruneUnused } from '../onnx/prune.ts';
 import { fromHalfBits } from '../runtime/fp16.ts';
 
 const MS_DOMAIN = 'com.microsoft';
@@ -161,18 +162,10 @@ export function fuseAttention(model: ModelProto): FuseResult {
     if (!remove.has(n)) out.push(n);
     else if (n.op_type === 'Reshape' && pending.has(n.output![0]!)) out.push(pending.get(n.output![0]!)!);
   }
-  // Drop what only fed the removed nodes (the shape arithmetic of computed reshapes), last to first.
-  const graphOut = new Set((graph.output ?? []).map((o) => o.name!));
-  const needed = new Set(graphOut);
-  const kept: NodeProto[] = [];
-  for (const n of out.reverse()) {
-    if (!(n.output ?? []).some((o) => needed.has(o))) continue;
-    kept.push(n);
-    for (const i of n.input ?? []) if (i) needed.add(i);
-  }
-  graph.node = out = kept.reverse();
-  const used = new Set(out.flatMap((n) => n.input ?? []));
-  graph.initializer = (graph.initializer ?? []).filter((t) => used.has(t.name!) || (graph.output ?? []).some((o) => o.name === t.name));
+  // Drop what only fed the removed nodes (the shape arithmetic of computed reshapes).
+  const pruned = pruneUnused(out, (graph.output ?? []).map((o) => o.name!));
+  graph.node = out = pruned.nodes;
+  graph.initializer = (graph.initializer ?? []).filter((t) => pruned.used.has(t.name!));
   if (!(model.opset_import ?? []).some((o) => o.domain === MS_DOMAIN)) model.opset_import = [...(model.opset_import ?? []), { domain: MS_DOMAIN, version: 1 }];
   return { attention: count, nodesBefore, nodesAfter: out.length };
 }

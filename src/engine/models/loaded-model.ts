@@ -6,7 +6,7 @@ import { ModelFormatError } from '../errors.ts';
 import { OnnxSession, type ExecutionProvider, type SessionOptions } from '../runtime/session.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
-import { optimizedFile } from './optimized.ts';
+import { optimizedFile, stepsFor, type OnnxComponent, type OptimizeSteps } from './optimized.ts';
 import { tilingVariant } from './tiling.ts';
 
 export interface LoadOptions {
@@ -15,17 +15,18 @@ export interface LoadOptions {
   onFallback?: (message: string) => void;
   /** ONNX Runtime settings beyond Darkroom's defaults, per model file (benchmarks, tuned deployments). */
   tuning?: SessionOptions['tuning'];
-  /** Load the UNet and VAE with their attention fused (optimized.ts), made and cached on first load. */
-  optimize?: boolean;
+  /** Install-time rewrites to load the components through (optimized.ts), made and cached on first load. */
+  optimize?: OptimizeSteps;
   log?: (message: string) => void;
 }
 
-/** The file to load for a UNet or VAE component: its optimised twin when asked for and possible. */
-async function componentFile(path: string, options: LoadOptions): Promise<string> {
-  if (!options.optimize) return path;
+/** The file to load for a component: its optimised twin when asked for and possible. */
+async function componentFile(path: string, steps: OptimizeSteps, options: LoadOptions): Promise<string> {
+  if (!steps.fuse && !steps.fp16) return path;
   try {
-    const { path: file, fused } = await optimizedFile(path);
-    if (fused) options.log?.(`${path}: ${fused.attention} attention blocks fused into MultiHeadAttention (cached as ${file})`);
+    const { path: file, reports } = await optimizedFile(path, steps);
+    const did = reports.flatMap((r) => (r.did ? [r.did] : []));
+    if (did.length) options.log?.(`${path}: ${did.join('; ')} (cached as ${file})`);
     return file;
   } catch (err) {
     // A read-only models folder, say: the original works, only slower.
@@ -34,14 +35,19 @@ async function componentFile(path: string, options: LoadOptions): Promise<string
   }
 }
 
-/** Opens a UNet or VAE component from its optimised twin when there is one that loads, else from the file itself. */
-async function openComponent(path: string, options: LoadOptions, open: (file: string) => Promise<OnnxSession>): Promise<OnnxSession> {
-  const file = await componentFile(path, options);
+/** Opens a component from its optimised twin when there is one that loads, else from the file itself. */
+async function openComponent(
+  path: string,
+  steps: OptimizeSteps,
+  options: LoadOptions,
+  open: (file: string) => Promise<OnnxSession>,
+): Promise<OnnxSession> {
+  const file = await componentFile(path, steps, options);
   if (file === path) return open(path);
   try {
     return await open(file);
   } catch (err) {
-    // A provider without a kernel for the fused operator, say: the plain graph still runs.
+    // A provider without a kernel for a fused operator, say: the plain graph still runs.
     options.log?.(`${file} does not load (${err instanceof Error ? err.message : String(err)}); loading ${path} as it is`);
     return open(path);
   }
@@ -107,6 +113,7 @@ export class LoadedModel {
       ClipTokenizer.fromFolder(c.tokenizer),
       c.tokenizer2 ? ClipTokenizer.fromFolder(c.tokenizer2) : Promise.resolve(undefined),
     ]);
+    const steps = (component: OnnxComponent) => stepsFor(component, info.manifest.family, options.optimize ?? {});
     const loaded: OnnxSession[] = [];
     try {
       const track = async (p: Promise<OnnxSession>) => {
@@ -114,10 +121,11 @@ export class LoadedModel {
         loaded.push(s);
         return s;
       };
-      const textEncoder = await track(open(c.textEncoder));
-      const textEncoder2 = c.textEncoder2 ? await track(open(c.textEncoder2)) : undefined;
-      const unet = await track(openComponent(c.unet, options, open));
-      const vaeDecoder = await track(openComponent(c.vaeDecoder, options, open));
+      const openAs = (component: OnnxComponent, path: string) => track(openComponent(path, steps(component), options, open));
+      const textEncoder = await openAs('textEncoder', c.textEncoder);
+      const textEncoder2 = c.textEncoder2 ? await openAs('textEncoder2', c.textEncoder2) : undefined;
+      const unet = await openAs('unet', c.unet);
+      const vaeDecoder = await openAs('vaeDecoder', c.vaeDecoder);
       requireInputs(textEncoder, REQUIRED_INPUTS.textEncoder, 'text_encoder/model.onnx');
       if (textEncoder2) requireInputs(textEncoder2, REQUIRED_INPUTS.textEncoder, 'text_encoder_2/model.onnx');
       requireInputs(unet, textEncoder2 ? REQUIRED_INPUTS.unetSdxl : REQUIRED_INPUTS.unet, 'unet/model.onnx');
@@ -162,7 +170,8 @@ export class LoadedModel {
       throw new ModelFormatError(`model ${this.id} has no vae_encoder/model.onnx, needed for image-to-image and inpainting`, this.info.dir);
     }
     const options = { ...this.options, provider: this.provider };
-    this.vaeEncoderSession ??= openComponent(path, options, (file) => OnnxSession.load(file, options)).then((s) => {
+    const steps = stepsFor('vaeEncoder', this.info.manifest.family, options.optimize ?? {});
+    this.vaeEncoderSession ??= openComponent(path, steps, options, (file) => OnnxSession.load(file, options)).then((s) => {
       this.sessions.push(s);
       requireInputs(s, REQUIRED_INPUTS.vaeEncoder, 'vae_encoder/model.onnx');
       return s;
@@ -179,8 +188,9 @@ export class LoadedModel {
       const c = this.info.components;
       const options = { ...this.options, provider: this.provider };
       const openTiled = async (file: string) => OnnxSession.load(await tilingVariant(file), options);
-      const unet = await openComponent(c.unet, options, openTiled);
-      const vaeDecoder = await openComponent(c.vaeDecoder, options, openTiled);
+      const steps = (component: OnnxComponent) => stepsFor(component, this.info.manifest.family, options.optimize ?? {});
+      const unet = await openComponent(c.unet, steps('unet'), options, openTiled);
+      const vaeDecoder = await openComponent(c.vaeDecoder, steps('vaeDecoder'), options, openTiled);
       const twin = new LoadedModel(this.info, this.options, this.tokenizer, this.textEncoder, unet, vaeDecoder, this.tokenizer2, this.textEncoder2, [
         unet,
         vaeDecoder,

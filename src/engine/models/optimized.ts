@@ -1,43 +1,89 @@
 /**
- * Install-time optimisation of a model's ONNX files: attention fused into ONNX Runtime's
- * MultiHeadAttention (fuse-attention.ts), whose CUDA kernels are flash / memory-efficient attention
- * instead of a [batch, heads, n, n] score tensor per layer. The result is cached next to each file
- * (`model.optimized.onnx`, derived-file.ts); a file with nothing to fuse is left as it is.
+ * Install-time optimisation of a model's ONNX files, each step cached as a twin next to the file it
+ * read (derived-file.ts), so the steps chain: `model.onnx` → `model.optimized.onnx` (attention fused
+ * into MultiHeadAttention, fuse-attention.ts) → `model.optimized.fp16.onnx` (float16, half-precision.ts).
+ * Fusing first keeps each attention's scale exact. A step with nothing to do leaves the file as it is.
  */
 import { derivedModelFile } from './derived-file.ts';
-import { fuseAttention, type FuseResult } from './fuse-attention.ts';
-import type { ModelInfo } from './model-folder.ts';
+import { fuseAttention } from './fuse-attention.ts';
+import { float16File } from './half-precision.ts';
+import type { ModelFamily } from './manifest.ts';
+import type { ModelComponents, ModelInfo } from './model-folder.ts';
 
-/** The components worth rewriting: the text encoders' attention is masked and runs once per image. */
-export const OPTIMIZED_COMPONENTS = ['unet', 'vaeDecoder', 'vaeEncoder'] as const;
-
-export interface OptimizedFile {
-  /** The file to load: the optimised twin, or the original when nothing was fused. */
-  path: string;
-  /** What fusing did, when it ran now (undefined: the cached result was used). */
-  fused?: FuseResult;
+export interface OptimizeSteps {
+  /** Fuse attention (UNet and VAE: the text encoders' attention is masked and runs once per image). */
+  fuse?: boolean;
+  /** Convert float32 weights and computation to float16. */
+  fp16?: boolean;
 }
 
-export async function optimizedFile(modelPath: string): Promise<OptimizedFile> {
-  let fused: FuseResult | undefined;
-  const { path, fresh } = await derivedModelFile(modelPath, 'optimized', (m) => {
-    fused = fuseAttention(m);
+export type OnnxComponent = Exclude<keyof ModelComponents, 'tokenizer' | 'tokenizer2'>;
+export const ONNX_COMPONENTS: readonly OnnxComponent[] = ['textEncoder', 'textEncoder2', 'unet', 'vaeDecoder', 'vaeEncoder'];
+
+/** The steps that apply to one component of a model of `family`. */
+export function stepsFor(component: OnnxComponent, family: ModelFamily, steps: OptimizeSteps): OptimizeSteps {
+  const isVae = component === 'vaeDecoder' || component === 'vaeEncoder';
+  return {
+    fuse: !!steps.fuse && (component === 'unet' || isVae),
+    // SDXL's VAE overflows float16 (its activations pass 65504: black or NaN images), which is why
+    // "sdxl-vae-fp16-fix" exists; it stays float32 unless the model ships a float16 one already.
+    fp16: !!steps.fp16 && !(isVae && family === 'sdxl'),
+  };
+}
+
+export interface StepReport {
+  step: 'fuse' | 'fp16';
+  /** What the step did now; undefined when its cached result was used. */
+  did?: string;
+  /** The file it leaves (its input when it had nothing to do). */
+  path: string;
+}
+
+async function fuseStep(path: string): Promise<StepReport> {
+  let did: string | undefined;
+  const r = await derivedModelFile(path, 'optimized', (m) => {
+    const fused = fuseAttention(m);
+    did = fused.attention ? `${fused.attention} attention blocks fused, ${fused.nodesBefore} → ${fused.nodesAfter} nodes` : 'no attention to fuse';
     return fused.attention > 0;
   });
-  return fresh ? { path, fused } : { path };
+  return { step: 'fuse', path: r.path, ...(r.fresh ? { did } : {}) };
 }
 
-export interface ComponentReport extends OptimizedFile {
-  component: (typeof OPTIMIZED_COMPONENTS)[number];
+async function fp16Step(path: string): Promise<StepReport> {
+  const r = await float16File(path);
+  const did = r.converted
+    ? `float16 (${r.converted.constants} weights and constants converted, ${r.converted.float32Nodes} nodes kept in float32)`
+    : r.fresh
+      ? 'already float16'
+      : undefined;
+  return { step: 'fp16', path: r.path, ...(did ? { did } : {}) };
+}
+
+/** Runs the asked steps on one ONNX file; returns what each did and the file to load. */
+export async function optimizedFile(path: string, steps: OptimizeSteps): Promise<{ path: string; reports: StepReport[] }> {
+  const reports: StepReport[] = [];
+  let file = path;
+  if (steps.fuse) reports.push(await fuseStep(file));
+  file = reports.at(-1)?.path ?? file;
+  if (steps.fp16) reports.push(await fp16Step(file));
+  return { path: reports.at(-1)?.path ?? file, reports };
+}
+
+export interface ComponentReport {
+  component: OnnxComponent;
   original: string;
+  path: string;
+  reports: StepReport[];
 }
 
-/** Optimises every component of a model that has one (cached: a second call only checks dates). */
-export async function optimizeModel(info: ModelInfo): Promise<ComponentReport[]> {
-  const reports: ComponentReport[] = [];
-  for (const component of OPTIMIZED_COMPONENTS) {
+/** Optimises every component of a model (cached: a second call only checks dates). */
+export async function optimizeModel(info: ModelInfo, steps: OptimizeSteps): Promise<ComponentReport[]> {
+  const out: ComponentReport[] = [];
+  for (const component of ONNX_COMPONENTS) {
     const original = info.components[component];
-    if (original) reports.push({ component, original, ...(await optimizedFile(original)) });
+    const own = stepsFor(component, info.manifest.family, steps);
+    if (!original || (!own.fuse && !own.fp16)) continue;
+    out.push({ component, original, ...(await optimizedFile(original, own)) });
   }
-  return reports;
+  return out;
 }

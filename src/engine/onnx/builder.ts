@@ -11,6 +11,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { float32ToFloat16 } from '../runtime/fp16.ts';
+import { externalRef } from './external-data.ts';
 import {
   AttributeType,
   DataLocation,
@@ -349,16 +350,13 @@ export async function readModel(path: string, options: { loadExternalData?: bool
   const files = new Map<string, Buffer>();
   for (const t of model.graph?.initializer ?? []) {
     if (t.data_location !== DataLocation.EXTERNAL) continue;
-    const info = Object.fromEntries((t.external_data ?? []).map((e) => [e.key, e.value]));
-    const location = info.location;
-    if (!location || location.includes('..')) throw new Error(`${path}: tensor ${t.name} has a bad external data location "${location}"`);
+    const { location, offset, length: declared } = externalRef(t, path);
     let file = files.get(location);
     if (!file) {
       file = await readFile(join(dirname(path), location));
       files.set(location, file);
     }
-    const offset = Number(info.offset ?? 0);
-    const length = info.length !== undefined ? Number(info.length) : file.byteLength - offset;
+    const length = declared ?? file.byteLength - offset;
     if (offset + length > file.byteLength) throw new Error(`${path}: tensor ${t.name} runs past the end of ${location}`);
     t.raw_data = new Uint8Array(file.buffer, file.byteOffset + offset, length).slice();
     delete t.data_location;

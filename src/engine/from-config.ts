@@ -1,12 +1,13 @@
 import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
-import { Engine } from '../engine/engine.ts';
+import { Engine } from './engine.ts';
 
-export function engineFromConfig(config: Config): Engine {
+export function engineFromConfig(config: Config, log: (message: string) => void = (m) => void process.stderr.write(`darkroom: ${m}\n`)): Engine {
   return new Engine({
     modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR],
     provider: config.executionProvider,
     threads: config.threads,
     optimize: config.optimizeModels,
-    log: (m) => process.stderr.write(`darkroom: ${m}\n`),
+    fp16: config.fp16,
+    log,
   });
 }
