@@ -3,7 +3,10 @@
  * Loaded models are cached (least recently used goes first, never while a generation uses it).
  */
 import { ModelRegistry } from './models/registry.ts';
+import { NonFiniteOutputError } from './errors.ts';
 import { LoadedModel } from './models/loaded-model.ts';
+import { isFloat16Twin, refuseFloat16 } from './models/half-precision.ts';
+import { ONNX_COMPONENTS, type OnnxComponent } from './models/optimized.ts';
 import type { ExecutionProvider, SessionOptions } from './runtime/session.ts';
 import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
 import { generate, generateBatch } from './pipelines/generate.ts';
@@ -95,11 +98,33 @@ export class Engine {
     inputs: readonly GenerationInput[],
     options: RunOptions = {},
   ): Promise<{ request: GenerationRequest; images: GeneratedImage[] }[]> {
-    return this.using(idOrPath, async (model) => {
-      const requests = inputs.map((input) => withDefaults(model.info.manifest, input));
-      const images = requests.length === 1 ? [await generate(model, requests[0]!, options)] : await generateBatch(model, requests, options);
-      return requests.map((request, i) => ({ request, images: images[i]! }));
-    });
+    // Each float16 component that overflows is refused once, so this ends after at most one retry per component.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.using(idOrPath, async (model) => {
+          const requests = inputs.map((input) => withDefaults(model.info.manifest, input));
+          const images = requests.length === 1 ? [await generate(model, requests[0]!, options)] : await generateBatch(model, requests, options);
+          return requests.map((request, i) => ({ request, images: images[i]! }));
+        });
+      } catch (err) {
+        if (!(err instanceof NonFiniteOutputError) || !isFloat16Twin(err.path) || attempt >= ONNX_COMPONENTS.length) throw err;
+        await this.refuseFloat16(idOrPath, err);
+      }
+    }
+  }
+
+  /** Loads the component whose float16 twin overflowed in float32 from now on: remembered on disk, and the model reloaded. */
+  private async refuseFloat16(idOrPath: string, err: NonFiniteOutputError): Promise<void> {
+    const info = await this.registry.resolve(idOrPath);
+    const original = info.components[err.component as OnnxComponent];
+    if (!original) throw err;
+    try {
+      await refuseFloat16(original, `${new Date().toISOString()} ${err.message}`);
+    } catch {
+      throw err; // cannot remember it (a read-only folder): fail this generation rather than loop
+    }
+    this.options.log?.(`${original}: its float16 twin produced NaN or infinite values; loading it in float32 from now on (model.fp16.refused)`);
+    this.retire(info.dir);
   }
 
   /** Requests with the same key (and model) can go through generateBatch together; undefined: run alone. */
@@ -119,8 +144,17 @@ export class Engine {
       if (entry) {
         entry.inUse--;
         entry.lastUsed = Date.now();
+        if (entry.inUse === 0 && this.cache.get(model.info.dir) !== entry) await model.dispose();
       }
     }
+  }
+
+  /** Drops a loaded model from the cache, so the next use loads it anew; disposed once no generation uses it. */
+  private retire(key: string): void {
+    const entry = this.cache.get(key);
+    if (!entry) return;
+    this.cache.delete(key);
+    if (entry.inUse === 0) void entry.model.then((m) => m.dispose()).catch(() => undefined);
   }
 
   private async evict(keep: string): Promise<void> {

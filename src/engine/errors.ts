@@ -39,3 +39,19 @@ export class GenerationCancelledError extends Error {
     this.name = 'GenerationCancelledError';
   }
 }
+
+/**
+ * A model component produced NaN or infinity: what a float16 overflow or underflow looks like. The
+ * engine answers it by loading that component in float32 when it ran a float16 twin (engine.ts).
+ */
+export class NonFiniteOutputError extends Error {
+  constructor(
+    /** The component, as in ModelComponents: 'unet', 'vaeDecoder', 'textEncoder'... */
+    readonly component: string,
+    /** The ONNX file that produced it. */
+    readonly path: string,
+  ) {
+    super(`${component} (${path}) produced values that are not finite numbers`);
+    this.name = 'NonFiniteOutputError';
+  }
+}

@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { inferElementTypes } from '../../src/engine/onnx/element-types.ts';
+import { NonFiniteOutputError } from '../../src/engine/errors.ts';
+import { readModel, saveModel } from '../../src/engine/onnx/builder.ts';
 import { DataType, decodeModel } from '../../src/engine/onnx/proto.ts';
 import { makeBenchModel } from '../../tools/bench/make.ts';
 import { testModelDir } from '../../tools/test-models/cache.ts';
@@ -37,9 +39,9 @@ interface Options {
 async function generate(dir: string, options: Options, logs: string[] = []) {
   const engine = new Engine({ modelDirs: [], provider: 'cpu', threads: 1, fp16: options.fp16, optimize: options.optimize, log: (m) => logs.push(m) });
   try {
-    const model = await engine.model(dir);
     const size = options.size ? { width: options.size, height: options.size } : {};
     const { images } = await engine.generate(dir, { prompt: options.prompt ?? 'a red star on the left on a blue background', seed: 4, steps: 8, ...size });
+    const model = await engine.model(dir);
     return {
       pixels: images[0]!.pixels,
       paths: { textEncoder: model.textEncoder.path, textEncoder2: model.textEncoder2?.path, unet: model.unet.path, vaeDecoder: model.vaeDecoder.path },
@@ -160,4 +162,43 @@ test('darkroom models optimize --fp16 true converts ahead of time and says when 
   const second = await run(process.execPath, [bin, 'models', 'optimize', '--fp16', 'true', demo], { env });
   assert.match(second.stdout, /darkroom-demo unet: attention: up to date; float16: up to date/);
   assert.match(second.stdout, /darkroom-demo vaeDecoder: attention: nothing to do \(checked before\); float16: up to date/);
+});
+
+/** Makes `input` pass through x / factor * factor first: the identity in float32 for factor 1e-8, NaN in float16 (1e-8 underflows to 0). */
+async function guardInput(path: string, input: string, factor: number): Promise<void> {
+  const model = await readModel(path);
+  const graph = model.graph!;
+  for (const n of graph.node!) n.input = n.input!.map((i) => (i === input ? `${input}/guarded` : i));
+  graph.initializer!.push({ name: 'guard_factor', dims: [], data_type: DataType.FLOAT, raw_data: new Uint8Array(Float32Array.of(factor).buffer) });
+  graph.node!.unshift(
+    { op_type: 'Div', input: [input, 'guard_factor'], output: [`${input}/divided`], name: 'guard_div' },
+    { op_type: 'Mul', input: [`${input}/divided`, 'guard_factor'], output: [`${input}/guarded`], name: 'guard_mul' },
+  );
+  await saveModel(path, model);
+}
+
+test('a float16 twin that makes NaN is refused: that component reloads in float32, the generation succeeds, and it is remembered', async () => {
+  const dir = await copyOf(await testModelDir('tiny-sd1'), 'tiny-underflow');
+  await guardInput(join(dir, 'vae_decoder', 'model.onnx'), 'latent_sample', 1e-8);
+  const plain = await generate(dir, { prompt: 'a cat' });
+  const logs: string[] = [];
+  const half = await generate(dir, { fp16: true, prompt: 'a cat' }, logs);
+  assert.match(logs.join('\n'), /vae_decoder\/model\.onnx: its float16 twin produced NaN or infinite values; loading it in float32 from now on/);
+  assert.equal(half.paths.vaeDecoder, join(dir, 'vae_decoder', 'model.onnx'));
+  assert.equal(half.paths.unet, join(dir, 'unet', 'model.fp16.onnx'), 'only the component at fault goes back to float32');
+  assert.ok(half.pixels.every(Number.isFinite));
+  assert.ok(difference(plain.pixels, half.pixels).mean < 5e-3);
+  assert.match(await readFile(join(dir, 'vae_decoder', 'model.fp16.refused'), 'utf8'), /vaeDecoder .*model\.fp16\.onnx\) produced values that are not finite/);
+  // A new engine knows it before generating.
+  const again: string[] = [];
+  const second = await generate(dir, { fp16: true, prompt: 'a cat' }, again);
+  assert.equal(second.paths.vaeDecoder, join(dir, 'vae_decoder', 'model.onnx'));
+  assert.ok(!again.some((m) => m.includes('produced NaN')), again.join('\n'));
+  assert.deepEqual(second.pixels, half.pixels);
+});
+
+test('NaN from a float32 model is an error, not an image', async () => {
+  const dir = await copyOf(await testModelDir('tiny-sd1'), 'tiny-nan');
+  await guardInput(join(dir, 'vae_decoder', 'model.onnx'), 'latent_sample', 0);
+  await assert.rejects(generate(dir, { prompt: 'a cat' }), (err: unknown) => err instanceof NonFiniteOutputError && err.component === 'vaeDecoder');
 });

@@ -5,12 +5,12 @@
  * weights that the original kept in external data go to `model.fp16.onnx_data`, written one tensor
  * at a time. A file with nothing in float32 is left as it is.
  */
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ExternalDataReader, ExternalDataWriter, externalEntries } from '../onnx/external-data.ts';
 import { halveFloats, toFloat16Graph, type Float16Graph } from '../onnx/float16-graph.ts';
 import { DataLocation } from '../onnx/proto.ts';
-import { derivedModelFile } from './derived-file.ts';
+import { derivedModelFile, derivedPath } from './derived-file.ts';
 
 export interface Float16Summary {
   /** Float32 constants and weights converted. */
@@ -57,4 +57,27 @@ export async function float16File(modelPath: string): Promise<{ path: string; fr
     return plan.model;
   });
   return fresh && converted ? { path, fresh, converted } : { path, fresh };
+}
+
+/**
+ * Remembers that `modelPath`'s float16 twin made NaN or infinite values (an overflow float32 never
+ * hits: SDXL's VAE is the known case), so the file is loaded in float32 from now on; the marker,
+ * `model.fp16.refused`, holds the reason and counts until the model file changes.
+ */
+export async function refuseFloat16(modelPath: string, reason: string): Promise<void> {
+  await writeFile(derivedPath(modelPath, 'fp16', '.refused'), `${reason}\n`);
+}
+
+export async function float16Refused(modelPath: string): Promise<boolean> {
+  try {
+    const [marker, model] = await Promise.all([stat(derivedPath(modelPath, 'fp16', '.refused')), stat(modelPath)]);
+    return marker.mtimeMs >= model.mtimeMs;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a loaded ONNX file is a float16 twin (possibly rewritten further, for tiling say). */
+export function isFloat16Twin(path: string): boolean {
+  return basename(path).includes('.fp16.');
 }

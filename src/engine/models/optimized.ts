@@ -6,7 +6,7 @@
  */
 import { derivedModelFile } from './derived-file.ts';
 import { fuseAttention } from './fuse-attention.ts';
-import { float16File } from './half-precision.ts';
+import { float16File, float16Refused } from './half-precision.ts';
 import type { ModelFamily } from './manifest.ts';
 import type { ModelComponents, ModelInfo } from './model-folder.ts';
 
@@ -65,7 +65,8 @@ export async function optimizedFile(path: string, steps: OptimizeSteps): Promise
   let file = path;
   if (steps.fuse) reports.push(await fuseStep(file));
   file = reports.at(-1)?.path ?? file;
-  if (steps.fp16) reports.push(await fp16Step(file));
+  if (steps.fp16 && (await float16Refused(path))) reports.push({ step: 'fp16', path: file, did: 'float16 refused earlier (see model.fp16.refused): kept as it is' });
+  else if (steps.fp16) reports.push(await fp16Step(file));
   return { path: reports.at(-1)?.path ?? file, reports };
 }
 

@@ -6,6 +6,7 @@
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { OnnxSession, Output } from '../runtime/session.ts';
 import type { ClipTokenizer } from '../tokenizers/clip.ts';
+import { checkFinite } from './finite.ts';
 
 /** Text conditioning for one prompt: hidden states [1, tokens, dim] and, for SDXL, pooled [1, pooledDim]. */
 export interface PromptEmbedding {
@@ -21,9 +22,11 @@ export interface Conditioning {
   negative?: PromptEmbedding;
 }
 
-async function runEncoder(tokenizer: ClipTokenizer, encoder: OnnxSession, text: string): Promise<Record<string, Output>> {
+async function runEncoder(tokenizer: ClipTokenizer, encoder: OnnxSession, text: string, component = 'textEncoder'): Promise<Record<string, Output>> {
   const { ids } = tokenizer.encode(text);
-  return encoder.run({ input_ids: { data: ids, dims: [1, ids.length] } });
+  const outputs = await encoder.run({ input_ids: { data: ids, dims: [1, ids.length] } });
+  for (const o of Object.values(outputs)) checkFinite(o.data, component, encoder);
+  return outputs;
 }
 
 /** SDXL conditions on the penultimate layer (diffusers' hidden_states[-2]); exports name them hidden_states.N. */
@@ -46,7 +49,7 @@ function single(outputs: Record<string, Output>): PromptEmbedding {
 
 async function encodeSdxl(model: LoadedModel, text: string): Promise<PromptEmbedding> {
   const first = await runEncoder(model.tokenizer, model.textEncoder, text);
-  const second = await runEncoder(model.tokenizer2!, model.textEncoder2!, text);
+  const second = await runEncoder(model.tokenizer2!, model.textEncoder2!, text, 'textEncoder2');
   const a = penultimate(first);
   const b = penultimate(second);
   const tokens = a.dims[1]!;
