@@ -24,6 +24,8 @@ export interface Config {
   optimizeModels: boolean;
   /** Load float32 models converted to float16 (cached next to each model). */
   fp16: boolean;
+  /** Load the default model at start, so the first request does not wait for it. */
+  preload: boolean;
   /** `sqlite:<file>` (embedded, the default) or `postgres://...`. */
   databaseUrl: string;
   /** Base of the image URLs handed to clients; empty means the origin each request came to. */
@@ -157,6 +159,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   // Half precision is what a GPU's tensor cores run and halves the weights read per step; a CPU
   // has no float16 kernels for most operators (ONNX Runtime casts back to float32 around them).
   fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
+  preload: { env: 'DARKROOM_PRELOAD', parse: boolean, fallback: () => true },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
   publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
   generationTimeout: { env: 'DARKROOM_GENERATION_TIMEOUT', parse: integer(1, 86400), fallback: () => 240 },

@@ -54,3 +54,8 @@ test('float16 conversion is on with CUDA, off on CPU, and can be set either way'
   assert.equal(loadConfig({ DARKROOM_FP16: 'true' }).fp16, true);
   assert.throws(() => loadConfig({ DARKROOM_FP16: 'half' }), /DARKROOM_FP16/);
 });
+
+test('the default model is preloaded unless DARKROOM_PRELOAD says not', () => {
+  assert.equal(loadConfig({}).preload, true);
+  assert.equal(loadConfig({ DARKROOM_PRELOAD: 'false' }).preload, false);
+});

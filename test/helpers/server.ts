@@ -16,6 +16,8 @@ export interface TestServer {
   adminKey: string;
   server: ServerHandle;
   dataDir: string;
+  /** What the server logged so far. */
+  logs: string[];
   /** fetch against the server with a key. */
   api: (path: string, init?: RequestInit & { key?: string; json?: unknown }) => Promise<Response>;
   close: () => Promise<void>;
@@ -54,6 +56,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     adminKey,
     server,
     dataDir,
+    logs,
     api,
     close: async () => {
       await server.close();
