@@ -1,7 +1,12 @@
-/** `darkroom models`: what the configured model folders hold; `darkroom models optimize`: their install-time rewrites made ahead of time. */
+/**
+ * `darkroom models`: what the configured model folders hold; `models install`: a model from a folder or
+ * the Hugging Face Hub; `models optimize`: the install-time rewrites made ahead of time.
+ */
 import type { Command } from 'commander';
 import { SHIPPED_MODELS_DIR } from '../config/config.ts';
-import { optimizeModel } from '../engine/models/optimized.ts';
+import { basename, resolve } from 'node:path';
+import { installModel, parseHubSource } from '../engine/models/install.ts';
+import { optimizeModel, type ComponentReport } from '../engine/models/optimized.ts';
 import { ModelRegistry } from '../engine/models/registry.ts';
 import { configFromFlags, withConfigFlags } from './config-flags.ts';
 
@@ -43,17 +48,46 @@ export function registerModels(program: Command): void {
     const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
     const infos = ids.length ? await Promise.all(ids.map((id) => registry.resolve(id))) : (await registry.list()).flatMap((m) => (m.info ? [m.info] : []));
     for (const info of infos) {
-      for (const c of await optimizeModel(info, { fuse: true, fp16: config.fp16 })) {
-        let input = c.original;
-        const what = c.reports.map((r) => {
-          const text = r.did ?? (r.path === input ? `${STEP_NAMES[r.step]}: nothing to do (checked before)` : `${STEP_NAMES[r.step]}: up to date`);
-          input = r.path;
-          return text;
-        });
-        process.stdout.write(`${info.manifest.id} ${c.component}: ${what.join('; ')}${c.path === c.original ? '' : ` (${c.path})`}\n`);
-      }
+      printReports(info.manifest.id, await optimizeModel(info, { fuse: true, fp16: config.fp16 }));
     }
   });
+  registerInstall(models);
 }
 
 const STEP_NAMES = { fuse: 'attention', fp16: 'float16' } as const;
+
+function printReports(id: string, components: ComponentReport[]): void {
+  for (const c of components) {
+    let input = c.original;
+    const what = c.reports.map((r) => {
+      const text = r.did ?? (r.path === input ? `${STEP_NAMES[r.step]}: nothing to do (checked before)` : `${STEP_NAMES[r.step]}: up to date`);
+      input = r.path;
+      return text;
+    });
+    process.stdout.write(`${id} ${c.component}: ${what.join('; ')}${c.path === c.original ? '' : ` (${c.path})`}\n`);
+  }
+}
+
+function registerInstall(models: Command): void {
+  withConfigFlags(
+    models
+      .command('install')
+      .description(
+        'install a model into the models folder from a local folder or a Hugging Face repository in the ONNX layout ' +
+          '(hf:owner/name[@revision]; HF_TOKEN for gated ones, HF_ENDPOINT for a mirror), then make its optimised twins as the config asks',
+      )
+      .argument('<source>')
+      .option('--name <folder>', 'folder name under the models folder (default: the repository or folder name)'),
+  ).action(async (source: string, _opts: unknown, cmd: Command) => {
+    const opts = cmd.optsWithGlobals();
+    const config = configFromFlags(opts);
+    const hub = parseHubSource(source);
+    const name = typeof opts['name'] === 'string' ? opts['name'] : basename(hub ? hub.repo : resolve(source));
+    const info = await installModel(source, config.modelsDir, name, {
+      onFile: (file, bytes) => process.stdout.write(`  ${file} (${(bytes / 1e6).toFixed(1)} MB)\n`),
+    });
+    process.stdout.write(`installed ${info.manifest.id} (${info.manifest.family}) in ${info.dir}\n`);
+    if (config.optimizeModels || config.fp16) printReports(info.manifest.id, await optimizeModel(info, { fuse: config.optimizeModels, fp16: config.fp16 }));
+  });
+}
+
