@@ -106,29 +106,29 @@ export const VariationsForm = z.object({
 
 const binary = (description: string) => z.string().openapi({ type: 'string', format: 'binary', description });
 
+/** The form fields the edit and variation endpoints share (multipart: every value is a string). */
+const imageFormFields = {
+  model: z.string().optional(),
+  n: z.string().optional().openapi({ description: `1-${MAX_N}` }),
+  size: z.string().optional(),
+  response_format: z.enum(['url', 'b64_json']).optional(),
+  output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
+  user: z.string().optional(),
+};
+
 export const EditsFormDoc = z
   .object({
     image: binary('The image to edit: PNG, JPEG or WebP, at most 10 MB. Without a mask, its transparent pixels mark the area to repaint.'),
     mask: binary('Optional: an image of the same size whose fully transparent pixels mark the area to repaint.').optional(),
     prompt: z.string(),
-    model: z.string().optional(),
-    n: z.string().optional().openapi({ description: `1-${MAX_N}` }),
-    size: z.string().optional(),
-    response_format: z.enum(['url', 'b64_json']).optional(),
-    output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
-    user: z.string().optional(),
+    ...imageFormFields,
   })
   .openapi('OpenAIImageEditInput');
 
 export const VariationsFormDoc = z
   .object({
     image: binary('The image to vary: PNG, JPEG or WebP, at most 10 MB.'),
-    model: z.string().optional(),
-    n: z.string().optional().openapi({ description: `1-${MAX_N}` }),
-    size: z.string().optional(),
-    response_format: z.enum(['url', 'b64_json']).optional(),
-    output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
-    user: z.string().optional(),
+    ...imageFormFields,
   })
   .openapi('OpenAIImageVariationInput');
 

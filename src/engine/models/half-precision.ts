@@ -27,6 +27,7 @@ async function writePendingWeights(plan: Float16Graph, modelPath: string, target
   const tmp = `${dataPath}.${process.pid}.tmp`;
   const reader = new ExternalDataReader(modelPath, dirname(modelPath));
   const writer = await ExternalDataWriter.create(tmp);
+  let written = false;
   try {
     for (const [half, original] of plan.pending) {
       const bytes = await reader.read(original);
@@ -35,14 +36,12 @@ async function writePendingWeights(plan: Float16Graph, modelPath: string, target
       half.data_location = DataLocation.EXTERNAL;
       half.external_data = externalEntries({ location, offset, length: values.byteLength });
     }
-  } catch (err) {
-    await writer.close();
-    await rm(tmp, { force: true });
-    throw err;
+    written = true;
   } finally {
+    await writer.close();
     await reader.close();
+    if (!written) await rm(tmp, { force: true });
   }
-  await writer.close();
   await rename(tmp, dataPath); // before the .onnx that refers to it appears
 }
 

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { ModelFormatError } from '../errors.ts';
-import { readModelFolder, type ModelInfo } from './model-folder.ts';
+import { exists, readModelFolder, type ModelInfo } from './model-folder.ts';
 
 /** Folders of the layout the engine reads, and the files in them it needs. */
 const COMPONENT_DIRS = ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2', 'unet', 'vae_decoder', 'vae_encoder', 'scheduler'];
@@ -47,13 +47,6 @@ export interface InstallOptions {
   /** Called for each downloaded or copied file. */
   onFile?: (path: string, bytes: number) => void;
   fetch?: typeof fetch;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function download(source: HubSource, dest: string, options: InstallOptions): Promise<void> {

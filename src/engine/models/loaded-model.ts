@@ -53,6 +53,11 @@ async function openComponent(
   }
 }
 
+/** The install-time steps `options` asks for, as they apply to `component` of this model. */
+function stepsOf(info: ModelInfo, options: LoadOptions, component: OnnxComponent): OptimizeSteps {
+  return stepsFor(component, info.manifest.family, options.optimize ?? {});
+}
+
 const REQUIRED_INPUTS = {
   textEncoder: ['input_ids'],
   unet: ['sample', 'timestep', 'encoder_hidden_states'],
@@ -113,7 +118,6 @@ export class LoadedModel {
       ClipTokenizer.fromFolder(c.tokenizer),
       c.tokenizer2 ? ClipTokenizer.fromFolder(c.tokenizer2) : Promise.resolve(undefined),
     ]);
-    const steps = (component: OnnxComponent) => stepsFor(component, info.manifest.family, options.optimize ?? {});
     const loaded: OnnxSession[] = [];
     try {
       const track = async (p: Promise<OnnxSession>) => {
@@ -121,7 +125,7 @@ export class LoadedModel {
         loaded.push(s);
         return s;
       };
-      const openAs = (component: OnnxComponent, path: string) => track(openComponent(path, steps(component), options, open));
+      const openAs = (component: OnnxComponent, path: string) => track(openComponent(path, stepsOf(info, options, component), options, open));
       const textEncoder = await openAs('textEncoder', c.textEncoder);
       const textEncoder2 = c.textEncoder2 ? await openAs('textEncoder2', c.textEncoder2) : undefined;
       const unet = await openAs('unet', c.unet);
@@ -170,8 +174,7 @@ export class LoadedModel {
       throw new ModelFormatError(`model ${this.id} has no vae_encoder/model.onnx, needed for image-to-image and inpainting`, this.info.dir);
     }
     const options = { ...this.options, provider: this.provider };
-    const steps = stepsFor('vaeEncoder', this.info.manifest.family, options.optimize ?? {});
-    this.vaeEncoderSession ??= openComponent(path, steps, options, (file) => OnnxSession.load(file, options)).then((s) => {
+    this.vaeEncoderSession ??= openComponent(path, stepsOf(this.info, options, 'vaeEncoder'), options, (file) => OnnxSession.load(file, options)).then((s) => {
       this.sessions.push(s);
       requireInputs(s, REQUIRED_INPUTS.vaeEncoder, 'vae_encoder/model.onnx');
       return s;
@@ -188,9 +191,8 @@ export class LoadedModel {
       const c = this.info.components;
       const options = { ...this.options, provider: this.provider };
       const openTiled = async (file: string) => OnnxSession.load(await tilingVariant(file), options);
-      const steps = (component: OnnxComponent) => stepsFor(component, this.info.manifest.family, options.optimize ?? {});
-      const unet = await openComponent(c.unet, steps('unet'), options, openTiled);
-      const vaeDecoder = await openComponent(c.vaeDecoder, steps('vaeDecoder'), options, openTiled);
+      const unet = await openComponent(c.unet, stepsOf(this.info, options, 'unet'), options, openTiled);
+      const vaeDecoder = await openComponent(c.vaeDecoder, stepsOf(this.info, options, 'vaeDecoder'), options, openTiled);
       const twin = new LoadedModel(this.info, this.options, this.tokenizer, this.textEncoder, unet, vaeDecoder, this.tokenizer2, this.textEncoder2, [
         unet,
         vaeDecoder,

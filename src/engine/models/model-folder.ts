@@ -33,7 +33,7 @@ export interface ModelInfo {
   components: ModelComponents;
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
