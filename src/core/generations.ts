@@ -331,10 +331,10 @@ export class Generations {
     };
   }
 
-  publish(gen: Pick<Generation, 'id' | 'settings'>, event: JobEvent): void {
+  publish(gen: Pick<Generation, 'id' | 'user_id' | 'settings'>, event: JobEvent): void {
     this.deps.events.publish(jobChannel(gen.id), event);
     const streamId = (JSON.parse(gen.settings) as StoredSettings).streamId;
-    if (streamId) this.deps.events.publish(streamChannel(streamId), event);
+    if (streamId) this.deps.events.publish(streamChannel(gen.user_id, streamId), event);
   }
 
   get(id: string): Promise<Generation | undefined> {

@@ -39,9 +39,12 @@ export function jobChannel(id: string): string {
   return `job:${id}`;
 }
 
-/** Channel of a client-chosen stream id (Stablecog's stream_id), for SSE. */
-export function streamChannel(streamId: string): string {
-  return `stream:${streamId}`;
+/**
+ * Channel of a client-chosen stream id (Stablecog's stream_id), for SSE. It is scoped to the owner:
+ * stream ids are chosen by clients, so another user naming the same id must hear nothing.
+ */
+export function streamChannel(userId: string, streamId: string): string {
+  return `stream:${userId}:${streamId}`;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
 
 let t: TestServer;
 before(async () => (t = await startTestServer()));
@@ -37,7 +37,7 @@ async function readFrames(res: Response, until: (frame: Record<string, unknown>)
 
 test('SSE: version, queued, processing, every step in order, succeeded with the outputs', async () => {
   const streamId = randomBytes(32).toString('hex');
-  const sse = await fetch(`${t.url}/v1/sse?id=${streamId}`);
+  const sse = await t.api(`/v1/sse?id=${streamId}`);
   assert.equal(sse.status, 200);
   assert.match(sse.headers.get('content-type') ?? '', /text\/event-stream/);
   let subscribed!: () => void;
@@ -67,7 +67,53 @@ test('SSE: version, queued, processing, every step in order, succeeded with the 
 });
 
 test('SSE: a bad stream id is a 400 naming the field', async () => {
-  const res = await fetch(`${t.url}/v1/sse?id=short`);
+  const res = await t.api('/v1/sse?id=short');
   assert.equal(res.status, 400);
   assert.equal(((await res.json()) as { field: string }).field, 'id');
+});
+
+test('SSE: without a valid key the stream is refused (401), and nothing is subscribed', async () => {
+  const streamId = randomBytes(32).toString('hex');
+  for (const headers of [{}, { Authorization: 'Bearer not-a-key' }] as Record<string, string>[]) {
+    const res = await fetch(`${t.url}/v1/sse?id=${streamId}`, { headers });
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { error: string }).error, 'Unauthorized');
+  }
+});
+
+test("SSE: another user listening on the same stream id hears none of the owner's events", async () => {
+  const streamId = randomBytes(32).toString('hex');
+  const other = await makeUser(t, 'eavesdropper', 10);
+  const spy = await t.api(`/v1/sse?id=${streamId}`, { key: other.key });
+  assert.equal(spy.status, 200);
+  const own = await t.api(`/v1/sse?id=${streamId}`);
+  let subscribed = 0;
+  let bothReady!: () => void;
+  const ready = new Promise<void>((r) => (bothReady = r));
+  const onVersion = (f: Record<string, unknown>) => {
+    if ('version' in f && ++subscribed === 2) bothReady();
+  };
+  const spied: Record<string, unknown>[] = [];
+  const spyDone = readFrames(spy, (f) => {
+    onVersion(f);
+    if (!('version' in f)) spied.push(f);
+    return false;
+  });
+  const ownFrames = readFrames(own, (f) => {
+    onVersion(f);
+    return f['message_type'] === 'creation_process' && (f['status'] === 'succeeded' || f['status'] === 'failed');
+  });
+  await ready;
+  const res = await t.api('/v1/image/generation/create', {
+    method: 'POST',
+    json: { prompt: 'a secret prompt', num_outputs: 1, inference_steps: 10, stream_id: streamId },
+  });
+  assert.equal(res.status, 200);
+  const frames = await ownFrames;
+  assert.equal(frames.at(-1)!['status'], 'succeeded');
+  // The owner's stream has ended; whatever the other stream would have carried has been written by now.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(spied, []);
+  spyDone.catch(() => undefined); // ends with "terminated" when the stream is cut
+  await spy.body!.cancel().catch(() => undefined);
 });

@@ -373,7 +373,7 @@ export interface paths {
         };
         /**
          * Live status and step progress (Server-Sent Events)
-         * @description Open this before sending a generation with the same `stream_id`. Frames: `{"version"}` first, then `{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps"}`, in order.
+         * @description Open this before sending a generation with the same `stream_id`, with the same account's key: only that account's requests are heard. Frames: `{"version"}` first, then `{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps"}`, in order.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -2383,6 +2383,13 @@ export interface operations {
                 content: {
                     "text/event-stream": string;
                 };
+            };
+            /** @description No valid API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

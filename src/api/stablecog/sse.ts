@@ -3,8 +3,9 @@
  * with that `stream_id` (Stablecog's web SSE, opened to API clients). Frames are `data: <json>`:
  * first `{"version": ...}`, then `creation_process` messages (status queued → processing →
  * succeeded|failed, with the outputs on success) and Darkroom's `creation_progress` messages
- * (step / total_steps) in between. The stream id is the client's secret; no key is needed, so a
- * browser EventSource can listen.
+ * (step / total_steps) in between. The caller's API key is required and only the caller's own
+ * requests are heard: stream ids are chosen by clients, so they are no secret to rely on. (Browsers
+ * read it with fetch and an Authorization header, as the web page does; EventSource sends no headers.)
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
@@ -25,19 +26,21 @@ export function registerSse(mount: Mount, services: ApiServices, options: ApiOpt
       operationId: 'streamEvents',
       tags: ['Generation'],
       summary: 'Live status and step progress (Server-Sent Events)',
+      security: [{ bearer: [] }],
       description:
-        'Open this before sending a generation with the same `stream_id`. Frames: `{"version"}` first, then ' +
+        'Open this before sending a generation with the same `stream_id`, with the same account\'s key: only that account\'s requests are heard. Frames: `{"version"}` first, then ' +
         '`{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` ' +
         'and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps"}`, in order.',
       request: { query: z.object({ id: StreamId }) },
-      responses: { 200: { description: 'An event stream.', content: { 'text/event-stream': { schema: z.string() } } } },
+      responses: { 200: { description: 'An event stream.', content: { 'text/event-stream': { schema: z.string() } } }, 401: { description: 'No valid API key.' } },
     }),
     (c, { query }) => {
       const streamId = query.id;
+      const userId = c.get('auth').user.id;
       return streamSSE(c, async (stream) => {
         const queue: JobEvent[] = [];
         let wake: (() => void) | undefined;
-        const unsubscribe = events.subscribe(streamChannel(streamId), (e) => {
+        const unsubscribe = events.subscribe(streamChannel(userId, streamId), (e) => {
           queue.push(e);
           wake?.();
         });
