@@ -10,7 +10,7 @@ export function baseUrl(c: Context, publicUrl: string): string {
   return `${proto || url.protocol.replace(':', '')}://${host || url.host}`;
 }
 
-/** A signed URL for a stored object (works without headers, for whoever holds it). */
+/** A URL for a stored object, signed afresh until now + DARKROOM_SIGNED_URL_TTL (works without headers, for whoever holds it, until then). */
 export function imageUrl(c: Context, publicUrl: string, access: ImageAccess, key: string): string {
   return baseUrl(c, publicUrl) + access.path(key);
 }

@@ -48,6 +48,8 @@ export interface Config {
   batchWindowMs: number;
   /** Whether new outputs are viewable by anyone with their URL (else by their owner and signed URLs). */
   outputsPublic: boolean;
+  /** Seconds a signed image URL handed out in an answer stays valid. */
+  signedUrlTtl: number;
   /** The API dialects served (each one on or off). */
   dialects: Dialect[];
   /** Hosts, IPs or CIDR ranges that client-named URLs (init images, webhooks) may reach although private. */
@@ -172,6 +174,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   batchMax: { env: 'DARKROOM_BATCH_MAX', parse: integer(1, 64), fallback: (c) => (c.executionProvider === 'cpu' ? 1 : 8) },
   batchWindowMs: { env: 'DARKROOM_BATCH_WINDOW_MS', parse: integer(0, 10000), fallback: () => 25 },
   outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
+  signedUrlTtl: { env: 'DARKROOM_SIGNED_URL_TTL', parse: integer(1, 604800), fallback: () => 3600 },
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },
   leonardoModels: { env: 'DARKROOM_LEONARDO_MODELS', parse: modelMap, fallback: () => ({}) },

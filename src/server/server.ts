@@ -92,7 +92,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     // A stand-in engine (tests) has no upscaler registry: Upscales then resamples.
     const upscaler = engine instanceof Engine ? { list: () => engine.upscalers.list(), upscale: engine.upscale.bind(engine) } : undefined;
     const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs, upscaler });
-    const imageAccess = await ImageAccess.open(db);
+    const imageAccess = await ImageAccess.open(db, { ttlSeconds: config.signedUrlTtl });
     const webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
     webhooks.register('leonardo', leonardoWebhookPayload);
     const services: ApiServices = {

@@ -652,7 +652,7 @@ export interface paths {
         };
         /**
          * A stored image (the URLs in API answers point here)
-         * @description key is an object key such as outputs/<id>.png (it may contain "/"). Private images need `sig` (as in the URLs Darkroom hands out) or the owner's API key.
+         * @description key is an object key such as outputs/<id>.png (it may contain "/"). Private images need `exp` and `sig` as in the URLs Darkroom hands out (valid for DARKROOM_SIGNED_URL_TTL seconds, default 3600; every answer signs afresh) or the owner's API key.
          */
         get: operations["getImage"];
         put?: never;
@@ -3312,6 +3312,9 @@ export interface operations {
     getImage: {
         parameters: {
             query?: {
+                /** @description Unix time (seconds) the signature expires. */
+                exp?: string;
+                /** @description HMAC of the key and exp. */
                 sig?: string;
             };
             header?: never;
@@ -3331,7 +3334,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
-            /** @description No such image, or not yours. */
+            /** @description No such image, not yours, or a signed URL that expired or was altered. */
             404: {
                 headers: {
                     [name: string]: unknown;
