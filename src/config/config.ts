@@ -56,7 +56,16 @@ export interface Config {
   urlAllowlist: string[];
   /** Leonardo model ids and sd_version values → Darkroom model ids (unlisted ones: the default model). */
   leonardoModels: Record<string, string>;
+  /** Least severe log line written (pino levels; `silent` writes none). */
+  logLevel: LogLevel;
+  /** `json` (one object a line, for collectors) or `pretty` (one readable line, for a terminal). */
+  logFormat: LogFormat;
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export const DIALECTS = ['stablecog', 'stability', 'leonardo', 'openai'] as const;
 export type Dialect = (typeof DIALECTS)[number];
@@ -178,6 +187,8 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },
   leonardoModels: { env: 'DARKROOM_LEONARDO_MODELS', parse: modelMap, fallback: () => ({}) },
+  logLevel: { env: 'DARKROOM_LOG_LEVEL', parse: (r) => oneOf(LOG_LEVELS)(r.trim().toLowerCase()), fallback: () => 'info' },
+  logFormat: { env: 'DARKROOM_LOG_FORMAT', parse: (r) => oneOf(LOG_FORMATS)(r.trim().toLowerCase()), fallback: () => 'json' },
 };
 
 /** The CLI flag of a setting: DARKROOM_DATA_DIR → --data-dir. */
