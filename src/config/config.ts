@@ -56,6 +56,16 @@ export interface Config {
   urlAllowlist: string[];
   /** Leonardo model ids and sd_version values → Darkroom model ids (unlisted ones: the default model). */
   leonardoModels: Record<string, string>;
+  /** S3 bucket for images (outputs, uploads, init images); empty: the local disk under dataDir. */
+  s3Bucket: string;
+  /** An S3-compatible endpoint (MinIO, radosgw, R2...); empty: AWS's own. */
+  s3Endpoint: string;
+  /** The bucket's region; empty: the AWS SDK's (AWS_REGION), else us-east-1. */
+  s3Region: string;
+  /** Path-style bucket URLs (endpoint/bucket/key), which most self-hosted S3 servers want. */
+  s3ForcePathStyle: boolean;
+  /** Base URL that public objects may be served from (`<url>/<key>`); empty: through the API. */
+  s3PublicUrl: string;
   /** Least severe log line written (pino levels; `silent` writes none). */
   logLevel: LogLevel;
   /** `json` (one object a line, for collectors) or `pretty` (one readable line, for a terminal). */
@@ -151,6 +161,16 @@ function modelMap(raw: string): Record<string, string> {
   return out;
 }
 
+/** S3 bucket naming rules: 3-63 of a-z 0-9 . -, starting and ending with a letter or digit; empty is none. */
+function s3BucketName(raw: string): string {
+  const v = raw.trim();
+  if (v !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v)) throw new Error('must be an S3 bucket name (3-63 characters: a-z, 0-9, ".", "-")');
+  return v;
+}
+
+/** S3 settings that mean nothing without DARKROOM_S3_BUCKET. */
+const S3_DEPENDENT = ['s3Endpoint', 's3Region', 's3ForcePathStyle', 's3PublicUrl'] as const;
+
 function text(raw: string): string {
   if (raw.trim() === '') throw new Error('must not be empty');
   return raw;
@@ -187,6 +207,11 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },
   leonardoModels: { env: 'DARKROOM_LEONARDO_MODELS', parse: modelMap, fallback: () => ({}) },
+  s3Bucket: { env: 'DARKROOM_S3_BUCKET', parse: s3BucketName, fallback: () => '' },
+  s3Endpoint: { env: 'DARKROOM_S3_ENDPOINT', parse: httpUrl, fallback: () => '' },
+  s3Region: { env: 'DARKROOM_S3_REGION', parse: (r) => r.trim(), fallback: () => '' },
+  s3ForcePathStyle: { env: 'DARKROOM_S3_FORCE_PATH_STYLE', parse: boolean, fallback: () => false },
+  s3PublicUrl: { env: 'DARKROOM_S3_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
   logLevel: { env: 'DARKROOM_LOG_LEVEL', parse: (r) => oneOf(LOG_LEVELS)(r.trim().toLowerCase()), fallback: () => 'info' },
   logFormat: { env: 'DARKROOM_LOG_FORMAT', parse: (r) => oneOf(LOG_FORMATS)(r.trim().toLowerCase()), fallback: () => 'json' },
 };
@@ -215,6 +240,11 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     } catch (err) {
       problems.push(`${origin}=${JSON.stringify(raw)}: ${(err as Error).message}`);
     }
+  }
+  // S3 settings without a bucket would silently keep images on the local disk.
+  const s3Given = S3_DEPENDENT.map((k) => SETTINGS[k].env).filter((e) => (flags[e] ?? env[e] ?? '').trim() !== '');
+  if (!config.s3Bucket && s3Given.length && !problems.some((p) => p.startsWith('DARKROOM_S3_BUCKET=') || p.startsWith(`${flagName('DARKROOM_S3_BUCKET')}=`))) {
+    problems.push(`DARKROOM_S3_BUCKET: must be set when ${s3Given.join(', ')} ${s3Given.length > 1 ? 'are' : 'is'} (images go to S3 only with a bucket; unset those to keep them on the local disk)`);
   }
   if (problems.length) throw new ConfigError(problems);
   return config as Config;

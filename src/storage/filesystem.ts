@@ -1,8 +1,8 @@
 /** ObjectStore on the local disk: key `outputs/x.png` is the file `<root>/outputs/x.png`. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, opendir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { assertSafeKey, contentTypeOf, type ObjectStore, type StoredObject } from './object-store.ts';
+import { assertSafeKey, assertSafePrefix, contentTypeOf, type ListedObject, type ObjectStore, type StoredObject } from './object-store.ts';
 
 export class FilesystemStore implements ObjectStore {
   constructor(readonly root: string) {}
@@ -12,33 +12,85 @@ export class FilesystemStore implements ObjectStore {
     return join(this.root, ...key.split('/'));
   }
 
-  async put(key: string, bytes: Uint8Array): Promise<void> {
+  /** The content type comes back from the key's extension (nothing is stored beside the file). */
+  async put(key: string, bytes: Uint8Array, _contentType?: string): Promise<void> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    // Write beside and rename, so a reader never sees half a file.
+    // Write beside and rename, so a reader never sees half a file. A crash between the two leaves
+    // the `.tmp-` file, which `list` shows like any other file (the orphan sweep removes it).
     const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
+    try {
+      await writeFile(tmp, bytes);
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
   }
 
   async get(key: string): Promise<StoredObject | undefined> {
     try {
       return { bytes: await readFile(this.path(key)), contentType: contentTypeOf(key) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // A folder (the start of other keys) is not an object, as on S3.
+      if (['ENOENT', 'EISDIR', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined;
       throw err;
     }
   }
 
   async exists(key: string): Promise<boolean> {
+    const path = this.path(key);
     try {
-      return (await stat(this.path(key))).isFile();
+      return (await stat(path)).isFile();
     } catch {
       return false;
     }
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    const path = this.path(key);
+    try {
+      await unlink(path);
+    } catch (err) {
+      // Nothing there, or a folder (not an object: the keys under it stay, as on S3).
+      if (!['ENOENT', 'EISDIR', 'EPERM', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    assertSafePrefix(prefix);
+    // Walk the deepest folder the prefix names whole, and match the rest of it by name.
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    yield* this.walk(folder, prefix);
+  }
+
+  private async *walk(folder: string, prefix: string): AsyncIterable<ListedObject> {
+    let dir;
+    try {
+      dir = await opendir(join(this.root, ...folder.split('/').filter(Boolean)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw err;
+    }
+    for await (const entry of dir) {
+      const key = folder + entry.name;
+      if (entry.isDirectory()) {
+        // Only folders that can hold a matching key.
+        if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) yield* this.walk(key + '/', prefix);
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        try {
+          const s = await stat(join(this.root, ...key.split('/')));
+          yield { key, size: s.size, lastModified: s.mtime };
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // deleted meanwhile
+        }
+      }
+    }
+  }
+
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    const s = await stat(this.root);
+    if (!s.isDirectory()) throw new Error(`${this.root} is not a folder`);
   }
 }

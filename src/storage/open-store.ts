@@ -1,0 +1,25 @@
+/** The object store the configuration names: an S3 bucket when DARKROOM_S3_BUCKET is set, else the local disk. */
+import { join } from 'node:path';
+import type { Config } from '../config/config.ts';
+import { FilesystemStore } from './filesystem.ts';
+import type { ObjectStore } from './object-store.ts';
+import { S3Store } from './s3.ts';
+
+export type S3Settings = Pick<Config, 's3Bucket' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle' | 's3PublicUrl'>;
+
+/**
+ * S3Store for `config.s3Bucket`, else a FilesystemStore under `<dataDir>/images` (dataDir defaults
+ * to config.dataDir). Nothing is contacted here; `store.check()` does that.
+ */
+export function openStore(config: S3Settings & Pick<Config, 'dataDir'>, dataDir: string = config.dataDir): ObjectStore {
+  if (config.s3Bucket) {
+    return new S3Store({
+      bucket: config.s3Bucket,
+      ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+      ...(config.s3Region ? { region: config.s3Region } : {}),
+      forcePathStyle: config.s3ForcePathStyle,
+      ...(config.s3PublicUrl ? { publicUrl: config.s3PublicUrl } : {}),
+    });
+  }
+  return new FilesystemStore(join(dataDir, 'images'));
+}

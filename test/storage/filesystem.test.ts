@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FilesystemStore } from '../../src/storage/filesystem.ts';
+import { listed, storeContract } from './contract.ts';
+
+storeContract('the local disk', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'darkroom-store-'));
+  return { store: new FilesystemStore(join(dir, 'images')), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+test('local disk: a key is a file under the root, nothing is written beside it, and a crashed write shows in list', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'darkroom-store-'));
+  try {
+    const store = new FilesystemStore(join(dir, 'images'));
+    await store.put('outputs/a.png', new Uint8Array([1, 2, 3]), 'image/png');
+    assert.deepEqual(readdirSync(join(dir, 'images', 'outputs')), ['a.png'], 'no temp or metadata file stays');
+    await assert.rejects(store.put('../escape.png', new Uint8Array([1]), 'image/png'));
+    assert.equal(existsSync(join(dir, 'escape.png')), false);
+    // What a crash between write and rename leaves: it is listed, so the orphan sweep can remove it.
+    writeFileSync(join(dir, 'images', 'outputs', 'b.png.tmp-0a1b2c3d'), 'half');
+    assert.deepEqual([...(await listed(store, 'outputs/')).keys()].sort(), ['outputs/a.png', 'outputs/b.png.tmp-0a1b2c3d']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
