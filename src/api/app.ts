@@ -2,13 +2,13 @@
  * The HTTP application: the Stablecog dialect, stored images, the OpenAPI document and its docs
  * page, and the web page (playground, gallery, keys, usage) at /. Built from services, so tests run it in-process (app.request) or over a real socket.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import type { ApiOptions, ApiServices, Env } from './env.ts';
 import { registerImages } from './images.ts';
+import { observeRequests, registerOps } from './ops.ts';
 import { openApiDocument } from './openapi.ts';
 import { createStablecogApp } from './stablecog/index.ts';
 import { createOpenAIApp } from './openai/index.ts';
@@ -16,18 +16,19 @@ import { createStabilityApp } from './stability/index.ts';
 import { createLeonardoApp } from './leonardo/index.ts';
 import { DIALECTS } from '../config/config.ts';
 import { stablecogErrorHandler } from './stablecog/errors.ts';
+import { loggerWritingTo } from '../observability/logger.ts';
+import { processMetrics } from '../observability/metrics.ts';
 
 const DOCS_PAGE = fileURLToPath(new URL('../../web/docs.html', import.meta.url));
 const WEB_PAGE = fileURLToPath(new URL('../../web/index.html', import.meta.url));
 
 export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
-  app.use('*', async function requestId(c, next) {
-    const id = randomUUID();
-    c.set('requestId', id);
-    c.header('X-Request-Id', id);
-    await next();
-  });
+  // Operations: request id, request log line and HTTP metrics for every request; /healthz, /readyz, /metrics.
+  const metrics = options.metrics ?? processMetrics();
+  const logger = options.logger ?? loggerWritingTo(options.log);
+  app.use('*', observeRequests({ metrics, logger }));
+  registerOps(app, { checks: options.readiness, metrics, logger });
   app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'] }));
   const cross = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Accept'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed'] });
   app.use('/v2beta/*', cross);

@@ -13,6 +13,9 @@ import type { UploadTokens } from '../core/upload-tokens.ts';
 import type { Dialect } from '../config/config.ts';
 import type { EventBus } from '../queue/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { ReadinessCheck } from './ops.ts';
 
 export interface ApiServices {
   accounts: Accounts;
@@ -42,12 +45,20 @@ export interface ApiOptions {
   leonardoModels?: Readonly<Record<string, string>>;
   /** Generations one user may have in flight (Leonardo's apiConcurrencySlots). */
   maxInFlight?: number;
+  /** What /readyz asks (e.g. `databaseCheck(db)`); none: /readyz answers 200 with no checks. */
+  readiness?: readonly ReadinessCheck[];
+  /** Where the HTTP metrics go and what /metrics serves; default the process's (`processMetrics()`). */
+  metrics?: Metrics;
+  /** Request log lines and `c.get('logger')`; default a JSON logger writing through `log`. */
+  logger?: Logger;
 }
 
 export type Env = {
   Variables: {
     auth: Auth;
     requestId: string;
+    /** The app's logger with this request's `requestId` on every line. */
+    logger: Logger;
     /** Settings to echo in an error answer (Stablecog sends them once validation has passed). */
     errorSettings?: unknown;
   };
