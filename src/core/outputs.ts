@@ -2,6 +2,7 @@
 import type { Database } from '../db/database.ts';
 import * as gens from '../db/generations.ts';
 import type { OutputQuery, OutputWithGeneration } from '../db/generations.ts';
+import type { GenerationOutput } from '../db/schema.ts';
 
 export type { OutputQuery, OutputWithGeneration };
 
@@ -14,5 +15,16 @@ export class Outputs {
     const last = rows.at(-1);
     const next = rows.length === q.perPage && last ? (q.orderBy === 'updated_at' ? last.updated_at : last.created_at) : undefined;
     return { rows, total, next };
+  }
+
+  /** Every output of each generation (in batch order), keyed by generation id: the siblings of a page's outputs. */
+  async ofGenerations(generationIds: readonly string[]): Promise<Map<string, GenerationOutput[]>> {
+    const byGeneration = new Map<string, GenerationOutput[]>();
+    for (const o of await gens.outputsOfMany(this.db.kysely, [...new Set(generationIds)])) {
+      const list = byGeneration.get(o.generation_id) ?? [];
+      list.push(o);
+      byGeneration.set(o.generation_id, list);
+    }
+    return byGeneration;
   }
 }

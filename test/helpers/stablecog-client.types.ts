@@ -848,6 +848,8 @@ export interface components {
             guidance_scale: number;
             inference_steps: number;
             prompt_strength: number;
+            /** @description prompt_strength again, as Stablecog's own OpenAPI document spells it (its clients read this name). */
+            prompt_strengtht: number;
         };
         UpscaleModelsResponse: {
             models: components["schemas"]["UpscaleModel"][];
@@ -907,7 +909,17 @@ export interface components {
                 num_outputs: number;
                 init_image_url?: string;
                 prompt_strength?: number;
+                /** @description All of this generation's outputs (this one included), in batch order. */
+                outputs: components["schemas"]["GenerationOutput"][];
             };
+        };
+        GenerationOutput: {
+            id: string;
+            image_url: string;
+            upscaled_image_url?: string;
+            gallery_status: string;
+            is_favorited: boolean;
+            was_auto_submitted: boolean;
         };
         UploadResponse: {
             /** @example s3://<sha256 of your user id>/<uuid>.png */

@@ -67,6 +67,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
           guidance_scale: d.guidanceScale,
           inference_steps: d.inferenceSteps,
           prompt_strength: d.promptStrength,
+          prompt_strengtht: d.promptStrength,
         },
         200,
       );

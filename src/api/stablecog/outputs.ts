@@ -1,4 +1,8 @@
-/** GET /v1/image/generation/outputs (alias /v1/image/outputs): the caller's outputs, filtered, by cursor. */
+/**
+ * GET /v1/image/generation/outputs (alias /v1/image/outputs): the caller's outputs, filtered, by cursor;
+ * each with its generation, which lists all of that generation's outputs (as Stablecog's OpenAPI document has it).
+ * Image URLs are signed afresh on every call.
+ */
 import { createRoute } from '@hono/zod-openapi';
 import { modelUuid, schedulerEntry } from '../../core/models.ts';
 import { uuidV5, isUuid } from '../../core/uuid.ts';
@@ -62,6 +66,8 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
         end: q.end_dt,
       });
       const url = (key: string) => imageUrl(c, options.publicUrl, imageAccess, key);
+      // Stablecog's document nests each generation's outputs under it (GenerationQueryResponse.generation.outputs).
+      const siblings = await outputs.ofGenerations(page.rows.map((o) => o.generation_id));
       return c.json(
         {
           ...(page.total !== undefined ? { total: page.total } : {}),
@@ -95,6 +101,14 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
                 num_outputs: g.num_outputs,
                 ...(g.init_image_url ? { init_image_url: g.init_image_url } : {}),
                 ...(g.prompt_strength !== null ? { prompt_strength: g.prompt_strength } : {}),
+                outputs: (siblings.get(g.id) ?? []).map((s) => ({
+                  id: s.id,
+                  image_url: url(s.image_key),
+                  ...(s.upscaled_image_key ? { upscaled_image_url: url(s.upscaled_image_key) } : {}),
+                  gallery_status: 'not_submitted',
+                  is_favorited: false,
+                  was_auto_submitted: false,
+                })),
               },
             };
           }),

@@ -130,6 +130,7 @@ export const GenerationDefaultsResponse = z
     guidance_scale: z.number(),
     inference_steps: z.number().int(),
     prompt_strength: z.number(),
+    prompt_strengtht: z.number().openapi({ description: "prompt_strength again, as Stablecog's own OpenAPI document spells it (its clients read this name)." }),
   })
   .openapi('GenerationDefaultsResponse');
 
@@ -233,6 +234,18 @@ export const OutputsQuery = z.object({
   end_dt: isoTime('end_dt').optional(),
 });
 
+/** One output of a listed generation (Stablecog's GenerationOutput). */
+export const GenerationSibling = z
+  .object({
+    id: z.string(),
+    image_url: z.string(),
+    upscaled_image_url: z.string().optional(),
+    gallery_status: z.string(),
+    is_favorited: z.boolean(),
+    was_auto_submitted: z.boolean(),
+  })
+  .openapi('GenerationOutput');
+
 export const OutputsResponse = z
   .object({
     total: z.number().int().optional().openapi({ description: 'Only on the first page (no cursor).' }),
@@ -266,6 +279,7 @@ export const OutputsResponse = z
             num_outputs: z.number().int(),
             init_image_url: z.string().optional(),
             prompt_strength: z.number().optional(),
+            outputs: z.array(GenerationSibling).openapi({ description: "All of this generation's outputs (this one included), in batch order." }),
           }),
         })
         .openapi('GenerationOutputItem'),
