@@ -3,6 +3,7 @@ import type { Accounts, Auth } from '../core/accounts.ts';
 import type { Credits } from '../core/credits.ts';
 import type { Generations } from '../core/generations.ts';
 import type { ImageAccess } from '../core/image-access.ts';
+import type { Idempotency } from '../core/idempotency.ts';
 import type { ImageInputs } from '../core/images.ts';
 import type { ModelCatalog } from '../core/models.ts';
 import type { Outputs } from '../core/outputs.ts';
@@ -30,6 +31,8 @@ export interface ApiServices {
   store: ObjectStore;
   events: EventBus;
   rateLimiter: RateLimiter;
+  /** Idempotency-Key: saved answers of create requests, per user and key. */
+  idempotency: Idempotency;
   /** Signed tokens for key-less uploads (Leonardo's presigned init images). */
   uploadTokens: UploadTokens;
 }

@@ -32,6 +32,8 @@ export interface Config {
   publicUrl: string;
   /** Seconds a synchronous generation or upscale request waits for its images. */
   generationTimeout: number;
+  /** Seconds an Idempotency-Key and its answer are kept from the key's first use (expired keys are purged lazily). */
+  idempotencyTtl: number;
   /** Generations one user may have in flight at once. */
   maxInFlight: number;
   /** Requests of one user that may wait for an in-flight slot; one more gets queue_limit_reached. */
@@ -101,6 +103,17 @@ function integer(min: number, max: number) {
   return (raw: string): number => {
     const n = Number(raw);
     if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max) throw new Error(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** Seconds, written as a number of seconds or with a unit: 90s, 30m, 24h, 7d. */
+function duration(min: number, max: number) {
+  const units: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+  return (raw: string): number => {
+    const m = /^(\d+)\s*([smhd]?)$/i.exec(raw.trim());
+    const n = m ? Number(m[1]) * units[m[2]!.toLowerCase()]! : NaN;
+    if (!(n >= min && n <= max)) throw new Error(`must be a duration from ${min} s to ${max / 86400} d: seconds, or a number with s, m, h or d (24h)`);
     return n;
   };
 }
@@ -194,6 +207,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
   publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
   generationTimeout: { env: 'DARKROOM_GENERATION_TIMEOUT', parse: integer(1, 86400), fallback: () => 240 },
+  idempotencyTtl: { env: 'DARKROOM_IDEMPOTENCY_TTL', parse: duration(1, 365 * 86400), fallback: () => 86400 },
   maxInFlight: { env: 'DARKROOM_MAX_IN_FLIGHT', parse: integer(1, 1000), fallback: () => 2 },
   maxQueued: { env: 'DARKROOM_MAX_QUEUED', parse: integer(0, 100000), fallback: () => 50 },
   rateLimit: { env: 'DARKROOM_RATE_LIMIT', parse: integer(0, 1000000), fallback: () => 10 },

@@ -25,7 +25,9 @@ export type ErrorCode =
   | 'queue_limit_reached'
   | 'rate_limited'
   | 'generation_failed'
-  | 'timeout';
+  | 'timeout'
+  | 'idempotency_key_reused'
+  | 'idempotency_in_progress';
 
 export abstract class DarkroomError extends Error {
   abstract readonly code: ErrorCode;
@@ -166,6 +168,25 @@ export class GenerationTimeoutError extends DarkroomError {
   readonly code = 'timeout' as const;
   constructor(readonly seconds: number) {
     super(`no result within ${seconds} s`);
+  }
+}
+
+/**
+ * An Idempotency-Key sent again with a different request (method, path or body) than the one it
+ * was first used for: nothing ran, nothing was charged (422, as the IETF Idempotency-Key draft says).
+ */
+export class IdempotencyKeyReusedError extends DarkroomError {
+  readonly code = 'idempotency_key_reused' as const;
+  constructor(readonly key: string) {
+    super(`Idempotency-Key "${key}" was already used with a different request (method, path or body); use a new key for a new request`);
+  }
+}
+
+/** The first request with this Idempotency-Key was still running when the wait for its answer ran out (409). */
+export class IdempotencyInProgressError extends DarkroomError {
+  readonly code = 'idempotency_in_progress' as const;
+  constructor(readonly key: string) {
+    super(`a request with Idempotency-Key "${key}" is still in progress; retry later to get its answer`);
   }
 }
 

@@ -11,6 +11,7 @@ type Optional<T> = ColumnType<T | null, T | null | undefined, T | null>;
 
 export type Role = 'admin' | 'user';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type IdempotencyState = 'running' | 'done';
 export type LedgerReason = 'initial' | 'grant' | 'generation' | 'upscale' | 'refund';
 
 export interface UsersTable {
@@ -136,6 +137,27 @@ export interface UpscalesTable {
   completed_at: string | null;
 }
 
+/**
+ * One `Idempotency-Key` of one user: inserted (running) before the request runs, its answer saved
+ * (done) when it ends, kept until expires_at. owner and locked_at are the running request's claim,
+ * renewed while it runs; a claim left stale (its process died) may be taken over.
+ */
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  /** SHA-256 hex of method, path, Accept, media type and body. */
+  fingerprint: string;
+  state: IdempotencyState;
+  owner: string;
+  locked_at: string;
+  /** The saved answer (state done): HTTP status, headers as JSON [[name, value], ...], body as base64. */
+  status: Optional<number>;
+  headers: Optional<string>;
+  body: Optional<string>;
+  created_at: string;
+  expires_at: string;
+}
+
 /** Server-wide values shared by every process (the image-URL signing secret, ...). */
 export interface ServerSettingsTable {
   key: string;
@@ -151,6 +173,7 @@ export interface DB {
   uploads: UploadsTable;
   upscales: UpscalesTable;
   server_settings: ServerSettingsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -164,3 +187,4 @@ export type NewGenerationOutput = Insertable<GenerationOutputsTable>;
 export type Upload = Selectable<UploadsTable>;
 export type Upscale = Selectable<UpscalesTable>;
 export type NewUpscale = Insertable<UpscalesTable>;
+export type IdempotencyKey = Selectable<IdempotencyKeysTable>;

@@ -17,6 +17,7 @@ import { Accounts } from '../core/accounts.ts';
 import { Credits } from '../core/credits.ts';
 import { Generations } from '../core/generations.ts';
 import { ImageAccess } from '../core/image-access.ts';
+import { Idempotency } from '../core/idempotency.ts';
 import { ImageInputs } from '../core/images.ts';
 import { ModelCatalog } from '../core/models.ts';
 import { Outputs } from '../core/outputs.ts';
@@ -108,6 +109,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       store,
       events,
       rateLimiter: new RateLimiter(config.rateLimit),
+      idempotency: new Idempotency(db, { ttlMs: config.idempotencyTtl * 1000, waitMs: timeoutMs, log }),
       uploadTokens: await UploadTokens.open(db),
     };
 

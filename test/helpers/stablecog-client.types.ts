@@ -1519,7 +1519,10 @@ export interface operations {
     createGeneration: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1579,7 +1582,10 @@ export interface operations {
     createGeneration_alias1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2106,7 +2112,10 @@ export interface operations {
     createUpscale: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2166,7 +2175,10 @@ export interface operations {
     createUpscale_alias1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2557,7 +2569,10 @@ export interface operations {
     stableImageCore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2626,7 +2641,10 @@ export interface operations {
     stabilityGenerateCore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2718,7 +2736,10 @@ export interface operations {
     leonardoCreateGeneration: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3293,7 +3314,10 @@ export interface operations {
     openaiCreateImage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3353,7 +3377,10 @@ export interface operations {
     openaiEditImage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3413,7 +3440,10 @@ export interface operations {
     openaiCreateImageVariation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, 1-255 printable ASCII characters (a UUID, say), kept per account for DARKROOM_IDEMPOTENCY_TTL (24 h). Sending the same request again with the same key answers the first answer again, with `Idempotent-Replayed: true`, and charges nothing more; while the first still runs the second waits for its answer (409 if it is still running after the generation timeout). The same key with a different request (method, path, Accept or body) is refused with 422. Refusals (4xx) and failed or timed-out generations (refunded) are not kept, so the key may be sent again. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };

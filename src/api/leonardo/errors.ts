@@ -44,6 +44,10 @@ export function toLeonardoAnswer(err: DarkroomError): { status: ContentfulStatus
       return { status: 403, body: body(err.message, 'access-denied') };
     case 'not_found':
       return { status: 404, body: body(err.message, 'not-found') };
+    case 'idempotency_key_reused':
+      return { status: 422, body: body(err.message, 'idempotency-key-reused') };
+    case 'idempotency_in_progress':
+      return { status: 409, body: body(err.message, 'idempotency-key-in-progress') };
     case 'insufficient_credits':
       return { status: 400, body: body(`Not enough API tokens for this request: ${err.message}`, 'unexpected') };
     case 'rate_limited':

@@ -17,6 +17,7 @@ import { LEONARDO_SCHEDULERS } from '../../engine/schedulers/aliases.ts';
 import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { Generation, GenerationOutput } from '../../db/schema.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
+import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
 import { errorResponses, secured } from './openapi.ts';
@@ -77,7 +78,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         'taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): ' +
         `${IGNORED_OPTIONS.join(', ')}.`,
       ...secured,
-      request: { body: { required: true, content: { 'application/json': { schema: CreateGenerationInput } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: CreateGenerationInput } } } },
       responses: { 200: { description: 'The job.', content: { 'application/json': { schema: CreateGenerationResponse } } }, ...errorResponses },
     }),
     async (c, { body }) => {
@@ -159,6 +160,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       const cost = generationCost(spec);
       return c.json({ sdGenerationJob: { generationId: gen.id, apiCreditCost: cost, cost: { amount: String(cost), unit: 'CREDITS' as const } } }, 200);
     },
+    { middleware: [idempotent(services.idempotency)] },
   );
 
   mount(

@@ -75,6 +75,10 @@ export function toOpenAIAnswer(err: DarkroomError): Answer {
       return answer(403, err.message, 'invalid_request_error', null, null);
     case 'not_found':
       return answer(404, err.message, 'invalid_request_error', null, null);
+    case 'idempotency_key_reused':
+      return answer(422, err.message, 'invalid_request_error', null, 'idempotency_key_reused');
+    case 'idempotency_in_progress':
+      return answer(409, err.message, 'invalid_request_error', null, 'idempotency_key_in_progress');
     case 'insufficient_credits':
       return answer(429, `You exceeded your current quota: ${err.message}.`, 'insufficient_quota', null, 'insufficient_quota');
     case 'rate_limited':

@@ -16,6 +16,7 @@ import { randomSeed } from '../../core/random.ts';
 import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { filesOf, readForm, textFields } from '../multipart.ts';
+import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { parseWith } from '../validation.ts';
@@ -133,7 +134,7 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
         'Answers when the images are ready. One credit per image. `model` is a Darkroom model id; OpenAI model names mean the default model. ' +
         'quality, style, background, moderation, output_compression and partial_images are accepted and ignored.',
       ...secured,
-      request: { body: { required: true, content: { 'application/json': { schema: GenerationsInput } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: GenerationsInput } } } },
       responses,
     }),
     async (c, { body }) => {
@@ -142,6 +143,7 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
       const spec = baseSpec(model, body.prompt, body.n, size);
       return answer(c, services, options, spec, { response: body.response_format, output: body.output_format }, { operation: 'generations', ...(body.user ? { user: body.user } : {}) });
     },
+    { middleware: [idempotent(services.idempotency)] },
   );
 
   mount(
@@ -155,7 +157,7 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
         'multipart/form-data. The fully transparent pixels of `mask` (same size as `image`) mark the area to repaint; without a mask, ' +
         "the image's own transparent pixels do. One credit per image.",
       ...secured,
-      request: { body: { required: true, content: { 'multipart/form-data': { schema: EditsFormDoc } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'multipart/form-data': { schema: EditsFormDoc } } } },
       responses,
     }),
     async (c) => {
@@ -182,7 +184,7 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
       const spec: GenerationSpec = { ...baseSpec(model, fields.prompt, fields.n, size), initImageUrl: image.object, strength: 1, maskUrl, maskSource: 'alpha' };
       return answer(c, services, options, spec, { response: fields.response_format, output: fields.output_format }, { operation: 'edits' });
     },
-    { middleware: [uploadLimit()] },
+    { middleware: [uploadLimit(), idempotent(services.idempotency)] },
   );
 
   mount(
@@ -194,7 +196,7 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
       summary: 'Variations of an image (OpenAI Images API: image-to-image)',
       description: `multipart/form-data. Image-to-image without a prompt, repainting ${VARIATION_STRENGTH * 100}% of the image. One credit per image.`,
       ...secured,
-      request: { body: { required: true, content: { 'multipart/form-data': { schema: VariationsFormDoc } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'multipart/form-data': { schema: VariationsFormDoc } } } },
       responses,
     }),
     async (c) => {
@@ -208,6 +210,6 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
       const spec: GenerationSpec = { ...baseSpec(model, '', fields.n, size), initImageUrl: image.object, strength: VARIATION_STRENGTH };
       return answer(c, services, options, spec, { response: fields.response_format, output: fields.output_format }, { operation: 'variations' });
     },
-    { middleware: [uploadLimit()] },
+    { middleware: [uploadLimit(), idempotent(services.idempotency)] },
   );
 }

@@ -19,7 +19,7 @@ export function stabilityField(field: string): string {
 }
 
 /** Fields a v2beta client sends; a problem with anything else (the model's limits) is a 422. */
-const V2_FIELDS = new Set(['prompt', 'aspect_ratio', 'negative_prompt', 'seed', 'style_preset', 'output_format', 'accept', 'content-type', '']);
+const V2_FIELDS = new Set(['prompt', 'aspect_ratio', 'negative_prompt', 'seed', 'style_preset', 'output_format', 'accept', 'content-type', 'Idempotency-Key', '']);
 
 function statusOf(err: DarkroomError): ContentfulStatusCode {
   switch (err.code) {
@@ -34,6 +34,10 @@ function statusOf(err: DarkroomError): ContentfulStatusCode {
     case 'rate_limited':
     case 'queue_limit_reached':
       return 429;
+    case 'idempotency_key_reused':
+      return 422;
+    case 'idempotency_in_progress':
+      return 409;
     case 'image_too_large':
       return 413;
     default:
@@ -71,6 +75,8 @@ export function toV2Answer(err: DarkroomError, id: string): { status: Contentful
         return 'not_found';
       case 413:
         return 'payload_too_large';
+      case 409:
+        return 'conflict';
       case 422:
         return 'invalid_request';
       case 429:

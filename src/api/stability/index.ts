@@ -12,6 +12,7 @@ import { outputBytes } from '../../core/output-formats.ts';
 import { bearerOrRawSecret, registerBearer, requireApiKey } from '../auth.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { readForm, textFields } from '../multipart.ts';
+import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import { mounter } from '../route.ts';
 import { parseWith } from '../validation.ts';
 import { seedErrorHandler, v2ErrorHandler } from './errors.ts';
@@ -40,7 +41,7 @@ function seedApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
         `Authorization: the API key, raw or as "Bearer <key>". width and height (${320}-${1536}, multiples of 64) together, or aspect_ratio alone (default 1:1). ` +
         `${FLAT_PRICES.stable_image_core} credits per successful image; failures are not charged.`,
       ...secured,
-      request: { body: { required: true, content: { 'application/json': { schema: SeedCoreInput } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: SeedCoreInput } } } },
       responses: {
         200: { description: 'The image (`code` 0).', content: { 'application/json': { schema: SeedCoreResponse } } },
         400: { description: 'Bad input; the message starts with the field. Nothing is charged.', content: json },
@@ -65,6 +66,7 @@ function seedApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
       const { bytes } = await outputBytes(services.store, out.image_key, 'png');
       return c.json({ code: 0 as const, message: 'success' as const, data: { image: bytes.toString('base64'), seed: Number(out.seed) } }, 200);
     },
+    { middleware: [idempotent(services.idempotency)] },
   );
   return app;
 }
@@ -88,7 +90,7 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
         `{image (base64), finish_reason, seed}. ${FLAT_PRICES.stability_core} credits per successful image; failures are not charged. ` +
         "The size is the model's native pixel count in the aspect ratio asked for.",
       ...secured,
-      request: { body: { required: true, content: { 'multipart/form-data': { schema: V2CoreFormDoc } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'multipart/form-data': { schema: V2CoreFormDoc } } } },
       responses: {
         200: {
           description: 'The image.',
@@ -143,6 +145,7 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
             throw new ImageTooLargeError('', `the request is over ${MAX_BODY / 1024 / 1024} MiB`);
           },
         }),
+        idempotent(services.idempotency),
       ],
     },
   );

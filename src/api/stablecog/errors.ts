@@ -80,6 +80,10 @@ export function toStablecogAnswer(err: DarkroomError): Answer {
       return { status: 400, body: { error: 'queue_limit_reached', description: err.message } };
     case 'rate_limited':
       return { status: 429, body: { error: 'Too Many Requests', description: err.message } };
+    case 'idempotency_key_reused':
+      return { status: 422, body: { error: 'idempotency_key_reused', field: 'Idempotency-Key', description: err.message } };
+    case 'idempotency_in_progress':
+      return { status: 409, body: { error: 'idempotency_key_in_progress', field: 'Idempotency-Key', description: err.message } };
     case 'timeout':
       return { status: 500, body: { error: 'TIMEOUT', description: err.message } };
     case 'generation_failed':

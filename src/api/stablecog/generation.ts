@@ -6,6 +6,7 @@ import { randomSeed } from '../../core/random.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { ApiOptions, ApiServices } from '../env.ts';
+import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { defaultsFor, formatPrompt, LIMITS } from './defaults.ts';
@@ -22,7 +23,7 @@ export const createGenerationRoute = createRoute({
     'Makes 1-4 images from a prompt and answers when they are ready (up to DARKROOM_GENERATION_TIMEOUT, 240 s by default). ' +
     'Costs 1 credit per requested image, taken when the request is accepted; every image that fails is refunded.',
   ...secured,
-  request: { body: { required: true, content: { 'application/json': { schema: GenerationCreateInput } } } },
+  request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: GenerationCreateInput } } } },
   responses: {
     200: { description: 'The images, the balance after this request, and every setting used.', content: { 'application/json': { schema: CreateGenerationResponse } } },
     ...errorResponses,
@@ -81,7 +82,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         200,
       );
     },
-    { aliases: ['/v1/image/generate'] },
+    { aliases: ['/v1/image/generate'], middleware: [idempotent(services.idempotency)] },
   );
 }
 

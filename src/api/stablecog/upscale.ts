@@ -1,6 +1,7 @@
 /** POST /v1/image/upscale/create (alias /v1/image/upscale): synchronous upscale. */
 import { createRoute } from '@hono/zod-openapi';
 import type { ApiOptions, ApiServices } from '../env.ts';
+import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { errorResponses, secured } from './openapi.ts';
@@ -19,7 +20,7 @@ export function registerUpscale(mount: Mount, services: ApiServices, options: Ap
         'input: one of your output ids, an http(s) image URL, or an s3:// upload name (at most 1024 x 1024 pixels, 10 MB). ' +
         '1 credit; an output already upscaled is answered again at no charge. See /v1/image/upscale/models for what the upscaler is.',
       ...secured,
-      request: { body: { required: true, content: { 'application/json': { schema: UpscaleCreateInput } } } },
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: UpscaleCreateInput } } } },
       responses: { 200: { description: 'The upscaled image.', content: { 'application/json': { schema: CreateUpscaleResponse } } }, ...errorResponses },
     }),
     async (c, { body }) => {
@@ -37,6 +38,6 @@ export function registerUpscale(mount: Mount, services: ApiServices, options: Ap
         200,
       );
     },
-    { aliases: ['/v1/image/upscale'] },
+    { aliases: ['/v1/image/upscale'], middleware: [idempotent(services.idempotency)] },
   );
 }

@@ -1,0 +1,361 @@
+/**
+ * Idempotency-Key on every dialect's create routes, over HTTP against the real server (tiny test
+ * model, smallest sizes and steps): the same key and request again answers the first answer again
+ * (Idempotent-Replayed: true) and charges once, also when both are sent at once; the same key with
+ * another request is a 422 in the dialect's envelope and charges nothing; another account's same
+ * key is its own; a bad key is a 400 naming the header; without the header nothing changes. Then:
+ * refused requests do not keep the key, and a request still waiting for the first's answer after
+ * the generation timeout gets 409.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import sharp from 'sharp';
+import { Engine } from '../../src/engine/engine.ts';
+import type { ImageEngine } from '../../src/worker/worker.ts';
+import { testModelDir } from '../../tools/test-models/cache.ts';
+import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
+import { balance, startDialectServer } from '../helpers/dialects.ts';
+
+let t: TestServer;
+before(async () => (t = await startDialectServer()));
+after(() => t.close());
+
+async function png(width: number, height: number, hole = false): Promise<Buffer> {
+  const data = Buffer.alloc(width * height * 4, 255);
+  for (let i = 0; i < width * height; i++) {
+    data[i * 4] = (i * 7) % 256;
+    data[i * 4 + 1] = (i * 3) % 256;
+    if (hole && i % width < width / 2) data[i * 4 + 3] = 0; // the left half transparent: the area to repaint
+  }
+  return sharp(data, { raw: { width, height, channels: 4 } }).png().toBuffer();
+}
+
+/** A multipart form, built afresh for every request (so each one has its own boundary, as a retrying client's would). */
+function form(fields: Record<string, string>, files: Record<string, Buffer> = {}): FormData {
+  const f = new FormData();
+  for (const [k, v] of Object.entries(fields)) f.append(k, v);
+  for (const [k, v] of Object.entries(files)) f.append(k, new Blob([new Uint8Array(v)], { type: 'image/png' }), `${k}.png`);
+  return f;
+}
+
+interface User {
+  key: string;
+  /** Per-user inputs (an uploaded image for upscales). */
+  input: string;
+}
+
+interface CreateRoute {
+  name: string;
+  cost: number;
+  /** Sends the route's request; variant 1 is a different request (another prompt or input). */
+  send: (user: User, headers: Record<string, string>, variant?: 0 | 1) => Promise<Response>;
+  prepare?: (key: string) => Promise<string>;
+  /** Asserts the dialect's envelope for "this key was used with another request" (422). */
+  reused: (res: Response) => Promise<void>;
+  /** Asserts the dialect's envelope for a bad key (400 naming the header). */
+  badKey: (res: Response) => Promise<void>;
+}
+
+const post = (path: string, user: User, headers: Record<string, string>, init: { json?: unknown; body?: FormData; raw?: boolean }) => {
+  const h: Record<string, string> = { ...headers };
+  if (init.raw) h['Authorization'] = user.key;
+  return t.api(path, { method: 'POST', key: init.raw ? '' : user.key, headers: h, ...(init.json !== undefined ? { json: init.json } : { body: init.body }) });
+};
+
+const json = async <T>(res: Response) => (await res.json()) as T;
+
+const stablecog = {
+  reused: async (res: Response) => {
+    assert.equal(res.status, 422);
+    const body = await json<{ error: string; field: string; description: string }>(res);
+    assert.equal(body.error, 'idempotency_key_reused');
+    assert.equal(body.field, 'Idempotency-Key');
+    assert.match(body.description, /different request/);
+  },
+  badKey: async (res: Response) => {
+    assert.equal(res.status, 400);
+    const body = await json<{ error: string; field: string }>(res);
+    assert.equal(body.field, 'Idempotency-Key');
+    assert.match(body.error, /Idempotency-Key: must be 1 to 255 printable ASCII characters/);
+  },
+};
+const openai = {
+  reused: async (res: Response) => {
+    assert.equal(res.status, 422);
+    const body = await json<{ error: { message: string; type: string; param: null; code: string } }>(res);
+    assert.equal(body.error.code, 'idempotency_key_reused');
+    assert.equal(body.error.type, 'invalid_request_error');
+    assert.match(body.error.message, /Idempotency-Key/);
+  },
+  badKey: async (res: Response) => {
+    assert.equal(res.status, 400);
+    const body = await json<{ error: { param: string; code: string } }>(res);
+    assert.equal(body.error.param, 'Idempotency-Key');
+    assert.equal(body.error.code, 'invalid_value');
+  },
+};
+
+const ROUTES: CreateRoute[] = [
+  {
+    name: 'Stablecog POST /v1/image/generation/create',
+    cost: 1,
+    send: (u, h, v = 0) =>
+      post('/v1/image/generation/create', u, h, { json: { prompt: v ? 'a blue boat' : 'a red boat', width: 256, height: 256, inference_steps: 10, num_outputs: 1 } }),
+    ...stablecog,
+  },
+  {
+    name: 'Stablecog POST /v1/image/generate (alias)',
+    cost: 1,
+    send: (u, h, v = 0) => post('/v1/image/generate', u, h, { json: { prompt: v ? 'a blue cup' : 'a red cup', width: 256, height: 256, inference_steps: 10, num_outputs: 1 } }),
+    ...stablecog,
+  },
+  {
+    name: 'Stablecog POST /v1/image/upscale/create',
+    cost: 1,
+    prepare: async (key) => {
+      const up = await t.api('/v1/image/upload', { method: 'POST', key, body: form({}, { file: await png(48, 32) }) });
+      assert.equal(up.status, 200, await up.clone().text());
+      return (await json<{ object: string }>(up)).object;
+    },
+    send: (u, h, v = 0) => post('/v1/image/upscale/create', u, h, { json: { input: v ? `${u.input}?another` : u.input } }),
+    ...stablecog,
+  },
+  {
+    name: 'Stablecog POST /v1/image/upscale (alias)',
+    cost: 1,
+    prepare: async (key) => {
+      const up = await t.api('/v1/image/upload', { method: 'POST', key, body: form({}, { file: await png(40, 40) }) });
+      return (await json<{ object: string }>(up)).object;
+    },
+    send: (u, h, v = 0) => post('/v1/image/upscale', u, h, { json: { input: v ? `${u.input}?another` : u.input } }),
+    ...stablecog,
+  },
+  {
+    name: 'Stability (seed 002) POST /api/generate/core',
+    cost: 6,
+    send: (u, h, v = 0) =>
+      post('/api/generate/core', u, { Accept: 'application/json', ...h }, { raw: true, json: { prompt: v ? 'a green hill' : 'a brown hill', width: 320, height: 320 } }),
+    reused: async (res) => {
+      assert.equal(res.status, 422);
+      const body = await json<{ code: number; message: string }>(res);
+      assert.equal(body.code, -1);
+      assert.match(body.message, /Idempotency-Key .* different request/);
+    },
+    badKey: async (res) => {
+      assert.equal(res.status, 400);
+      const body = await json<{ code: number; message: string }>(res);
+      assert.equal(body.code, -1);
+      assert.match(body.message, /^Idempotency-Key: /);
+    },
+  },
+  {
+    name: 'Stability POST /v2beta/stable-image/generate/core',
+    cost: 3,
+    send: (u, h, v = 0) => post('/v2beta/stable-image/generate/core', u, { Accept: 'image/*', ...h }, { body: form({ prompt: v ? 'a grey owl' : 'a white owl', output_format: 'png' }) }),
+    reused: async (res) => {
+      assert.equal(res.status, 422);
+      const body = await json<{ id: string; name: string; errors: string[] }>(res);
+      assert.match(body.id, /^[0-9a-f]{32}$/);
+      assert.equal(body.name, 'invalid_request');
+      assert.match(body.errors[0]!, /Idempotency-Key .* different request/);
+    },
+    badKey: async (res) => {
+      assert.equal(res.status, 400);
+      const body = await json<{ name: string; errors: string[] }>(res);
+      assert.equal(body.name, 'bad_request');
+      assert.match(body.errors[0]!, /^Idempotency-Key: /);
+    },
+  },
+  {
+    name: 'Leonardo POST /api/rest/v1/generations',
+    cost: 1,
+    send: (u, h, v = 0) =>
+      post('/api/rest/v1/generations', u, h, { json: { prompt: v ? 'a tall tower' : 'a short tower', width: 64, height: 64, num_images: 1, num_inference_steps: 10 } }),
+    reused: async (res) => {
+      assert.equal(res.status, 422);
+      const body = await json<{ error: string; path: string; code: string }>(res);
+      assert.deepEqual([body.path, body.code], ['$', 'idempotency-key-reused']);
+      assert.match(body.error, /Idempotency-Key/);
+    },
+    badKey: async (res) => {
+      assert.equal(res.status, 400);
+      const body = await json<{ error: string; path: string; code: string }>(res);
+      assert.equal(body.path, '$');
+      assert.match(body.error, /^Idempotency-Key: /);
+    },
+  },
+  {
+    name: 'OpenAI POST /v1/images/generations',
+    cost: 1,
+    send: (u, h, v = 0) => post('/v1/images/generations', u, h, { json: { prompt: v ? 'a sleeping cat' : 'a running cat', size: '64x64', n: 1 } }),
+    ...openai,
+  },
+  {
+    name: 'OpenAI POST /v1/images/edits',
+    cost: 1,
+    send: async (u, h, v = 0) => post('/v1/images/edits', u, h, { body: form({ prompt: v ? 'a moon' : 'a sun', size: '64x64' }, { image: await png(64, 64, true) }) }),
+    ...openai,
+  },
+  {
+    name: 'OpenAI POST /v1/images/variations',
+    cost: 1,
+    send: async (u, h, v = 0) => post('/v1/images/variations', u, h, { body: form({ size: '64x64', n: v ? '2' : '1' }, { image: await png(64, 64) }) }),
+    ...openai,
+  },
+];
+
+let users = 0;
+async function user(route: CreateRoute, credits = 20): Promise<User> {
+  const u = await makeUser(t, `idem-${++users}`, credits);
+  return { key: u.key, input: route.prepare ? await route.prepare(u.key) : '' };
+}
+
+/** Status, the answer's own headers and the body bytes: what a replay must repeat. */
+async function snapshot(res: Response) {
+  const headers = ['content-type', 'finish-reason', 'seed', 'x-darkroom-ignored'].map((h) => [h, res.headers.get(h)]);
+  return { status: res.status, headers, body: Buffer.from(await res.arrayBuffer()).toString('base64') };
+}
+
+for (const route of ROUTES) {
+  describe(route.name, () => {
+    test('same key, same request: the first answer again (Idempotent-Replayed: true), charged once', async () => {
+      const u = await user(route);
+      const start = await balance(t, u.key);
+      const first = await route.send(u, { 'Idempotency-Key': 'order-1' });
+      assert.equal(first.status, 200, await first.clone().text());
+      assert.equal(first.headers.get('idempotent-replayed'), null);
+      const second = await route.send(u, { 'Idempotency-Key': 'order-1' });
+      assert.equal(second.headers.get('idempotent-replayed'), 'true');
+      assert.notEqual(second.headers.get('x-request-id'), first.headers.get('x-request-id'), 'the replay has its own request id');
+      assert.deepEqual(await snapshot(second), await snapshot(first));
+      assert.equal(await balance(t, u.key), start - route.cost);
+    });
+
+    test('same key sent twice at once: charged once, both get the same answer, one of them replayed', async () => {
+      const u = await user(route);
+      const start = await balance(t, u.key);
+      const [a, b] = await Promise.all([route.send(u, { 'Idempotency-Key': 'together' }), route.send(u, { 'Idempotency-Key': 'together' })]);
+      assert.equal(a.status, 200, await a.clone().text());
+      assert.deepEqual([a.headers.get('idempotent-replayed'), b.headers.get('idempotent-replayed')].sort(), ['true', null].sort());
+      assert.deepEqual(await snapshot(b), await snapshot(a));
+      assert.equal(await balance(t, u.key), start - route.cost);
+    });
+
+    test('same key, another request: 422 in the dialect envelope, nothing charged; the first answer stays', async () => {
+      const u = await user(route);
+      const first = await route.send(u, { 'Idempotency-Key': 'k-2' });
+      assert.equal(first.status, 200, await first.clone().text());
+      const after = await balance(t, u.key);
+      await route.reused(await route.send(u, { 'Idempotency-Key': 'k-2' }, 1));
+      assert.equal(await balance(t, u.key), after);
+      const again = await route.send(u, { 'Idempotency-Key': 'k-2' });
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(await snapshot(again), await snapshot(first));
+    });
+
+    test("another account's same key is its own", async () => {
+      const u = await user(route);
+      const v = await user(route);
+      assert.equal((await route.send(u, { 'Idempotency-Key': 'shared-name' })).status, 200);
+      const startV = await balance(t, v.key);
+      const theirs = await route.send(v, { 'Idempotency-Key': 'shared-name' });
+      assert.equal(theirs.status, 200, await theirs.clone().text());
+      assert.equal(theirs.headers.get('idempotent-replayed'), null);
+      assert.equal(await balance(t, v.key), startV - route.cost);
+    });
+
+    test('a bad key (256 characters; a control character) is a 400 naming the header, nothing charged', async () => {
+      const u = await user(route);
+      const start = await balance(t, u.key);
+      await route.badKey(await route.send(u, { 'Idempotency-Key': 'k'.repeat(256) }));
+      await route.badKey(await route.send(u, { 'Idempotency-Key': 'tab\there' }));
+      assert.equal(await balance(t, u.key), start);
+      // 255 characters is fine.
+      assert.equal((await route.send(u, { 'Idempotency-Key': 'k'.repeat(255) })).status, 200);
+    });
+
+    test('no key: every request runs and is charged, as before', async () => {
+      const u = await user(route);
+      const start = await balance(t, u.key);
+      const a = await route.send(u, {});
+      const b = await route.send(u, {});
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      assert.equal(a.headers.get('idempotent-replayed'), null);
+      assert.equal(b.headers.get('idempotent-replayed'), null);
+      assert.equal(await balance(t, u.key), start - 2 * route.cost);
+    });
+  });
+}
+
+test('a refused request (too few credits) does not keep its key: the same request runs once the credits are there', async () => {
+  const u = await makeUser(t, 'idem-poor', 0);
+  const send = () => t.api('/v1/images/generations', { method: 'POST', key: u.key, headers: { 'Idempotency-Key': 'retry-me' }, json: { prompt: 'x', size: '64x64' } });
+  const refused = await send();
+  assert.equal(refused.status, 429);
+  assert.equal((await json<{ error: { code: string } }>(refused)).error.code, 'insufficient_quota');
+  await t.server.services.credits.grant(u.userId, 1);
+  const ran = await send();
+  assert.equal(ran.status, 200, await ran.clone().text());
+  assert.equal(ran.headers.get('idempotent-replayed'), null);
+  assert.equal(await balance(t, u.key), 0);
+  assert.equal((await send()).headers.get('idempotent-replayed'), 'true');
+});
+
+test('the key and a quoted key (the IETF draft sends a structured-field string) are one key', async () => {
+  const u = await makeUser(t, 'idem-quoted', 5);
+  const body = { prompt: 'quoted', width: 64, height: 64, num_images: 1, num_inference_steps: 10 };
+  const a = await t.api('/api/rest/v1/generations', { method: 'POST', key: u.key, headers: { 'Idempotency-Key': 'abc-1' }, json: body });
+  const b = await t.api('/api/rest/v1/generations', { method: 'POST', key: u.key, headers: { 'Idempotency-Key': '"abc-1"' }, json: body });
+  assert.equal(b.headers.get('idempotent-replayed'), 'true');
+  assert.deepEqual(await b.json(), await a.json());
+  assert.equal(await balance(t, u.key), 4);
+});
+
+describe('while the first request still runs', () => {
+  let slow: TestServer;
+  let engine: Engine;
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  before(async () => {
+    engine = new Engine({ modelDirs: [dirname(await testModelDir('tiny-sd1'))], provider: 'cpu' });
+    // The real engine, but a prompt starting with "hold" waits until the test lets it go.
+    const gated: ImageEngine & { dispose: () => Promise<void> } = {
+      generate: async (model, input, options) => {
+        if (input.prompt.startsWith('hold')) await held;
+        return engine.generate(model, input, options);
+      },
+      dispose: () => engine.dispose(),
+    };
+    slow = await startTestServer({ DARKROOM_GENERATION_TIMEOUT: '3', DARKROOM_MAX_IN_FLIGHT: '1', DARKROOM_WORKER_CONCURRENCY: '2' }, { engine: gated });
+  });
+  after(async () => {
+    release();
+    await slow.close();
+  });
+
+  test('a second request waits for the answer; past the generation timeout it gets 409 in progress, nothing charged', async () => {
+    const u = await makeUser(slow, 'idem-waiting', 10);
+    const create = (prompt: string, key?: string) =>
+      slow.api('/v1/image/generation/create', { method: 'POST', key: u.key, headers: key ? { 'Idempotency-Key': key } : {}, json: { prompt, num_outputs: 1, inference_steps: 10 } });
+    // The one in-flight slot is held; the keyed request waits in line behind it (its own timeout not yet started).
+    const blocker = create('hold the slot');
+    await new Promise((r) => setTimeout(r, 200));
+    const first = create('hold keyed', 'slow-key');
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const second = await create('hold keyed', 'slow-key');
+    const waited = Date.now() - started;
+    assert.equal(second.status, 409, await second.clone().text());
+    const body = await json<{ error: string; field: string; description: string }>(second);
+    assert.equal(body.error, 'idempotency_key_in_progress');
+    assert.equal(body.field, 'Idempotency-Key');
+    assert.match(body.description, /still in progress/);
+    assert.ok(waited >= 2500, `it waited for the first answer (${waited} ms)`);
+    release();
+    await Promise.all([blocker, first]);
+    // The second was never run: at most the blocker and the keyed request were charged (and timed-out ones refunded).
+    const ops = await json<{ operations: unknown[] }>(await slow.api('/v1/user/operations', { key: u.key }));
+    assert.equal(ops.operations.length, 2);
+  });
+});
