@@ -35,6 +35,7 @@ import { createApp } from '../api/app.ts';
 import type { ApiServices } from '../api/env.ts';
 import { VERSION } from '../version.ts';
 import { ensureDefaultModel } from './default-model.ts';
+import { keepIdleConnectionsLonger } from './keep-alive.ts';
 
 export interface ServerOptions {
   log?: (message: string) => void;
@@ -149,6 +150,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     if (options.listen !== false) {
       server = await new Promise<ServerType>((resolve, reject) => {
         const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+        keepIdleConnectionsLonger(s);
         s.once('error', reject);
       });
       port = (server.address() as AddressInfo).port;
