@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import sharp from 'sharp';
+import { loadConfig } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import type { ImageEngine } from '../../src/worker/worker.ts';
 import { testModelDir } from '../../tools/test-models/cache.ts';
@@ -310,6 +311,26 @@ test('the key and a quoted key (the IETF draft sends a structured-field string) 
   assert.equal(b.headers.get('idempotent-replayed'), 'true');
   assert.deepEqual(await b.json(), await a.json());
   assert.equal(await balance(t, u.key), 4);
+});
+
+test('keys expire after DARKROOM_IDEMPOTENCY_TTL: the same key then runs afresh; the setting takes units', async () => {
+  assert.equal(loadConfig({}).idempotencyTtl, 86400);
+  assert.equal(loadConfig({ DARKROOM_IDEMPOTENCY_TTL: '90m' }).idempotencyTtl, 5400);
+  assert.throws(() => loadConfig({ DARKROOM_IDEMPOTENCY_TTL: 'soon' }), /DARKROOM_IDEMPOTENCY_TTL="soon": must be a duration/);
+  const brief = await startTestServer({ DARKROOM_IDEMPOTENCY_TTL: '1s' });
+  try {
+    const u = await makeUser(brief, 'idem-brief', 5);
+    const send = () => brief.api('/v1/image/generation/create', { method: 'POST', key: u.key, headers: { 'Idempotency-Key': 'short-lived' }, json: { prompt: 'x', num_outputs: 1, inference_steps: 10 } });
+    assert.equal((await send()).status, 200);
+    assert.equal((await send()).headers.get('idempotent-replayed'), 'true');
+    await new Promise((r) => setTimeout(r, 1100));
+    const later = await send();
+    assert.equal(later.status, 200);
+    assert.equal(later.headers.get('idempotent-replayed'), null);
+    assert.equal(await balance(brief, u.key), 3);
+  } finally {
+    await brief.close();
+  }
 });
 
 describe('while the first request still runs', () => {
