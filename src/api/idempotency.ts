@@ -12,10 +12,11 @@
  * - the same key with a different request: 422, nothing runs.
  *
  * What is not saved: answers for requests known to have charged nothing — every 4xx (the request was
- * refused before anything was charged: bad input, key, credits, rate or queue limit) and the 5xx of a
- * generation that failed or timed out (its credits were refunded). Those release the key, so the
- * corrected or repeated request may use it and run; as with Stripe, whose keys save only results of
- * requests that began executing. Any other answer (2xx, an unexpected 5xx) is saved and replayed.
+ * refused before anything was charged: bad input, key, credits, rate or queue limit) and the 5xx of
+ * Darkroom's own failures (a generation that failed or timed out: its credits were refunded). Those
+ * release the key, so the corrected or repeated request may use it and run; as with Stripe, whose keys
+ * save only results of requests that began executing. Any other answer (2xx, an unexpected 5xx) is
+ * saved and replayed.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -62,12 +63,14 @@ const PER_REQUEST = new Set([
   IDEMPOTENT_REPLAYED_HEADER.toLowerCase(),
 ]);
 
-/** Failures whose credits were all refunded: nothing was charged. */
-const REFUNDED = new Set(['generation_failed', 'timeout']);
-
+/**
+ * Whether the request is known to have charged nothing: any 4xx (refused before any charge), or one
+ * of Darkroom's own errors (each is either a refusal before the charge or a failure whose credits
+ * were refunded: generation_failed, timeout). An unexpected error (a bug, a lost database) may have
+ * come after the charge, so its answer is saved, as Stripe saves a 500.
+ */
 function chargedNothing(c: Context<Env>, status: number): boolean {
-  if (status >= 400 && status < 500) return true;
-  return c.error instanceof DarkroomError && REFUNDED.has(c.error.code);
+  return (status >= 400 && status < 500) || c.error instanceof DarkroomError;
 }
 
 async function capture(res: Response): Promise<IdempotentAnswer> {

@@ -333,17 +333,19 @@ test('keys expire after DARKROOM_IDEMPOTENCY_TTL: the same key then runs afresh;
   }
 });
 
-describe('while the first request still runs', () => {
+describe('while the first request still runs; when it fails', () => {
   let slow: TestServer;
   let engine: Engine;
   let release: () => void = () => {};
   const held = new Promise<void>((r) => (release = r));
+  let failing = true;
   before(async () => {
     engine = new Engine({ modelDirs: [dirname(await testModelDir('tiny-sd1'))], provider: 'cpu' });
     // The real engine, but a prompt starting with "hold" waits until the test lets it go.
     const gated: ImageEngine & { dispose: () => Promise<void> } = {
       generate: async (model, input, options) => {
         if (input.prompt.startsWith('hold')) await held;
+        if (input.prompt.startsWith('fail') && failing) throw new Error('the GPU caught fire (test engine)');
         return engine.generate(model, input, options);
       },
       dispose: () => engine.dispose(),
@@ -378,5 +380,23 @@ describe('while the first request still runs', () => {
     // The second was never run: at most the blocker and the keyed request were charged (and timed-out ones refunded).
     const ops = await json<{ operations: unknown[] }>(await slow.api('/v1/user/operations', { key: u.key }));
     assert.equal(ops.operations.length, 2);
+  });
+
+  test('a generation that failed (refunded) does not keep its key: the retry runs, and its answer is the one kept', async () => {
+    const u = await makeUser(slow, 'idem-unlucky', 3);
+    const send = () =>
+      slow.api('/v1/images/generations', { method: 'POST', key: u.key, headers: { 'Idempotency-Key': 'try-again' }, json: { prompt: 'fail once', size: '64x64' } });
+    const failed = await send();
+    assert.equal(failed.status, 500);
+    assert.match((await json<{ error: { message: string } }>(failed)).error.message, /failed/);
+    assert.equal(await balance(slow, u.key), 3, 'refunded');
+    failing = false;
+    const retried = await send();
+    assert.equal(retried.status, 200, await retried.clone().text());
+    assert.equal(retried.headers.get('idempotent-replayed'), null);
+    const replayed = await send();
+    assert.equal(replayed.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(await replayed.json(), await retried.json());
+    assert.equal(await balance(slow, u.key), 2);
   });
 });
