@@ -1,7 +1,9 @@
 /**
  * Images that come in: uploads (for init images and upscales) and image URLs in requests.
- * Uploads are stored at `uploads/<sha256(user id)>/<uuid>.<ext>` and named to clients as
- * `s3://<sha256(user id)>/<uuid>.<ext>`, Stablecog's form, so the same strings round-trip.
+ * Uploads are stored at `uploads/<sha256(user id)>/<uuid>.<ext>`. Inside Darkroom an upload is named
+ * `upload:<upload id>` (UPLOAD_REF, beside OUTPUT_REF's `output:<output id>`); Stablecog's clients
+ * get and send Stablecog's own form, `s3://<sha256(user id)>/<uuid>.<ext>`, which is accepted in
+ * exactly that shape and means a Darkroom upload, never an object in an S3 bucket.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import sharp from 'sharp';
@@ -21,6 +23,10 @@ import { UrlGuard, UrlRefusedError, type GuardedResponse } from './url-guard.ts'
 
 /** How a request names one of the user's generated images as an input: `output:<output id>`. */
 export const OUTPUT_REF = 'output:';
+/** How a request names one of the user's uploads inside Darkroom: `upload:<upload id>`. */
+export const UPLOAD_REF = 'upload:';
+/** Stablecog's name of an upload (its wire form, kept for its clients): `s3://<sha256(user id)>/<uuid>.<ext>`. */
+const STABLECOG_UPLOAD_NAME = /^s3:\/\/([0-9a-f]{64})\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(?:jpg|png|webp))$/;
 
 /** Stablecog's MAX_UPLOAD_SIZE_MB. */
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
@@ -44,7 +50,9 @@ export interface ImageInfo {
 /** A stored upload, as the dialects name it. */
 export interface UploadRecord {
   id: string;
-  /** The `s3://...` name (init_image_url and the like). */
+  /** `upload:<id>`: how core and the dialects other than Stablecog name it. */
+  ref: string;
+  /** Stablecog's `s3://<sha256(user id)>/<uuid>.<ext>` name of it (init_image_url and the like). */
   object: string;
   /** The object key in the store. */
   key: string;
@@ -77,15 +85,19 @@ export class ImageInputs {
     private readonly guard: UrlGuard = new UrlGuard(),
   ) {}
 
-  /** Stores an upload; returns the `s3://...` name to use as init_image_url or upscale input. */
-  async upload(userId: string, bytes: Uint8Array, field = 'file', id: string = randomUUID()): Promise<{ id: string; object: string; key: string; info: ImageInfo }> {
+  /**
+   * Stores an upload: checks it whole first (nothing is written for a refused file), then its row,
+   * then its one object (a row names its object before the object exists, so the orphan sweep never
+   * takes an upload's object for a leftover; a failed write takes the row back). Returns its
+   * `upload:<id>` ref and Stablecog's `s3://...` name, either usable as an init image or upscale input.
+   */
+  async upload(userId: string, bytes: Uint8Array, field = 'file', id: string = randomUUID()): Promise<{ id: string; ref: string; object: string; key: string; info: ImageInfo }> {
     if (bytes.length > MAX_UPLOAD_BYTES) throw new ImageTooLargeError(field, `uploads are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB`);
     if (bytes.length === 0) throw new InvalidImageError(field, 'the file is empty');
     const info = await inspectImage(bytes, field);
     const prefix = userPrefix(userId);
     const name = `${id}.${FORMATS[info.format]}`;
     const key = `uploads/${prefix}/${name}`;
-    await this.store.put(key, bytes, `image/${info.format}`);
     await uploads.insertUpload(this.db.kysely, {
       id,
       user_id: userId,
@@ -96,7 +108,13 @@ export class ImageInputs {
       height: info.height,
       created_at: timestamp(),
     });
-    return { id, object: `s3://${prefix}/${name}`, key, info };
+    try {
+      await this.store.put(key, bytes, `image/${info.format}`);
+    } catch (err) {
+      await uploads.deleteUpload(this.db.kysely, id).catch(() => undefined);
+      throw err;
+    }
+    return { id, ref: UPLOAD_REF + id, object: `s3://${prefix}/${name}`, key, info };
   }
 
   /** One of the user's uploads by id, or undefined. */
@@ -105,6 +123,7 @@ export class ImageInputs {
     if (!row || row.user_id !== userId) return undefined;
     return {
       id: row.id,
+      ref: UPLOAD_REF + row.id,
       object: `s3://${row.object_key.slice('uploads/'.length)}`,
       key: row.object_key,
       contentType: row.content_type,
@@ -124,8 +143,18 @@ export class ImageInputs {
   }
 
   /**
-   * An image named in a request, as an object key in the store: an upload of this user
-   * (`s3://...`), or an http(s) URL, fetched now and kept under `inits/`.
+   * Deletes objects a request fetched for itself (`inits/...` keys from `resolve`) when the request
+   * is refused or fails before a job names them. Other keys (uploads, outputs) are left alone.
+   */
+  async discard(keys: Iterable<string | undefined>): Promise<void> {
+    const mine = [...new Set([...keys].filter((k): k is string => !!k && k.startsWith('inits/')))];
+    await Promise.allSettled(mine.map((k) => this.store.delete(k)));
+  }
+
+  /**
+   * An image named in a request, as an object key in the store: one of the user's outputs
+   * (`output:<id>`), one of the user's uploads (`upload:<id>`, or Stablecog's `s3://...` name), or an
+   * http(s) URL, fetched now and kept under `inits/` (`discard` takes it back if the request fails).
    */
   async resolve(userId: string, url: string, field: string, maxBytes = MAX_URL_IMAGE_BYTES): Promise<{ key: string; info: ImageInfo }> {
     if (url.startsWith(OUTPUT_REF)) {
@@ -136,11 +165,18 @@ export class ImageInputs {
       }
       return { key: output.image_key, info: { format: 'png', width: output.width, height: output.height } };
     }
+    if (url.startsWith(UPLOAD_REF)) {
+      const row = await uploads.findUploadById(this.db.kysely, url.slice(UPLOAD_REF.length));
+      if (!row || row.user_id !== userId || !(await this.store.exists(row.object_key))) {
+        throw new ImageNotFoundError(field, `no upload ${url.slice(UPLOAD_REF.length, UPLOAD_REF.length + 100)} of yours`);
+      }
+      return { key: row.object_key, info: { format: row.content_type.replace('image/', '') as ImageInfo['format'], width: row.width, height: row.height } };
+    }
     if (url.startsWith('s3://')) {
-      const rest = url.slice('s3://'.length);
-      const prefix = userPrefix(userId);
-      if (!rest.startsWith(`${prefix}/`)) throw new ImageNotOwnedError(field, 'that upload belongs to another account');
-      const key = `uploads/${rest}`;
+      const m = STABLECOG_UPLOAD_NAME.exec(url);
+      if (!m) throw new InvalidImageUrlError(field, `${JSON.stringify(url.slice(0, 100))} is not an upload name: s3:// names come from /v1/image/upload as s3://<sha256 of your user id>/<uuid>.<ext>`);
+      if (m[1] !== userPrefix(userId)) throw new ImageNotOwnedError(field, 'that upload belongs to another account');
+      const key = `uploads/${m[1]}/${m[2]}`;
       const row = await uploads.findUploadByKey(this.db.kysely, key);
       if (!row || !(await this.store.exists(key))) throw new ImageNotFoundError(field, `no upload ${url}`);
       return { key, info: { format: row.content_type.replace('image/', '') as ImageInfo['format'], width: row.width, height: row.height } };

@@ -29,7 +29,8 @@ import { UrlGuard } from '../core/url-guard.ts';
 import { Webhooks } from '../core/webhooks.ts';
 import { leonardoWebhookPayload } from '../api/leonardo/webhook.ts';
 import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../queue/in-process.ts';
-import { FilesystemStore } from '../storage/filesystem.ts';
+import { closeStore, openStore } from '../storage/open-store.ts';
+import { sweepOrphans } from '../core/orphans.ts';
 import { Worker, type ImageEngine } from '../worker/worker.ts';
 import { createApp } from '../api/app.ts';
 import type { ApiServices } from '../api/env.ts';
@@ -80,7 +81,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const db = await openDatabase(config.databaseUrl);
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   try {
-    const store = new FilesystemStore(join(config.dataDir, 'images'));
+    const store = openStore(config); // S3 when DARKROOM_S3_BUCKET is set, else <dataDir>/images
+    cleanups.push(() => closeStore(store));
     const queue = new InProcessJobQueue(log);
     const events = new InProcessEventBus();
     const gate = new InProcessGate(config.maxInFlight, config.maxQueued);
@@ -120,6 +122,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     // Embedded mode: jobs lived in the previous process; whatever it left unfinished is refunded.
     const interrupted = (await generations.failInterrupted()) + (await upscales.failInterrupted());
     if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
+    // Stored objects no row names (what a crash or a refused request left): deleted now, before the
+    // worker and the HTTP port start, so nothing is in flight and no grace period is needed.
+    await sweepOrphans(db, store, { graceMs: 0, log }).catch((err: unknown) => log(`orphan sweep failed: ${err instanceof Error ? err.message : String(err)}`));
 
     // Dynamic batching: jobs meet in the BatchingEngine, so enough of them must run at once to meet.
     const batching = config.batchMax > 1 && isBatchable(engine);

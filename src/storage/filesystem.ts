@@ -1,7 +1,7 @@
 /** ObjectStore on the local disk: key `outputs/x.png` is the file `<root>/outputs/x.png`. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, opendir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, opendir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { assertSafeKey, assertSafePrefix, contentTypeOf, type ListedObject, type ObjectStore, type StoredObject } from './object-store.ts';
 
 export class FilesystemStore implements ObjectStore {
@@ -15,12 +15,20 @@ export class FilesystemStore implements ObjectStore {
   /** The content type comes back from the key's extension (nothing is stored beside the file). */
   async put(key: string, bytes: Uint8Array, _contentType?: string): Promise<void> {
     const path = this.path(key);
-    await mkdir(dirname(path), { recursive: true });
     // Write beside and rename, so a reader never sees half a file. A crash between the two leaves
     // the `.tmp-` file, which `list` shows like any other file (the orphan sweep removes it).
     const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dirname(path), { recursive: true });
+      try {
+        await writeFile(tmp, bytes);
+        break;
+      } catch (err) {
+        // A delete emptied and removed the folder between mkdir and write: make it again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+      }
+    }
     try {
-      await writeFile(tmp, bytes);
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -53,7 +61,16 @@ export class FilesystemStore implements ObjectStore {
       await unlink(path);
     } catch (err) {
       // Nothing there, or a folder (not an object: the keys under it stay, as on S3).
-      if (!['ENOENT', 'EISDIR', 'EPERM', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      if (['ENOENT', 'EISDIR', 'EPERM', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) return;
+      throw err;
+    }
+    // Folders exist only for the keys in them: the ones this delete left empty go too (S3 has none).
+    for (let dir = dirname(path); dir.startsWith(this.root + sep) && dir !== this.root; dir = dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break; // not empty (or already gone): the folders above are not empty either
+      }
     }
   }
 

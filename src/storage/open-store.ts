@@ -23,3 +23,8 @@ export function openStore(config: S3Settings & Pick<Config, 'dataDir'>, dataDir:
   }
   return new FilesystemStore(join(dataDir, 'images'));
 }
+
+/** Releases what the store holds open (the S3 client's sockets); nothing for the disk. */
+export function closeStore(store: ObjectStore): void {
+  if (store instanceof S3Store) store.close();
+}

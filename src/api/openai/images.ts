@@ -10,7 +10,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { CatalogModel } from '../../core/models.ts';
 import type { GenerationSpec } from '../../core/generations.ts';
 import { ImageTooLargeError, InvalidImageError, ValidationError } from '../../core/errors.ts';
-import { MAX_UPLOAD_BYTES } from '../../core/images.ts';
+import { inspectImage, MAX_UPLOAD_BYTES } from '../../core/images.ts';
 import { outputBytes, type OutputFormat } from '../../core/output-formats.ts';
 import { randomSeed } from '../../core/random.ts';
 import type { SchedulerName } from '../../engine/schedulers/index.ts';
@@ -102,9 +102,33 @@ async function answer(
   );
 }
 
-/** Stores an uploaded file as one of the user's uploads (validated: JPEG/PNG/WebP, at most 10 MB). */
-async function store(services: ApiServices, userId: string, file: File, field: 'initImage' | 'mask') {
-  return services.images.upload(userId, new Uint8Array(await file.arrayBuffer()), field);
+/** A form file's bytes and header (JPEG/PNG/WebP), checked before anything is stored. */
+async function inspectFile(file: File, field: 'initImage' | 'mask') {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  if (bytes.length > MAX_UPLOAD_BYTES) throw new ImageTooLargeError(field, `images are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB each`);
+  if (!bytes.length) throw new InvalidImageError(field, 'the file is empty');
+  return { bytes, info: await inspectImage(bytes, field) };
+}
+
+/**
+ * Stores the request's images as uploads of the user (only once every check on them passed) and
+ * runs `fn` with their `upload:` refs. The uploads stay with the generation that used them; when the
+ * request fails (refused, not enough credits, generation failed), they are deleted before it answers.
+ */
+async function withUploads<T>(services: ApiServices, userId: string, files: { bytes: Uint8Array; field: 'initImage' | 'mask' }[], fn: (refs: string[]) => Promise<T>): Promise<T> {
+  const ids: string[] = [];
+  try {
+    const refs: string[] = [];
+    for (const f of files) {
+      const up = await services.images.upload(userId, f.bytes, f.field);
+      ids.push(up.id);
+      refs.push(up.ref);
+    }
+    return await fn(refs);
+  } catch (err) {
+    await Promise.allSettled(ids.map((id) => services.images.deleteUpload(userId, id)));
+    throw err;
+  }
 }
 
 function oneFile(files: File[], field: 'initImage' | 'mask', required: boolean): File | undefined {
@@ -168,21 +192,23 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
       const model = await resolveModel(services, fields.model);
       if (!model.imageToImage) throw new ValidationError('model', `model ${model.id} cannot edit images (it has no VAE encoder)`);
       const userId = c.get('auth').user.id;
-      const image = await store(services, userId, imageFile, 'initImage');
-      let maskUrl = image.object;
-      if (maskFile) {
-        const mask = await store(services, userId, maskFile, 'mask');
+      // Every check first: a refused edit stores nothing.
+      const image = await inspectFile(imageFile, 'initImage');
+      const mask = maskFile ? await inspectFile(maskFile, 'mask') : undefined;
+      if (mask) {
         if (!mask.info.hasAlpha) throw new InvalidImageError('mask', "Invalid 'mask': it must have an alpha channel; its fully transparent pixels mark the area to edit.");
         if (mask.info.width !== image.info.width || mask.info.height !== image.info.height) {
           throw new InvalidImageError('mask', `Invalid 'mask': it must have the same dimensions as the image (${image.info.width}x${image.info.height}), got ${mask.info.width}x${mask.info.height}.`);
         }
-        maskUrl = mask.object;
       } else if (!image.info.hasAlpha) {
         throw new InvalidImageError('initImage', "Invalid 'image': without a mask, the image must have transparent pixels (an alpha channel) marking the area to edit.");
       }
       const size = parseSize(fields.size, sizeFromImage(model, image.info.width, image.info.height));
-      const spec: GenerationSpec = { ...baseSpec(model, fields.prompt, fields.n, size), initImageUrl: image.object, strength: 1, maskUrl, maskSource: 'alpha' };
-      return answer(c, services, options, spec, { response: fields.response_format, output: fields.output_format }, { operation: 'edits' });
+      const files = [{ bytes: image.bytes, field: 'initImage' as const }, ...(mask ? [{ bytes: mask.bytes, field: 'mask' as const }] : [])];
+      return withUploads(services, userId, files, ([imageRef, maskRef]) => {
+        const spec: GenerationSpec = { ...baseSpec(model, fields.prompt, fields.n, size), initImageUrl: imageRef!, strength: 1, maskUrl: maskRef ?? imageRef!, maskSource: 'alpha' };
+        return answer(c, services, options, spec, { response: fields.response_format, output: fields.output_format }, { operation: 'edits' });
+      });
     },
     { middleware: [uploadLimit(), idempotent(services.idempotency)] },
   );
@@ -205,10 +231,12 @@ export function registerImages(mount: Mount, services: ApiServices, options: Api
       const imageFile = oneFile(filesOf(form, 'image'), 'initImage', true)!;
       const model = await resolveModel(services, fields.model);
       if (!model.imageToImage) throw new ValidationError('model', `model ${model.id} cannot make variations (it has no VAE encoder)`);
-      const image = await store(services, c.get('auth').user.id, imageFile, 'initImage');
+      const image = await inspectFile(imageFile, 'initImage');
       const size = parseSize(fields.size, sizeFromImage(model, image.info.width, image.info.height));
-      const spec: GenerationSpec = { ...baseSpec(model, '', fields.n, size), initImageUrl: image.object, strength: VARIATION_STRENGTH };
-      return answer(c, services, options, spec, { response: fields.response_format, output: fields.output_format }, { operation: 'variations' });
+      return withUploads(services, c.get('auth').user.id, [{ bytes: image.bytes, field: 'initImage' }], ([imageRef]) => {
+        const spec: GenerationSpec = { ...baseSpec(model, '', fields.n, size), initImageUrl: imageRef!, strength: VARIATION_STRENGTH };
+        return answer(c, services, options, spec, { response: fields.response_format, output: fields.output_format }, { operation: 'variations' });
+      });
     },
     { middleware: [uploadLimit(), idempotent(services.idempotency)] },
   );
