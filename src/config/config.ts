@@ -28,6 +28,8 @@ export interface Config {
   preload: boolean;
   /** `sqlite:<file>` (embedded, the default) or `postgres://...`. */
   databaseUrl: string;
+  /** `redis://[user:password@]host[:port][/db]` (or `rediss://`): the job queue, event bus and rate limit go through Redis (BullMQ); empty: in this process. */
+  redisUrl: string;
   /** Base of the image URLs handed to clients; empty means the origin each request came to. */
   publicUrl: string;
   /** Seconds a synchronous generation or upscale request waits for its images. */
@@ -42,6 +44,10 @@ export interface Config {
   rateLimit: number;
   /** Credits a new account starts with (the first-start admin included). */
   initialCredits: number;
+  /** Seconds a stopping process lets running jobs finish before it cuts them off (then they are requeued or refunded). */
+  shutdownGrace: number;
+  /** Seconds a worker's claim on a running job lasts unrenewed: how soon the job of a worker that died is retried. */
+  jobLease: number;
   /** Jobs the in-process worker runs at once. */
   workerConcurrency: number;
   /** Most compatible generation jobs run as one denoising batch (dynamic batching); 1 turns it off. */
@@ -58,6 +64,12 @@ export interface Config {
   urlAllowlist: string[];
   /** Leonardo model ids and sd_version values → Darkroom model ids (unlisted ones: the default model). */
   leonardoModels: Record<string, string>;
+  /** Most bytes of a JSON request body; more is refused (413) unread. */
+  maxJsonBytes: number;
+  /** Most bytes of a multipart request body (uploads); more is refused (413) unread. */
+  maxUploadBytes: number;
+  /** Most pixels (width × height) of an incoming image, read from its header before anything decodes it (400 beyond). */
+  maxImagePixels: number;
   /** S3 bucket for images (outputs, uploads, init images); empty: the local disk under dataDir. */
   s3Bucket: string;
   /** An S3-compatible endpoint (MinIO, radosgw, R2...); empty: AWS's own. */
@@ -144,6 +156,19 @@ function httpUrl(raw: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+function redisUrl(raw: string): string {
+  const v = raw.trim();
+  if (v === '') return '';
+  let u: URL | undefined;
+  try {
+    u = new URL(v);
+  } catch {
+    // reported below
+  }
+  if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:') || !u.hostname) throw new Error('must be redis://[user:password@]host[:port][/db] (or rediss:// for TLS)');
+  return v;
+}
+
 function databaseUrl(raw: string): string {
   const v = text(raw);
   if (/^postgres(ql)?:\/\//.test(v) || v.startsWith('sqlite:')) return v;
@@ -205,6 +230,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
   preload: { env: 'DARKROOM_PRELOAD', parse: boolean, fallback: () => true },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
+  redisUrl: { env: 'DARKROOM_REDIS_URL', parse: redisUrl, fallback: () => '' },
   publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },
   generationTimeout: { env: 'DARKROOM_GENERATION_TIMEOUT', parse: integer(1, 86400), fallback: () => 240 },
   idempotencyTtl: { env: 'DARKROOM_IDEMPOTENCY_TTL', parse: duration(1, 365 * 86400), fallback: () => 86400 },
@@ -212,6 +238,8 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   maxQueued: { env: 'DARKROOM_MAX_QUEUED', parse: integer(0, 100000), fallback: () => 50 },
   rateLimit: { env: 'DARKROOM_RATE_LIMIT', parse: integer(0, 1000000), fallback: () => 10 },
   initialCredits: { env: 'DARKROOM_INITIAL_CREDITS', parse: integer(0, 1000000000), fallback: () => 100 },
+  shutdownGrace: { env: 'DARKROOM_SHUTDOWN_GRACE', parse: integer(0, 3600), fallback: () => 30 },
+  jobLease: { env: 'DARKROOM_JOB_LEASE', parse: integer(1, 3600), fallback: () => 30 },
   workerConcurrency: { env: 'DARKROOM_WORKER_CONCURRENCY', parse: integer(1, 64), fallback: () => 1 },
   // A CPU gains nothing from batching (it is already busy with one image); a GPU gains much.
   batchMax: { env: 'DARKROOM_BATCH_MAX', parse: integer(1, 64), fallback: (c) => (c.executionProvider === 'cpu' ? 1 : 8) },
@@ -221,6 +249,9 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },
   leonardoModels: { env: 'DARKROOM_LEONARDO_MODELS', parse: modelMap, fallback: () => ({}) },
+  maxJsonBytes: { env: 'DARKROOM_MAX_JSON_BYTES', parse: integer(1024, 1024 * 1024 * 1024), fallback: () => 1024 * 1024 },
+  maxUploadBytes: { env: 'DARKROOM_MAX_UPLOAD_BYTES', parse: integer(1024, 1024 * 1024 * 1024), fallback: () => 25 * 1024 * 1024 },
+  maxImagePixels: { env: 'DARKROOM_MAX_IMAGE_PIXELS', parse: integer(64 * 64, 16384 * 16384), fallback: () => 4096 * 4096 },
   s3Bucket: { env: 'DARKROOM_S3_BUCKET', parse: s3BucketName, fallback: () => '' },
   s3Endpoint: { env: 'DARKROOM_S3_ENDPOINT', parse: httpUrl, fallback: () => '' },
   s3Region: { env: 'DARKROOM_S3_REGION', parse: (r) => r.trim(), fallback: () => '' },

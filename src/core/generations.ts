@@ -1,9 +1,9 @@
 /**
- * Generations, end to end as the core sees them: check the request against the model, take the
- * user's in-flight slot, debit and record the generation in one transaction, enqueue it, wait for
- * the worker's result; and, for the worker, the transitions running → succeeded/failed, each in
- * one transaction with its refund. Every transition is conditional on the current status, so a
- * late result after a timeout, or a second completion, changes nothing: never lost, never charged twice.
+ * Generations as the core sees them. The API side: check the request against the model, then in one
+ * transaction debit, admit (the user's queued + running jobs, counted in the database, so the limit
+ * holds across API processes) and record it with its deadline; enqueue it; for synchronous dialects
+ * wait for its end. The worker side: claim, progress, and the end (outputs + status + refund of
+ * what failed, in one transaction), all through the one job lifecycle (jobs.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.ts';
@@ -13,7 +13,8 @@ import * as gens from '../db/generations.ts';
 import * as ledger from '../db/ledger.ts';
 import type { Generation, GenerationOutput } from '../db/schema.ts';
 import type { SchedulerName } from '../engine/schedulers/index.ts';
-import { jobChannel, streamChannel, type EventBus, type InFlightGate, type JobEvent, type JobQueue } from '../queue/types.ts';
+import * as outbox from '../db/webhook-outbox.ts';
+import { jobChannel, type EventBus, type JobEvent, type JobQueue } from '../queue/types.ts';
 import type { Auth } from './accounts.ts';
 import {
   GenerationFailedError,
@@ -26,6 +27,8 @@ import type { ImageInputs } from './images.ts';
 import type { ModelCatalog } from './models.ts';
 import { generationCost, generationRefund, type Tariff } from './pricing.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import { channelsOf, isTimeout, jobOf, timeoutMessage, type ClaimResult, type JobLifecycle } from './jobs.ts';
+import { waitForEnd } from './wait-for-end.ts';
 
 /** A generation request with every default filled in (each dialect fills its own defaults). */
 export interface GenerationSpec {
@@ -73,12 +76,12 @@ export interface StoredSettings {
 export interface RunOptions {
   source: string;
   streamId?: string;
-  /** Aborts waiting for a slot (the client went away). */
-  signal?: AbortSignal;
   dialect?: string;
   extra?: Record<string, unknown>;
   /** Overrides the server's DARKROOM_OUTPUTS_PUBLIC for this generation's outputs. */
   isPublic?: boolean;
+  /** The HTTP request's id, kept with the job so the worker's logs name it. */
+  requestId?: string;
 }
 
 export interface GenerationResult {
@@ -98,7 +101,7 @@ export interface MadeOutput {
 }
 
 export interface GenerationOptions {
-  /** How long a synchronous request waits for its images. */
+  /** How long a generation may take from its acceptance; then it is failed and refunded (TIMEOUT). */
   timeoutMs: number;
   /** Whether new outputs are visible to everyone with the URL (else to their owner and signed URLs). */
   outputsPublic: boolean;
@@ -108,7 +111,7 @@ export interface GenerationDeps {
   db: Database;
   queue: JobQueue;
   events: EventBus;
-  gate: InFlightGate;
+  lifecycle: JobLifecycle;
   catalog: ModelCatalog;
   images: ImageInputs;
   /** Where the images live (to remove a deleted generation's images). */
@@ -116,7 +119,7 @@ export interface GenerationDeps {
   log?: (message: string) => void;
 }
 
-type SubmitExtra = Pick<RunOptions, 'streamId' | 'dialect' | 'extra' | 'isPublic'> & { initImageKey?: string; maskImageKey?: string; source: string };
+type RecordExtra = Omit<RunOptions, 'streamId'> & { streamId?: string; initImageKey?: string; maskImageKey?: string };
 
 export function storedSettings(gen: Generation): StoredSettings {
   return JSON.parse(gen.settings) as StoredSettings;
@@ -156,90 +159,43 @@ export class Generations {
   }
 
   /**
-   * The synchronous path: check, wait for a slot, debit + record, enqueue, wait for the worker.
-   * Throws InsufficientCreditsError, QueueLimitError, GenerationFailedError, GenerationTimeoutError, ...
+   * The synchronous path: check, debit + admit + record, enqueue, wait for the end (an event, or the
+   * row itself should the event be missed). Throws InsufficientCreditsError, QueueLimitError,
+   * GenerationFailedError, GenerationTimeoutError, ...
    */
   async run(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<GenerationResult> {
     await this.check(spec);
     const inputs = await this.resolveInputs(auth, spec);
-    const release = await this.deps.gate.acquire(auth.user.id, options.signal);
+    const id = randomUUID();
+    // Listen before the job can possibly finish.
+    const end = waitForEnd(this.deps.events, jobChannel(id), async () => (await this.get(id))?.status);
     try {
-      const cost = generationCost(spec);
-      const id = randomUUID();
-      // Listen before the job can possibly finish.
-      const done = this.waitForEnd(id);
-      try {
-        await this.submit(id, auth, spec, cost, { ...inputs, ...options });
-      } catch (err) {
-        done.cancel();
-        throw err;
-      }
-      const end = await done.wait(this.options.timeoutMs);
-      if (end === 'timeout') {
-        await this.deps.queue.cancel(id);
-        const failed = await this.fail(id, `TIMEOUT: no result within ${this.options.timeoutMs / 1000} s`);
-        if (failed) throw new GenerationTimeoutError(this.options.timeoutMs / 1000);
-        // It finished just as time ran out: report what it did.
-      }
-      const generation = (await gens.getGeneration(this.deps.db.kysely, id))!;
-      const outputs = await gens.outputsOf(this.deps.db.kysely, id);
-      if (generation.status !== 'succeeded') {
-        if (end !== 'timeout' && end.field) throw new ValidationError(end.field, generation.error ?? 'invalid request');
-        throw new GenerationFailedError(generation.error ?? 'generation failed');
-      }
-      return { generation, outputs, balance: await ledger.balance(this.deps.db.kysely, auth.user.id) };
-    } finally {
-      release();
+      await this.submit(id, auth, spec, { ...inputs, ...options });
+    } catch (err) {
+      end.cancel();
+      throw err;
     }
+    const ended = await end.wait(this.options.timeoutMs);
+    // Past the deadline it is failed (here, or by a reaper anywhere); should it have finished just then, report what it did.
+    if (ended === 'timeout') await this.fail(id, timeoutMessage(this.options.timeoutMs));
+    const generation = (await this.get(id))!;
+    const outputs = await this.outputs(id);
+    if (generation.status !== 'succeeded') {
+      if (isTimeout(generation.error)) throw new GenerationTimeoutError(this.options.timeoutMs / 1000);
+      if (ended !== 'timeout' && ended.field) throw new ValidationError(ended.field, generation.error ?? 'invalid request');
+      throw new GenerationFailedError(generation.error ?? 'generation failed');
+    }
+    return { generation, outputs, balance: await ledger.balance(this.deps.db.kysely, auth.user.id) };
   }
 
   /**
-   * The asynchronous path (Leonardo): check, debit + record as queued, and answer at once. The job
-   * is enqueued when the user has a free in-flight slot and holds it until it ends (or fails after
-   * the generation timeout, refunded). A full waiting line is QueueLimitError, before any charge.
+   * The asynchronous path (Leonardo): check, debit + admit + record, enqueue, and answer at once. Its
+   * deadline lives in the database: past it, the reaper fails and refunds it, whichever process runs.
    */
   async start(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<Generation> {
     await this.check(spec);
     const inputs = await this.resolveInputs(auth, spec);
-    const slot = this.deps.gate.acquire(auth.user.id);
-    slot.catch(() => undefined);
-    // A full line rejects at once (acquire answers synchronously when it refuses); a free slot or a
-    // place in line lets the request through.
-    await Promise.race([slot, Promise.resolve()]);
-    const id = randomUUID();
-    let gen: Generation;
-    try {
-      gen = await this.record(id, auth, spec, generationCost(spec), { ...inputs, ...options });
-    } catch (err) {
-      void slot.then((release) => release());
-      throw err;
-    }
-    void slot.then((release) => this.runWhenAdmitted(id, release));
-    return gen;
-  }
-
-  private async runWhenAdmitted(id: string, release: () => void): Promise<void> {
-    try {
-      const gen = await gens.getGeneration(this.deps.db.kysely, id);
-      if (!gen || gen.status !== 'queued') return; // deleted (failed) while it waited in line
-      const done = this.waitForEnd(id);
-      try {
-        await this.deps.queue.add({ id, type: 'generate', generationId: id });
-      } catch (err) {
-        done.cancel();
-        await this.fail(id, `could not queue the generation: ${err instanceof Error ? err.message : String(err)}`);
-        return;
-      }
-      if ((await done.wait(this.options.timeoutMs)) === 'timeout') {
-        await this.deps.queue.cancel(id);
-        await this.fail(id, `TIMEOUT: no result within ${this.options.timeoutMs / 1000} s`);
-      }
-    } catch (err) {
-      this.deps.log?.(`generation ${id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      await this.fail(id, 'internal error while queueing').catch(() => undefined);
-    } finally {
-      release();
-    }
+    return this.submit(randomUUID(), auth, spec, { ...inputs, ...options });
   }
 
   /** The init image and mask named in the spec, as store keys (fetched or found now, before any charge). */
@@ -250,20 +206,20 @@ export class Generations {
     return { initImageKey: init?.key, maskImageKey: mask?.key };
   }
 
-  /** Debit + insert (queued) in one transaction, then enqueue. */
-  private async submit(id: string, auth: Auth, spec: GenerationSpec, cost: number, extra: SubmitExtra): Promise<Generation> {
-    const gen = await this.record(id, auth, spec, cost, extra);
+  /** Debit + admit + insert (queued) in one transaction, then enqueue; a job that cannot be queued is failed and refunded. */
+  private async submit(id: string, auth: Auth, spec: GenerationSpec, extra: RecordExtra): Promise<Generation> {
+    const gen = await this.record(id, auth, spec, extra);
     try {
-      await this.deps.queue.add({ id, type: 'generate', generationId: id });
+      await this.deps.queue.add(jobOf('generate', id));
     } catch (err) {
-      await this.fail(id, `could not queue the generation: ${err instanceof Error ? err.message : String(err)}`);
-      throw err;
+      const message = `could not queue the generation: ${err instanceof Error ? err.message : String(err)}`;
+      await this.fail(id, message);
+      throw new GenerationFailedError(message);
     }
     return gen;
   }
 
-  /** Debit + insert (queued) in one transaction; publishes "queued". */
-  private async record(id: string, auth: Auth, spec: GenerationSpec, cost: number, extra: SubmitExtra): Promise<Generation> {
+  private async record(id: string, auth: Auth, spec: GenerationSpec, extra: RecordExtra): Promise<Generation> {
     const settings: StoredSettings = {
       spec,
       initImageKey: extra.initImageKey,
@@ -273,7 +229,10 @@ export class Generations {
       ...(extra.dialect ? { dialect: extra.dialect } : {}),
       ...(extra.extra ? { extra: extra.extra } : {}),
     };
+    const cost = generationCost(spec);
+    const { lifecycle } = this.deps;
     const gen = await this.deps.db.transaction(async (tx) => {
+      // Throwing anywhere here rolls everything back: nothing is recorded, nothing is charged.
       const row = await gens.insertGeneration(tx, {
         id,
         user_id: auth.user.id,
@@ -298,43 +257,20 @@ export class Generations {
         created_at: timestamp(),
         started_at: null,
         completed_at: null,
+        deadline_at: lifecycle.deadline(this.options.timeoutMs),
+        request_id: extra.requestId ?? null,
       });
-      // Throwing here rolls the generation back too: nothing is recorded, nothing is charged.
       const after = await ledger.debit(tx, auth.user.id, cost, 'generation', { generation_id: id, api_key_id: auth.key.id });
       if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
+      await lifecycle.admit(tx, auth.user.id);
       return row;
     });
     this.publish(gen, { type: 'status', id, kind: 'generate', status: 'queued', at: timestamp() });
     return gen;
   }
 
-  /** Resolves on the generation's final status event (or 'timeout'). */
-  private waitForEnd(id: string): { wait: (ms: number) => Promise<{ status: string; field?: string } | 'timeout'>; cancel: () => void } {
-    let unsubscribe = () => {};
-    let settle: (v: { status: string; field?: string }) => void = () => {};
-    const ended = new Promise<{ status: string; field?: string }>((resolve) => (settle = resolve));
-    unsubscribe = this.deps.events.subscribe(jobChannel(id), (e) => {
-      if (e.type === 'status' && (e.status === 'succeeded' || e.status === 'failed')) settle({ status: e.status, field: e.field });
-    });
-    return {
-      cancel: () => unsubscribe(),
-      wait: async (ms) => {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-        try {
-          return await Promise.race([ended, timeout]);
-        } finally {
-          clearTimeout(timer);
-          unsubscribe();
-        }
-      },
-    };
-  }
-
   publish(gen: Pick<Generation, 'id' | 'user_id' | 'settings'>, event: JobEvent): void {
-    this.deps.events.publish(jobChannel(gen.id), event);
-    const streamId = (JSON.parse(gen.settings) as StoredSettings).streamId;
-    if (streamId) this.deps.events.publish(streamChannel(gen.user_id, streamId), event);
+    this.deps.lifecycle.publish(channelsOf(gen.id, gen.user_id, storedSettings(gen as Generation).streamId), event);
   }
 
   get(id: string): Promise<Generation | undefined> {
@@ -359,17 +295,14 @@ export class Generations {
   }
 
   /**
-   * Deletes one of the user's generations: one still queued or running is cancelled and refunded
-   * first; its images leave the store; it leaves every listing. Its ledger rows stay (usage history
-   * keeps what was charged). Undefined when there is no such generation of this user.
+   * Deletes one of the user's generations: one still queued or running is failed and refunded
+   * first (and its worker told to stop); its images leave the store; it leaves every listing. Its
+   * ledger rows stay (usage history keeps what was charged). Undefined when there is no such generation of this user.
    */
   async delete(userId: string, id: string): Promise<Generation | undefined> {
     const gen = await this.getOwned(userId, id);
     if (!gen) return undefined;
-    if (gen.status === 'queued' || gen.status === 'running') {
-      await this.deps.queue.cancel(id);
-      await this.fail(id, 'deleted by its owner');
-    }
+    if (gen.status === 'queued' || gen.status === 'running') await this.fail(id, 'deleted by its owner');
     if (!(await gens.markGenerationDeleted(this.deps.db.kysely, id, timestamp()))) return undefined;
     const outputs = await gens.outputsOf(this.deps.db.kysely, id);
     const store = this.deps.store;
@@ -382,13 +315,13 @@ export class Generations {
 
   // ---- the worker's side ----
 
-  /** queued → running; undefined when the generation is no longer queued (cancelled, timed out). */
-  async markRunning(id: string): Promise<Generation | undefined> {
-    const at = timestamp();
-    if (!(await gens.updateGenerationIf(this.deps.db.kysely, id, ['queued'], { status: 'running', started_at: at }))) return undefined;
-    const gen = (await gens.getGeneration(this.deps.db.kysely, id))!;
-    this.publish(gen, { type: 'status', id, kind: 'generate', status: 'running', at });
-    return gen;
+  /** queued → running (or a lapsed lease taken over); busy when its user has enough running already. */
+  async claim(id: string): Promise<ClaimResult<Generation>> {
+    const r = await this.deps.lifecycle.claim('generate', id);
+    if (!('claimed' in r)) return r;
+    const gen = (await this.get(id))!;
+    this.publish(gen, { type: 'status', id, kind: 'generate', status: 'running', at: timestamp() });
+    return { claimed: gen };
   }
 
   progress(gen: Generation, step: number, total: number): void {
@@ -401,17 +334,9 @@ export class Generations {
    * caller should delete the images it stored).
    */
   async complete(id: string, made: MadeOutput[], error?: string): Promise<boolean> {
-    const at = timestamp();
-    const result = await this.deps.db.transaction(async (tx) => {
-      const gen = await gens.getGeneration(tx, id);
-      if (!gen) return undefined;
-      const status = made.length > 0 ? 'succeeded' : 'failed';
-      const moved = await gens.updateGenerationIf(tx, id, ['running'], {
-        status,
-        completed_at: at,
-        error: error ?? (made.length ? null : 'no images were made'),
-      });
-      if (!moved) return undefined;
+    const status = made.length > 0 ? 'succeeded' : 'failed';
+    const ended = await this.deps.lifecycle.finish('generate', id, { status, error: error ?? (made.length ? null : 'no images were made') }, async (tx, row) => {
+      const gen = (await gens.getGeneration(tx, id))!;
       const settings = storedSettings(gen);
       await gens.insertOutputs(
         tx,
@@ -430,46 +355,29 @@ export class Generations {
           ...((t) => ({ created_at: t, updated_at: t }))(timestamp()),
         })),
       );
-      const refund = generationRefund(settings.spec, gen.num_outputs - made.length);
-      if (refund > 0) {
-        await ledger.credit(tx, gen.user_id, refund, 'refund', { generation_id: id, api_key_id: gen.api_key_id, note: `${gen.num_outputs - made.length} of ${gen.num_outputs} outputs failed` });
-      }
+      const missing = gen.num_outputs - made.length;
+      const refund = generationRefund(settings.spec, missing);
+      if (refund > 0) await ledger.credit(tx, gen.user_id, refund, 'refund', { generation_id: id, api_key_id: gen.api_key_id, note: `${missing} of ${gen.num_outputs} outputs failed` });
       if (gen.api_key_id && made.length) await keysDb.recordApiKeyUse(tx, gen.api_key_id, gen.cost - refund);
-      return { gen, status } as const;
-    });
-    if (!result) return false;
-    this.publish(result.gen, { type: 'status', id, kind: 'generate', status: result.status, error, at });
-    return true;
-  }
-
-  /**
-   * queued|running → failed, refunding everything not yet refunded, in one transaction. False when
-   * it had already finished. `field` marks a failure caused by the request (reported as bad input).
-   */
-  async fail(id: string, message: string, field?: string): Promise<boolean> {
-    const at = timestamp();
-    const gen = await this.deps.db.transaction(async (tx) => {
-      const gen = await gens.getGeneration(tx, id);
-      if (!gen) return undefined;
-      if (!(await gens.updateGenerationIf(tx, id, ['queued', 'running'], { status: 'failed', error: message, completed_at: at }))) return undefined;
-      const refund = gen.cost - (await ledger.refundedFor(tx, { generation_id: id }));
-      if (refund > 0) await ledger.credit(tx, gen.user_id, refund, 'refund', { generation_id: id, api_key_id: gen.api_key_id, note: message.slice(0, 200) });
+      await outbox.queueIfHooked(tx, id, row.api_key_id, timestamp());
       return gen;
     });
-    if (!gen) return false;
-    this.publish(gen, { type: 'status', id, kind: 'generate', status: 'failed', error: message, field, at });
+    if (!ended) return false;
+    this.publish(ended.result, { type: 'status', id, kind: 'generate', status, error, at: timestamp() });
     return true;
   }
 
   /**
-   * Embedded mode, at start: generations left queued or running by a previous process cannot
-   * finish (their jobs lived in that process): fail and refund them.
+   * queued|running → failed, refunding everything not yet refunded, in one transaction; a worker
+   * running it is told to stop. False when it had already finished. `field` marks a failure caused
+   * by the request (reported as bad input).
    */
-  async failInterrupted(): Promise<number> {
-    let n = 0;
-    for (const gen of await gens.unfinishedGenerations(this.deps.db.kysely)) {
-      if (await this.fail(gen.id, 'interrupted: the server stopped before this generation finished')) n++;
-    }
-    return n;
+  async fail(id: string, message: string, field?: string): Promise<boolean> {
+    const row = await this.deps.lifecycle.fail('generate', id, message, (tx, r) => outbox.queueIfHooked(tx, id, r.api_key_id, timestamp()));
+    if (!row) return false;
+    await this.deps.queue.cancel(id).catch(() => false);
+    const gen = (await this.get(id))!;
+    this.publish(gen, { type: 'status', id, kind: 'generate', status: 'failed', error: message, field, at: timestamp() });
+    return true;
   }
 }

@@ -12,9 +12,8 @@ import * as gens from '../db/generations.ts';
 import * as ledger from '../db/ledger.ts';
 import * as ups from '../db/uploads.ts';
 import type { Upscale } from '../db/schema.ts';
-import { LanczosUpscaler } from '../engine/upscale/resample.ts';
 import type { UpscaledImage, UpscalerInfo } from '../engine/upscale/types.ts';
-import { jobChannel, type EventBus, type InFlightGate, type JobQueue } from '../queue/types.ts';
+import { jobChannel, type EventBus, type JobQueue } from '../queue/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Auth } from './accounts.ts';
 import {
@@ -28,25 +27,22 @@ import {
 import type { ImageInputs } from './images.ts';
 import { upscaleCost } from './pricing.ts';
 import { isUuid, uuidV5 } from './uuid.ts';
+import { channelsOf, isTimeout, jobOf, timeoutMessage, type ClaimResult, type JobLifecycle } from './jobs.ts';
+import { waitForEnd } from './wait-for-end.ts';
 
 export interface UpscalerModel extends UpscalerInfo {
   uuid: string;
   isDefault: boolean;
 }
 
-/** What Upscales needs of the engine: its upscalers, the first being the default, and a way to run one. */
-export interface UpscalerBackend {
+/** The upscalers on offer, the first being the default (the API side lists them; the worker runs them). */
+export interface UpscalerList {
   list(): Promise<{ info: UpscalerInfo }[]>;
-  upscale(id: string, image: Uint8Array, signal?: AbortSignal): Promise<UpscaledImage>;
 }
 
-/** Resampling only: for deployments (and tests) without the engine's upscaler registry. */
-export function resamplingBackend(): UpscalerBackend {
-  const lanczos = new LanczosUpscaler(4);
-  return {
-    list: async () => [{ info: lanczos.info }],
-    upscale: (_id, image) => lanczos.upscale(image),
-  };
+/** What a worker needs of the engine to run an upscale job. */
+export interface UpscalerBackend extends UpscalerList {
+  upscale(id: string, image: Uint8Array, signal?: AbortSignal): Promise<UpscaledImage>;
 }
 
 /** Stablecog's MAX_UPSCALE_MEGAPIXELS: the input may be at most 1024 x 1024 pixels. */
@@ -67,25 +63,27 @@ export interface UpscaleDeps {
   db: Database;
   queue: JobQueue;
   events: EventBus;
-  gate: InFlightGate;
+  lifecycle: JobLifecycle;
   images: ImageInputs;
   store: ObjectStore;
+}
+
+/** What the worker stored for an upscale. */
+export interface UpscaledOutput {
+  key: string;
+  width: number;
+  height: number;
 }
 
 export class Upscales {
   constructor(
     private readonly deps: UpscaleDeps,
-    private readonly options: { timeoutMs: number; upscaler?: UpscalerBackend },
+    private readonly options: { timeoutMs: number; upscalers: UpscalerList },
   ) {}
-
-  private get backend(): UpscalerBackend {
-    this.options.upscaler ??= resamplingBackend();
-    return this.options.upscaler;
-  }
 
   /** Read at each call, so a model dropped into the models folder is offered without a restart. */
   async models(): Promise<UpscalerModel[]> {
-    return (await this.backend.list()).map(({ info }, i) => ({ ...info, uuid: uuidV5(`upscaler:${info.id}`), isDefault: i === 0 }));
+    return (await this.options.upscalers.list()).map(({ info }, i) => ({ ...info, uuid: uuidV5(`upscaler:${info.id}`), isDefault: i === 0 }));
   }
 
   async resolveModel(ref: string | undefined, field = 'model'): Promise<UpscalerModel> {
@@ -96,7 +94,7 @@ export class Upscales {
     return hit;
   }
 
-  async run(auth: Auth, input: string, modelRef: string | undefined, options: { source: string; signal?: AbortSignal }): Promise<UpscaleResult> {
+  async run(auth: Auth, input: string, modelRef: string | undefined, options: { source: string; requestId?: string }): Promise<UpscaleResult> {
     const model = await this.resolveModel(modelRef);
     const db = this.deps.db.kysely;
     let outputId: string | null = null;
@@ -117,114 +115,95 @@ export class Upscales {
       sourceKey = key;
     }
 
-    const release = await this.deps.gate.acquire(auth.user.id, options.signal);
+    const id = randomUUID();
+    const cost = upscaleCost();
+    const end = waitForEnd(this.deps.events, jobChannel(id), async () => (await ups.getUpscale(db, id))?.status);
     try {
-      const id = randomUUID();
-      const cost = upscaleCost();
-      let unsubscribe = () => {};
-      const ended = new Promise<string>((resolve) => {
-        unsubscribe = this.deps.events.subscribe(jobChannel(id), (e) => {
-          if (e.type === 'status' && (e.status === 'succeeded' || e.status === 'failed')) resolve(e.status);
+      const { lifecycle } = this.deps;
+      await this.deps.db.transaction(async (tx) => {
+        await ups.insertUpscale(tx, {
+          id,
+          user_id: auth.user.id,
+          api_key_id: auth.key.id,
+          status: 'queued',
+          model: model.id,
+          input,
+          output_id: outputId,
+          source_key: sourceKey,
+          image_key: null,
+          width: null,
+          height: null,
+          scale: model.scale,
+          cost,
+          source: options.source,
+          error: null,
+          created_at: timestamp(),
+          started_at: null,
+          completed_at: null,
+          deadline_at: lifecycle.deadline(this.options.timeoutMs),
+          request_id: options.requestId ?? null,
         });
+        const after = await ledger.debit(tx, auth.user.id, cost, 'upscale', { upscale_id: id, api_key_id: auth.key.id });
+        if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
+        await lifecycle.admit(tx, auth.user.id);
       });
-      try {
-        await this.deps.db.transaction(async (tx) => {
-          await ups.insertUpscale(tx, {
-            id,
-            user_id: auth.user.id,
-            api_key_id: auth.key.id,
-            status: 'queued',
-            model: model.id,
-            input,
-            output_id: outputId,
-            source_key: sourceKey,
-            image_key: null,
-            width: null,
-            height: null,
-            scale: model.scale,
-            cost,
-            source: options.source,
-            error: null,
-            created_at: timestamp(),
-            started_at: null,
-            completed_at: null,
-          });
-          const after = await ledger.debit(tx, auth.user.id, cost, 'upscale', { upscale_id: id, api_key_id: auth.key.id });
-          if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
-        });
-        await this.deps.queue.add({ id, type: 'upscale', upscaleId: id });
-        let timer: NodeJS.Timeout | undefined;
-        const end = await Promise.race([ended, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.options.timeoutMs)))]);
-        clearTimeout(timer);
-        if (end === 'timeout') {
-          await this.deps.queue.cancel(id);
-          if (await this.fail(id, `TIMEOUT: no result within ${this.options.timeoutMs / 1000} s`)) {
-            throw new GenerationTimeoutError(this.options.timeoutMs / 1000);
-          }
-        }
-      } finally {
-        unsubscribe();
-      }
-      const upscale = (await ups.getUpscale(db, id))!;
-      if (upscale.status !== 'succeeded' || !upscale.image_key) throw new GenerationFailedError(upscale.error ?? 'upscale failed');
-      return { upscale, id: outputId ?? id, imageKey: upscale.image_key, sourceKey, balance: await ledger.balance(db, auth.user.id) };
-    } finally {
-      release();
-    }
-  }
-
-  /** The worker's side: run the upscaler on the source and record the result (or fail and refund). */
-  async process(id: string, signal: AbortSignal): Promise<void> {
-    const db = this.deps.db.kysely;
-    const at = timestamp();
-    if (!(await ups.updateUpscaleIf(db, id, ['queued'], { status: 'running', started_at: at }))) return;
-    this.deps.events.publish(jobChannel(id), { type: 'status', id, kind: 'upscale', status: 'running', at });
-    const up = (await ups.getUpscale(db, id))!;
-    const key = `upscaled/${up.output_id ?? id}.png`;
-    try {
-      const source = await this.deps.store.get(up.source_key);
-      if (!source) throw new Error('the image to upscale is no longer in the store');
-      const model = await this.resolveModel(up.model);
-      const { png, width, height } = await this.backend.upscale(model.id, source.bytes, signal);
-      if (signal.aborted) throw new Error('cancelled');
-      await this.deps.store.put(key, png, 'image/png');
-      const done = timestamp();
-      const ok = await this.deps.db.transaction(async (tx) => {
-        if (!(await ups.updateUpscaleIf(tx, id, ['running'], { status: 'succeeded', image_key: key, width, height, completed_at: done }))) return false;
-        if (up.output_id) await gens.setOutputUpscaled(tx, up.output_id, key, done);
-        if (up.api_key_id) await keysDb.recordApiKeyUse(tx, up.api_key_id, Number(up.cost));
-        return true;
-      });
-      if (!ok) {
-        await this.deps.store.delete(key);
-        return;
-      }
-      this.deps.events.publish(jobChannel(id), { type: 'status', id, kind: 'upscale', status: 'succeeded', at: done });
     } catch (err) {
-      await this.deps.store.delete(key).catch(() => undefined);
-      await this.fail(id, err instanceof Error ? err.message : String(err));
+      end.cancel();
+      throw err;
     }
+    try {
+      await this.deps.queue.add(jobOf('upscale', id));
+    } catch (err) {
+      end.cancel();
+      const message = `could not queue the upscale: ${err instanceof Error ? err.message : String(err)}`;
+      await this.fail(id, message);
+      throw new GenerationFailedError(message);
+    }
+    if ((await end.wait(this.options.timeoutMs)) === 'timeout') await this.fail(id, timeoutMessage(this.options.timeoutMs));
+    const upscale = (await ups.getUpscale(db, id))!;
+    if (upscale.status === 'failed' && isTimeout(upscale.error)) throw new GenerationTimeoutError(this.options.timeoutMs / 1000);
+    if (upscale.status !== 'succeeded' || !upscale.image_key) throw new GenerationFailedError(upscale.error ?? 'upscale failed');
+    return { upscale, id: outputId ?? id, imageKey: upscale.image_key, sourceKey, balance: await ledger.balance(db, auth.user.id) };
   }
 
-  /** queued|running → failed with a full refund, in one transaction. */
-  async fail(id: string, message: string): Promise<boolean> {
-    const at = timestamp();
-    const up = await this.deps.db.transaction(async (tx) => {
-      const up = await ups.getUpscale(tx, id);
-      if (!up) return undefined;
-      if (!(await ups.updateUpscaleIf(tx, id, ['queued', 'running'], { status: 'failed', error: message, completed_at: at }))) return undefined;
-      const refund = Number(up.cost) - (await ledger.refundedFor(tx, { upscale_id: id }));
-      if (refund > 0) await ledger.credit(tx, up.user_id, refund, 'refund', { upscale_id: id, api_key_id: up.api_key_id, note: message.slice(0, 200) });
+  get(id: string): Promise<Upscale | undefined> {
+    return ups.getUpscale(this.deps.db.kysely, id);
+  }
+
+  private publishStatus(up: Pick<Upscale, 'id' | 'user_id'>, status: 'running' | 'succeeded' | 'failed', error?: string): void {
+    this.deps.lifecycle.publish(channelsOf(up.id, up.user_id), { type: 'status', id: up.id, kind: 'upscale', status, error, at: timestamp() });
+  }
+
+  // ---- the worker's side ----
+
+  async claim(id: string): Promise<ClaimResult<Upscale>> {
+    const r = await this.deps.lifecycle.claim('upscale', id);
+    if (!('claimed' in r)) return r;
+    const up = (await this.get(id))!;
+    this.publishStatus(up, 'running');
+    return { claimed: up };
+  }
+
+  /** running → succeeded with the stored image (and the output marked upscaled); false when it was no longer running. */
+  async complete(id: string, made: UpscaledOutput): Promise<boolean> {
+    const patch = { image_key: made.key, width: made.width, height: made.height };
+    const ended = await this.deps.lifecycle.finish('upscale', id, { status: 'succeeded', patch }, async (tx) => {
+      const up = (await ups.getUpscale(tx, id))!;
+      if (up.output_id) await gens.setOutputUpscaled(tx, up.output_id, made.key, timestamp());
+      if (up.api_key_id) await keysDb.recordApiKeyUse(tx, up.api_key_id, Number(up.cost));
       return up;
     });
-    if (!up) return false;
-    this.deps.events.publish(jobChannel(id), { type: 'status', id, kind: 'upscale', status: 'failed', error: message, at });
+    if (!ended) return false;
+    this.publishStatus(ended.result, 'succeeded');
     return true;
   }
 
-  async failInterrupted(): Promise<number> {
-    let n = 0;
-    for (const up of await ups.unfinishedUpscales(this.deps.db.kysely)) if (await this.fail(up.id, 'interrupted: the server stopped before this upscale finished')) n++;
-    return n;
+  /** queued|running → failed with a full refund, in one transaction; a worker running it is told to stop. */
+  async fail(id: string, message: string): Promise<boolean> {
+    const row = await this.deps.lifecycle.fail('upscale', id, message);
+    if (!row) return false;
+    await this.deps.queue.cancel(id).catch(() => false);
+    this.publishStatus(row, 'failed', message);
+    return true;
   }
 }

@@ -4,11 +4,15 @@
  * such a key ends, the dialect that made it builds its payload (its own wire format) and Darkroom
  * POSTs it, retrying network errors, timeouts, 408, 429 and 5xx with growing delays. Every attempt
  * goes through the URL guard: never to loopback, private or link-local addresses (unless
- * allow-listed), no redirects followed. Delivery runs in the background; the worker never waits on it.
+ * allow-listed), no redirects followed. What is owed lives in the outbox table, written in the same
+ * transaction as the generation's end (by whichever worker ran it); API processes send it, so a
+ * worker never calls into a dialect and a webhook survives any process dying.
  */
 import type { Database } from '../db/database.ts';
 import * as keysDb from '../db/api-keys.ts';
+import { timestamp } from '../db/clock.ts';
 import * as gens from '../db/generations.ts';
+import * as outbox from '../db/webhook-outbox.ts';
 import type { ApiKey, Generation, GenerationOutput } from '../db/schema.ts';
 import { storedSettings, type StoredSettings } from './generations.ts';
 import { UrlGuard, UrlRefusedError } from './url-guard.ts';
@@ -30,22 +34,18 @@ export interface WebhookOptions {
   retryDelaysMs: readonly number[];
   /** Per attempt. */
   timeoutMs: number;
+  /** How often the outbox is read for what is due. */
+  pollMs: number;
   log: (message: string) => void;
 }
 
-export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = { retryDelaysMs: [1000, 5000, 25000], timeoutMs: 10_000, log: () => undefined };
-
-export interface DeliveryResult {
-  ok: boolean;
-  attempts: number;
-  status?: number;
-  error?: string;
-}
+export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = { retryDelaysMs: [1000, 5000, 25000], timeoutMs: 10_000, pollMs: 500, log: () => undefined };
 
 export class Webhooks {
   private readonly builders = new Map<string, WebhookPayloadBuilder>();
-  private readonly pending = new Set<Promise<unknown>>();
   private readonly stop = new AbortController();
+  private timer?: NodeJS.Timeout;
+  private sending?: Promise<unknown>;
   private readonly options: WebhookOptions;
 
   constructor(
@@ -60,78 +60,95 @@ export class Webhooks {
     this.builders.set(dialect, builder);
   }
 
-  /** A generation ended: when its key has a callback and its dialect a payload for it, deliver in the background. */
-  async generationFinished(id: string): Promise<void> {
+  /** Starts sending what the outbox holds, every pollMs, until close(). */
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.sending ??= this.sendDue()
+        .catch((err: unknown) => this.options.log(`webhooks: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => (this.sending = undefined));
+    }, this.options.pollMs);
+    this.timer.unref();
+  }
+
+  /** One pass over the outbox: each due webhook gets one attempt; a failed one is rescheduled or given up. */
+  async sendDue(): Promise<number> {
     const kysely = this.deps.db.kysely;
-    const generation = await gens.getGeneration(kysely, id);
-    if (!generation?.api_key_id) return;
+    let sent = 0;
+    for (const row of await outbox.due(kysely, timestamp(), 20)) {
+      if (this.stop.signal.aborted) break;
+      // Taken for one attempt; should this process die during it, the row falls due again after this.
+      if (!(await outbox.take(kysely, row, later(this.options.timeoutMs * 3)))) continue;
+      const attempt = await this.attemptFor(row.generation_id);
+      const attempts = row.attempts + 1;
+      if (attempt.ok) {
+        await outbox.settle(kysely, row.id, { delivered_at: timestamp(), last_error: attempt.error ?? null });
+        sent++;
+        continue;
+      }
+      const delay = attempt.retry ? this.options.retryDelaysMs[attempts - 1] : undefined;
+      const error = (attempt.error ?? `HTTP ${attempt.status}`).slice(0, 500);
+      if (delay === undefined) {
+        await outbox.settle(kysely, row.id, { gave_up_at: timestamp(), last_error: error });
+        this.options.log(`webhook for generation ${row.generation_id} failed after ${attempts} attempt(s): ${error}`);
+      } else {
+        await outbox.settle(kysely, row.id, { next_attempt_at: later(delay), last_error: error });
+      }
+    }
+    return sent;
+  }
+
+  /** One delivery attempt of a finished generation's webhook (ok without a request when its dialect sends nothing for it). */
+  private async attemptFor(generationId: string): Promise<Attempt> {
+    const kysely = this.deps.db.kysely;
+    const generation = await gens.getGeneration(kysely, generationId);
+    const key = generation?.api_key_id ? await keysDb.getApiKey(kysely, generation.api_key_id) : undefined;
+    if (!generation || !key?.webhook_url) return { ok: true, retry: false, error: 'nothing to send: no callback URL' };
     const settings = storedSettings(generation);
     const builder = this.builders.get(settings.dialect ?? 'stablecog');
-    if (!builder) return;
-    const key = await keysDb.getApiKey(kysely, generation.api_key_id);
-    if (!key?.webhook_url) return;
-    const outputs = await gens.outputsOf(kysely, id);
-    const payload = builder({ generation, outputs, settings, key, imagePath: this.deps.imagePath });
-    if (payload === undefined) return;
-    const url = key.webhook_url;
-    const delivery = this.deliver(url, key.webhook_api_key ?? undefined, payload).then((r) => {
-      if (!r.ok) this.options.log(`webhook for generation ${id} to ${url} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`}`);
-    });
-    this.pending.add(delivery);
-    void delivery.finally(() => this.pending.delete(delivery));
+    const payload = builder?.({ generation, outputs: await gens.outputsOf(kysely, generationId), settings, key, imagePath: this.deps.imagePath });
+    if (payload === undefined) return { ok: true, retry: false, error: 'nothing to send for this dialect and status' };
+    return this.attempt(key.webhook_url, key.webhook_api_key ?? undefined, payload);
   }
 
-  /** POSTs `payload` as JSON to `url`, retrying what may pass on a later try. */
-  async deliver(url: string, bearer: string | undefined, payload: unknown): Promise<DeliveryResult> {
-    const body = JSON.stringify(payload);
+  /** POSTs `payload` as JSON to `url` once; says whether a later attempt may pass. */
+  async attempt(url: string, bearer: string | undefined, payload: unknown): Promise<Attempt> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Darkroom-Webhook/1' };
     if (bearer) headers['authorization'] = `Bearer ${bearer}`;
-    const attempts = this.options.retryDelaysMs.length + 1;
-    let last: DeliveryResult = { ok: false, attempts: 0 };
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (this.stop.signal.aborted) return { ...last, error: 'server stopping' };
-      try {
-        const res = await this.deps.guard.request(url, {
-          method: 'POST',
-          headers,
-          body,
-          maxBytes: 64 * 1024,
-          timeoutMs: this.options.timeoutMs,
-          maxRedirects: 0,
-          signal: this.stop.signal,
-        });
-        if (res.status >= 200 && res.status < 300) return { ok: true, attempts: attempt, status: res.status };
-        last = { ok: false, attempts: attempt, status: res.status };
-        if (!(res.status === 408 || res.status === 429 || res.status >= 500)) return last;
-      } catch (err) {
-        const refused = err instanceof UrlRefusedError ? err : undefined;
-        last = { ok: false, attempts: attempt, error: err instanceof Error ? err.message : String(err) };
-        // A refused address, scheme or redirect will be refused again: no retry.
-        if (refused && !['timeout', 'network', 'dns'].includes(refused.reason)) return last;
-      }
-      const delay = this.options.retryDelaysMs[attempt - 1];
-      if (delay === undefined) break;
-      await sleep(delay, this.stop.signal);
+    try {
+      const res = await this.deps.guard.request(url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(payload),
+        maxBytes: 64 * 1024,
+        timeoutMs: this.options.timeoutMs,
+        maxRedirects: 0,
+        signal: this.stop.signal,
+      });
+      if (res.status >= 200 && res.status < 300) return { ok: true, retry: false, status: res.status };
+      return { ok: false, retry: res.status === 408 || res.status === 429 || res.status >= 500, status: res.status };
+    } catch (err) {
+      // A refused address, scheme or redirect will be refused again: no retry.
+      const refused = err instanceof UrlRefusedError ? err : undefined;
+      return { ok: false, retry: !refused || ['timeout', 'network', 'dns'].includes(refused.reason), error: err instanceof Error ? err.message : String(err) };
     }
-    return last;
   }
 
-  /** Stops retrying and waits for deliveries in flight to end. */
+  /** Stops sending; what is still owed stays in the outbox for the next process. */
   async close(): Promise<void> {
+    clearInterval(this.timer);
     this.stop.abort(new Error('server stopping'));
-    await Promise.allSettled([...this.pending]);
+    await this.sending;
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+interface Attempt {
+  ok: boolean;
+  /** Whether a later attempt may pass (network trouble, 408, 429, 5xx). */
+  retry: boolean;
+  status?: number;
+  error?: string;
+}
+
+function later(ms: number): string {
+  return new Date(Date.now() + ms).toISOString().replace('Z', '000Z');
 }

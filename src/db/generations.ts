@@ -99,70 +99,11 @@ export async function queryOutputs(ex: Executor, q: OutputQuery, withTotal: bool
   const col = q.orderBy === 'updated_at' ? 'o.updated_at' : 'o.created_at';
   let s = filtered(ex, q);
   if (q.cursor) s = s.where(col, q.order === 'desc' ? '<' : '>', q.cursor);
-  const rows = await s
-    .selectAll('o')
-    .select([
-      'g.id as g_id',
-      'g.user_id as g_user_id',
-      'g.api_key_id as g_api_key_id',
-      'g.status as g_status',
-      'g.model as g_model',
-      'g.scheduler as g_scheduler',
-      'g.prompt as g_prompt',
-      'g.negative_prompt as g_negative_prompt',
-      'g.width as g_width',
-      'g.height as g_height',
-      'g.steps as g_steps',
-      'g.guidance as g_guidance',
-      'g.seed as g_seed',
-      'g.num_outputs as g_num_outputs',
-      'g.init_image_url as g_init_image_url',
-      'g.prompt_strength as g_prompt_strength',
-      'g.settings as g_settings',
-      'g.cost as g_cost',
-      'g.source as g_source',
-      'g.error as g_error',
-      'g.created_at as g_created_at',
-      'g.started_at as g_started_at',
-      'g.completed_at as g_completed_at',
-      'g.deleted_at as g_deleted_at',
-    ])
-    .orderBy(col, q.order)
-    .orderBy('o.id', q.order)
-    .limit(q.perPage)
-    .execute();
-  const out: OutputWithGeneration[] = rows.map((r) => {
-    const { g_id, g_user_id, g_api_key_id, g_status, g_model, g_scheduler, g_prompt, g_negative_prompt, g_width, g_height, g_steps, g_guidance, g_seed, g_num_outputs, g_init_image_url, g_prompt_strength, g_settings, g_cost, g_source, g_error, g_created_at, g_started_at, g_completed_at, g_deleted_at, ...o } = r;
-    return {
-      ...o,
-      generation: {
-        id: g_id,
-        user_id: g_user_id,
-        api_key_id: g_api_key_id,
-        status: g_status,
-        model: g_model,
-        scheduler: g_scheduler,
-        prompt: g_prompt,
-        negative_prompt: g_negative_prompt,
-        width: g_width,
-        height: g_height,
-        steps: g_steps,
-        guidance: g_guidance,
-        seed: g_seed,
-        num_outputs: g_num_outputs,
-        init_image_url: g_init_image_url,
-        prompt_strength: g_prompt_strength,
-        settings: g_settings,
-        cost: g_cost,
-        source: g_source,
-        error: g_error,
-        created_at: g_created_at,
-        started_at: g_started_at,
-        completed_at: g_completed_at,
-        deleted_at: g_deleted_at,
-      },
-    };
-  });
+  const rows = await s.selectAll('o').orderBy(col, q.order).orderBy('o.id', q.order).limit(q.perPage).execute();
+  const ids = [...new Set(rows.map((o) => o.generation_id))];
+  const generations = ids.length ? await ex.selectFrom('generations').selectAll().where('id', 'in', ids).execute() : [];
+  const byId = new Map(generations.map((g) => [g.id, g]));
+  const out: OutputWithGeneration[] = rows.map((o) => ({ ...o, generation: byId.get(o.generation_id)! }));
   if (!withTotal) return { rows: out };
   const t = await filtered(ex, q).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return { rows: out, total: Number(t.n) };

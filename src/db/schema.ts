@@ -85,6 +85,14 @@ export interface GenerationsTable {
   completed_at: string | null;
   /** Set when its owner deleted it: it leaves every listing (its ledger rows stay). */
   deleted_at: Optional<string>;
+  /** Claims so far (a job whose worker died is claimed again once, then failed). */
+  attempts: Generated<number>;
+  /** While running: the time its worker must renew the lease by, or the job counts as abandoned. */
+  lease_until: Optional<string>;
+  /** When it is failed and refunded (TIMEOUT) if it has not ended. */
+  deadline_at: Optional<string>;
+  /** The id of the HTTP request that made it (logs follow it into the worker). */
+  request_id: Optional<string>;
 }
 
 export interface GenerationOutputsTable {
@@ -135,6 +143,26 @@ export interface UpscalesTable {
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
+  /** Claims so far (a job whose worker died is claimed again once, then failed). */
+  attempts: Generated<number>;
+  /** While running: the time its worker must renew the lease by, or the job counts as abandoned. */
+  lease_until: Optional<string>;
+  /** When it is failed and refunded (TIMEOUT) if it has not ended. */
+  deadline_at: Optional<string>;
+  /** The id of the HTTP request that made it (logs follow it into the worker). */
+  request_id: Optional<string>;
+}
+
+/** A webhook to send for a finished generation: written with the job's end, sent (and retried) by an API process. */
+export interface WebhookOutboxTable {
+  id: string;
+  generation_id: string;
+  attempts: Generated<number>;
+  next_attempt_at: string;
+  delivered_at: Optional<string>;
+  gave_up_at: Optional<string>;
+  last_error: Optional<string>;
+  created_at: string;
 }
 
 /**
@@ -174,6 +202,7 @@ export interface DB {
   upscales: UpscalesTable;
   server_settings: ServerSettingsTable;
   idempotency_keys: IdempotencyKeysTable;
+  webhook_outbox: WebhookOutboxTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -1,7 +1,7 @@
 /** In-process implementations of the queue contracts (embedded mode: one process, no Redis). */
 import { EventEmitter } from 'node:events';
 import { QueueLimitError } from '../core/errors.ts';
-import type { EventBus, InFlightGate, Job, JobEvent, JobHandler, JobQueue } from './types.ts';
+import { JobAbortedError, type EventBus, type InFlightGate, type Job, type JobEvent, type JobHandler, type JobQueue, type Unsubscribe } from './types.ts';
 
 export class InProcessJobQueue implements JobQueue {
   private readonly waiting: Job[] = [];
@@ -14,6 +14,7 @@ export class InProcessJobQueue implements JobQueue {
 
   async add(job: Job): Promise<void> {
     if (this.closing) throw new Error('the job queue is closed');
+    if (this.running.has(job.id) || this.waiting.some((j) => j.id === job.id)) return;
     this.waiting.push(job);
     this.pump();
   }
@@ -33,12 +34,12 @@ export class InProcessJobQueue implements JobQueue {
     }
     const r = this.running.get(jobId);
     if (!r) return false;
-    r.controller.abort(new Error('cancelled'));
+    r.controller.abort(new JobAbortedError('cancel'));
     return true;
   }
 
-  async size(): Promise<number> {
-    return this.waiting.length + this.running.size;
+  async counts(): Promise<{ waiting: number; running: number }> {
+    return { waiting: this.waiting.length, running: this.running.size };
   }
 
   private pump(): void {
@@ -62,12 +63,20 @@ export class InProcessJobQueue implements JobQueue {
     }
   }
 
-  close(): Promise<void> {
+  /** Waiting jobs are dropped (embedded mode: the database knows them); running ones get `graceMs`. */
+  close(options: { graceMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
       this.waiting.length = 0;
       const running = [...this.running.values()];
-      for (const r of running) r.controller.abort(new Error('shutting down'));
-      await Promise.allSettled(running.map((r) => r.done));
+      const all = Promise.allSettled(running.map((r) => r.done));
+      const graceMs = options.graceMs ?? 0;
+      if (graceMs > 0 && running.length) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+        clearTimeout(timer);
+      }
+      for (const r of running) r.controller.abort(new JobAbortedError('shutdown'));
+      await all;
     })();
     return this.closing;
   }
@@ -84,9 +93,11 @@ export class InProcessEventBus implements EventBus {
     this.emitter.emit(channel, event);
   }
 
-  subscribe(channel: string, listener: (event: JobEvent) => void): () => void {
-    this.emitter.on(channel, listener);
-    return () => this.emitter.off(channel, listener);
+  subscribe(channel: string, listener: (event: JobEvent) => void): Unsubscribe {
+    // Each subscription gets its own wrapper, so one listener subscribed twice is two subscriptions.
+    const wrapper = (event: JobEvent) => listener(event);
+    this.emitter.on(channel, wrapper);
+    return Object.assign(() => void this.emitter.off(channel, wrapper), { ready: Promise.resolve() });
   }
 
   async close(): Promise<void> {

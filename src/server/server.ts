@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
@@ -22,13 +23,16 @@ import { ImageInputs } from '../core/images.ts';
 import { ModelCatalog } from '../core/models.ts';
 import { Outputs } from '../core/outputs.ts';
 import { RateLimiter } from '../core/rate-limit.ts';
-import { Upscales } from '../core/upscales.ts';
+import { Upscales, type UpscalerBackend } from '../core/upscales.ts';
+import { JobLifecycle, type JobKind } from '../core/jobs.ts';
+import { Reaper } from '../core/reaper.ts';
+import { resamplingBackend } from '../worker/resampling.ts';
 import { Usage } from '../core/usage.ts';
 import { UploadTokens } from '../core/upload-tokens.ts';
 import { UrlGuard } from '../core/url-guard.ts';
 import { Webhooks } from '../core/webhooks.ts';
 import { leonardoWebhookPayload } from '../api/leonardo/webhook.ts';
-import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../queue/in-process.ts';
+import { InProcessEventBus, InProcessJobQueue } from '../queue/in-process.ts';
 import { closeStore, openStore } from '../storage/open-store.ts';
 import { sweepOrphans } from '../core/orphans.ts';
 import { Worker, type ImageEngine } from '../worker/worker.ts';
@@ -57,8 +61,15 @@ export interface ServerHandle {
   db: Database;
   /** The model requests get when they name none. */
   defaultModel: string;
-  close(): Promise<void>;
+  /**
+   * Stops: no new connections, running jobs get `graceMs` (default 0) to finish, the rest are failed
+   * and refunded with an answer to every waiting client, then the database closes. Idempotent.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
+
+/** How long a stopping server waits for answers still being written (event streams are cut after it). */
+const ANSWER_GRACE_MS = 2000;
 
 export function printAdminKey(secret: string, userName: string, write: (s: string) => void = (s) => process.stdout.write(s)): void {
   const line = '-'.repeat(78);
@@ -85,17 +96,20 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     cleanups.push(() => closeStore(store));
     const queue = new InProcessJobQueue(log);
     const events = new InProcessEventBus();
-    const gate = new InProcessGate(config.maxInFlight, config.maxQueued);
+    const lifecycle = new JobLifecycle(
+      { db, events },
+      { leaseMs: config.jobLease * 1000, maxAttempts: 2, maxInFlight: config.maxInFlight, maxQueued: config.maxQueued },
+    );
     const catalog = new ModelCatalog(registry, defaultModel);
     const guard = new UrlGuard({ allow: config.urlAllowlist });
     const images = new ImageInputs(db, store, guard);
     const accounts = new Accounts(db, { initialCredits: config.initialCredits });
     const credits = new Credits(db);
     const timeoutMs = config.generationTimeout * 1000;
-    const generations = new Generations({ db, queue, events, gate, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic });
-    // A stand-in engine (tests) has no upscaler registry: Upscales then resamples.
-    const upscaler = engine instanceof Engine ? { list: () => engine.upscalers.list(), upscale: engine.upscale.bind(engine) } : undefined;
-    const upscales = new Upscales({ db, queue, events, gate, images, store }, { timeoutMs, upscaler });
+    const generations = new Generations({ db, queue, events, lifecycle, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic });
+    // A stand-in engine (tests) has no upscaler registry: it resamples.
+    const upscaler: UpscalerBackend = engine instanceof Engine ? { list: () => engine.upscalers.list(), upscale: engine.upscale.bind(engine) } : resamplingBackend();
+    const upscales = new Upscales({ db, queue, events, lifecycle, images, store }, { timeoutMs, upscalers: upscaler });
     const imageAccess = await ImageAccess.open(db, { ttlSeconds: config.signedUrlTtl });
     const webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
     webhooks.register('leonardo', leonardoWebhookPayload);
@@ -119,8 +133,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const admin = await accounts.ensureAdmin();
     if (admin) (options.onAdminKey ?? printAdminKey)(admin.secret, admin.user.name);
 
-    // Embedded mode: jobs lived in the previous process; whatever it left unfinished is refunded.
-    const interrupted = (await generations.failInterrupted()) + (await upscales.failInterrupted());
+    const failJob = (kind: JobKind, id: string, message: string) => (kind === 'generate' ? generations.fail(id, message) : upscales.fail(id, message));
+    // Embedded mode: the previous process was the only worker; whatever it left unfinished is refunded.
+    const failUnfinished = async (message: string) => {
+      let n = 0;
+      for (const { kind, id } of await lifecycle.unfinished()) if (await failJob(kind, id, message)) n++;
+      return n;
+    };
+    const interrupted = await failUnfinished('interrupted: the server stopped before this job finished');
     if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
     // Stored objects no row names (what a crash or a refused request left): deleted now, before the
     // worker and the HTTP port start, so nothing is in flight and no grace period is needed.
@@ -129,9 +149,20 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     // Dynamic batching: jobs meet in the BatchingEngine, so enough of them must run at once to meet.
     const batching = config.batchMax > 1 && isBatchable(engine);
     const workerEngine = batching ? new BatchingEngine(engine, { maxBatch: config.batchMax, windowMs: config.batchWindowMs, log }) : engine;
-    const worker = new Worker({ queue, engine: workerEngine, store, generations, upscales, log, onGenerationFinished: (id) => webhooks.generationFinished(id) });
+    const worker = new Worker({ queue, engine: workerEngine, upscaler, store, lifecycle, generations, upscales, log }, { onShutdown: 'fail' });
     worker.start(batching ? Math.max(config.workerConcurrency, config.batchMax) : config.workerConcurrency);
-    cleanups.unshift(() => queue.close(), () => webhooks.close(), () => events.close(), async () => engine.dispose?.());
+    const reaper = new Reaper({ lifecycle, queue, fail: failJob, log }, { intervalMs: Math.min(5000, (config.jobLease * 1000) / 2), requeueAfterMs: 30_000, timeoutMs });
+    reaper.start();
+    webhooks.start();
+    // Run in order by close(): stop taking work, let running jobs finish within the grace, answer
+    // everyone still waiting (failed and refunded), then release the rest.
+    const drain = async (graceMs: number) => {
+      await reaper.stop();
+      await worker.close(graceMs);
+      const dropped = await failUnfinished('the server stopped before this job started');
+      if (dropped) log(`refunded ${dropped} queued job(s) at shutdown`);
+    };
+    cleanups.unshift(() => webhooks.close(), () => events.close(), async () => engine.dispose?.());
     if (config.preload && engine instanceof Engine) {
       // Sessions, and with cuda the model's optimised twins (about 20 s once for a float32 SD 1.5), are made now
       // rather than on the first request; a request meanwhile waits for the same load.
@@ -159,14 +190,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         s.once('error', reject);
       });
       port = (server.address() as AddressInfo).port;
-      cleanups.unshift(
-        () =>
-          new Promise<void>((resolve) => {
-            server!.close(() => resolve());
-            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          }),
-      );
     }
+    const http = server as HttpServer | undefined; // @hono/node-server serves HTTP/1 unless told otherwise
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     let closing: Promise<void> | undefined;
     return {
@@ -176,15 +201,23 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       app,
       db,
       defaultModel,
-      close: () =>
+      close: (closeOptions = {}) =>
         (closing ??= (async () => {
-          for (const step of cleanups) {
+          const attempt = async (step: () => Promise<void> | void) => {
             try {
               await step();
             } catch (err) {
               log(`while stopping: ${err instanceof Error ? err.message : String(err)}`);
             }
-          }
+          };
+          // No new connections; requests in flight get their answers (the drain fails what it cuts off).
+          const answered = http ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
+          await attempt(() => drain(closeOptions.graceMs ?? 0));
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, ANSWER_GRACE_MS)))]);
+          clearTimeout(timer);
+          http?.closeAllConnections(); // what is left: event streams and idle keep-alive sockets
+          for (const step of cleanups) await attempt(step);
         })()),
     };
   } catch (err) {

@@ -1,8 +1,10 @@
 /**
- * The job consumer: takes a generation (or upscale) job, runs the engine with the request's
- * settings (progress published between denoising steps, cancellation through the job's
- * AbortSignal), stores each image as a PNG, then records outputs + status + refunds in one
- * transaction through the core. Whatever goes wrong ends as failed-and-refunded, never lost.
+ * The job consumer, for every job kind: claim the job in the database (its lease renewed while it
+ * runs), run the engine with the stored settings (progress published between denoising steps,
+ * cancellation through the job's AbortSignal, from any process), store each image, then record the
+ * end through the core in one transaction. Whatever goes wrong ends as failed-and-refunded, never
+ * lost; a job this worker must drop at shutdown goes back to the queue for another worker (scaled
+ * mode) or is failed and refunded (embedded: no other worker will come).
  */
 import { randomUUID } from 'node:crypto';
 import { encodeImage } from '../engine/image.ts';
@@ -10,10 +12,11 @@ import { EngineInputError, GenerationCancelledError } from '../engine/errors.ts'
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from '../engine/pipelines/request.ts';
 import { storedSettings, type Generations, type MadeOutput } from '../core/generations.ts';
-import type { Upscales } from '../core/upscales.ts';
+import type { ClaimResult, JobKind, JobLifecycle } from '../core/jobs.ts';
+import type { UpscalerBackend, Upscales } from '../core/upscales.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import type { Job, JobQueue } from '../queue/types.ts';
-import type { Generation } from '../db/schema.ts';
+import { abortCause, type Job, type JobQueue } from '../queue/types.ts';
+import type { Generation, Upscale } from '../db/schema.ts';
 
 /** What the worker needs from the engine (the Engine class, or a stand-in in tests). */
 export interface ImageEngine {
@@ -23,21 +26,36 @@ export interface ImageEngine {
 export interface WorkerDeps {
   queue: JobQueue;
   engine: ImageEngine;
+  upscaler: UpscalerBackend;
   store: ObjectStore;
+  lifecycle: JobLifecycle;
   generations: Generations;
-  upscales?: Upscales;
+  upscales: Upscales;
   log?: (message: string) => void;
-  /** Called once a generation has ended, succeeded or failed (webhooks). Errors are logged, never thrown. */
-  onGenerationFinished?: (generationId: string) => Promise<void> | void;
 }
 
-/** Engine field names → the core's request field names. */
-const FIELD: Record<string, string> = { initImage: 'initImage', strength: 'strength', numOutputs: 'numOutputs', mask: 'mask', tiling: 'tiling' };
+export interface WorkerOptions {
+  /** What becomes of a job cut off by shutdown: back to the queue (other workers exist) or failed and refunded. */
+  onShutdown: 'requeue' | 'fail';
+  /** How long a job whose user already has enough running waits before it is offered again. */
+  busyRetryMs?: number;
+}
+
+/** Thrown inside a job when the database says it is no longer this worker's to run. */
+class LeaseLostError extends Error {
+  constructor() {
+    super('the job was failed or taken over while it ran');
+  }
+}
 
 export class Worker {
   private started = false;
+  private readonly retries = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly deps: WorkerDeps) {}
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly options: WorkerOptions,
+  ) {}
 
   start(concurrency = 1): void {
     if (this.started) return;
@@ -45,48 +63,93 @@ export class Worker {
     this.deps.queue.process((job, signal) => this.handle(job, signal), { concurrency });
   }
 
+  /** Stops taking jobs; running ones get `graceMs`, then are cut off (see WorkerOptions.onShutdown). */
+  async close(graceMs = 0): Promise<void> {
+    for (const t of this.retries) clearTimeout(t);
+    await this.deps.queue.close({ graceMs });
+  }
+
   async handle(job: Job, signal: AbortSignal): Promise<void> {
-    if (job.type === 'generate') return this.generate(job.generationId, signal);
-    if (job.type === 'upscale') {
-      if (!this.deps.upscales) throw new Error('this worker has no upscaler');
-      return this.deps.upscales.process(job.upscaleId, signal);
+    switch (job.type) {
+      case 'generate':
+        return this.run('generate', job, this.deps.generations.claim(job.generationId), (gen, s) => this.generate(gen, s), signal);
+      case 'upscale':
+        return this.run('upscale', job, this.deps.upscales.claim(job.upscaleId), (up, s) => this.upscale(up, s), signal);
+      default:
+        return assertNever(job);
     }
   }
 
-  private async generate(id: string, signal: AbortSignal): Promise<void> {
-    const gen = await this.deps.generations.markRunning(id);
-    if (!gen) return; // cancelled or timed out while waiting
+  /** Claim, hold the lease while `work` runs, and see that the job ends however `work` does. */
+  private async run<R extends { id: string }>(kind: JobKind, job: Job, claiming: Promise<ClaimResult<R>>, work: (row: R, signal: AbortSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const claim = await claiming;
+    if ('busy' in claim) return this.offerLater(job);
+    if ('gone' in claim) return; // ended, deleted, or another worker holds it
+    const row = claim.claimed;
+    const lost = new AbortController();
+    const lease = this.holdLease(kind, row.id, lost);
+    const both = AbortSignal.any([signal, lost.signal]);
     try {
-      await this.run(gen, signal);
+      await work(row, both);
+    } catch (err) {
+      await this.end(kind, row.id, err, signal, lost.signal);
     } finally {
-      if (this.deps.onGenerationFinished) {
-        try {
-          await this.deps.onGenerationFinished(id);
-        } catch (err) {
-          this.deps.log?.(`generation ${id}: after it finished: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }
+      clearInterval(lease);
     }
   }
 
-  private async run(gen: Generation, signal: AbortSignal): Promise<void> {
+  /** Renews the lease at a third of its length; aborts `lost` when the job is no longer ours. */
+  private holdLease(kind: JobKind, id: string, lost: AbortController): NodeJS.Timeout {
+    const every = Math.max(50, Math.floor(this.deps.lifecycle.options.leaseMs / 3));
+    const timer = setInterval(() => {
+      this.deps.lifecycle.renew(kind, id).then(
+        (ours) => (ours ? undefined : lost.abort(new LeaseLostError())),
+        (err: unknown) => this.deps.log?.(`${kind} ${id}: could not renew its lease: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }, every);
+    timer.unref();
+    return timer;
+  }
+
+  /** How a job that threw ends: put back at shutdown, or failed (and refunded) with the right message. */
+  private async end(kind: JobKind, id: string, err: unknown, signal: AbortSignal, lost: AbortSignal): Promise<void> {
+    if (lost.aborted) return; // failed or taken over elsewhere: nothing left to record here
+    const fail = (message: string, field?: string) => (kind === 'generate' ? this.deps.generations.fail(id, message, field) : this.deps.upscales.fail(id, message));
+    const cause = abortCause(signal);
+    if (cause === 'shutdown') {
+      if (this.options.onShutdown === 'requeue' && (await this.deps.lifecycle.release(kind, id))) return;
+      await fail('the server stopped before this job finished');
+      return;
+    }
+    if (err instanceof GenerationCancelledError || signal.aborted) {
+      await fail('cancelled');
+      return;
+    }
+    if (err instanceof EngineInputError) {
+      await fail(err.message, err.field);
+      return;
+    }
+    this.deps.log?.(`${kind} ${id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await fail(err instanceof Error ? err.message : String(err));
+  }
+
+  /** The user already has enough running: offer the job again shortly (the queue dedups by id). */
+  private offerLater(job: Job): void {
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      this.deps.queue.add(job).catch(() => undefined); // a closed queue: the database still has it queued
+    }, this.options.busyRetryMs ?? 100);
+    this.retries.add(timer);
+  }
+
+  private async generate(gen: Generation, signal: AbortSignal): Promise<void> {
     const { generations, store, engine } = this.deps;
     const id = gen.id;
     const { spec, initImageKey, maskImageKey } = storedSettings(gen);
     const made: MadeOutput[] = [];
     try {
-      let initImage: Uint8Array | undefined;
-      if (initImageKey) {
-        const obj = await store.get(initImageKey);
-        if (!obj) throw new EngineInputError('initImage', 'the init image is no longer in the store');
-        initImage = obj.bytes;
-      }
-      let mask: Uint8Array | undefined;
-      if (maskImageKey) {
-        const obj = await store.get(maskImageKey);
-        if (!obj) throw new EngineInputError('mask', 'the mask is no longer in the store');
-        mask = obj.bytes;
-      }
+      const initImage = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
+      const mask = maskImageKey ? await this.read(maskImageKey, 'mask', 'the mask') : undefined;
       const { images } = await engine.generate(
         spec.model,
         {
@@ -106,7 +169,8 @@ export class Worker {
         },
         { signal, onProgress: (p) => generations.progress(gen, p.step, p.total) },
       );
-      let failures = 0;
+      if (signal.aborted) throw signal.reason;
+      let failures = Math.max(0, gen.num_outputs - images.length);
       for (const [idx, image] of images.entries()) {
         const outputId = randomUUID();
         const key = `outputs/${outputId}.png`;
@@ -118,25 +182,39 @@ export class Worker {
           this.deps.log?.(`generation ${id}: output ${idx} could not be stored: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      failures += Math.max(0, gen.num_outputs - images.length);
-      const ok = await generations.complete(id, made, failures ? `${failures} of ${gen.num_outputs} outputs failed` : undefined);
-      if (!ok) await this.discard(made);
+      if (!(await generations.complete(id, made, failures ? `${failures} of ${gen.num_outputs} outputs failed` : undefined))) await this.discard(made.map((o) => o.key));
     } catch (err) {
-      await this.discard(made);
-      if (err instanceof GenerationCancelledError || signal.aborted) {
-        await generations.fail(id, 'cancelled');
-        return;
-      }
-      if (err instanceof EngineInputError) {
-        await generations.fail(id, err.message, FIELD[err.field] ?? err.field);
-        return;
-      }
-      this.deps.log?.(`generation ${id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      await generations.fail(id, err instanceof Error ? err.message : String(err));
+      await this.discard(made.map((o) => o.key));
+      throw err;
     }
   }
 
-  private async discard(made: MadeOutput[]): Promise<void> {
-    await Promise.allSettled(made.map((o) => this.deps.store.delete(o.key)));
+  private async upscale(up: Upscale, signal: AbortSignal): Promise<void> {
+    const key = `upscaled/${up.output_id ?? up.id}.png`;
+    try {
+      const source = await this.deps.store.get(up.source_key);
+      if (!source) throw new Error('the image to upscale is no longer in the store');
+      const { png, width, height } = await this.deps.upscaler.upscale(up.model, source.bytes, signal);
+      if (signal.aborted) throw signal.reason;
+      await this.deps.store.put(key, png, 'image/png');
+      if (!(await this.deps.upscales.complete(up.id, { key, width, height }))) await this.discard([key]);
+    } catch (err) {
+      await this.discard([key]);
+      throw err;
+    }
   }
+
+  private async read(key: string, field: string, what: string): Promise<Uint8Array> {
+    const obj = await this.deps.store.get(key);
+    if (!obj) throw new EngineInputError(field, `${what} is no longer in the store`);
+    return obj.bytes;
+  }
+
+  private async discard(keys: string[]): Promise<void> {
+    await Promise.allSettled(keys.map((k) => this.deps.store.delete(k)));
+  }
+}
+
+function assertNever(job: never): never {
+  throw new Error(`unknown job type: ${JSON.stringify(job)}`);
 }

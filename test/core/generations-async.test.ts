@@ -10,8 +10,8 @@ import type { Database } from '../../src/db/database.ts';
 import type { Auth } from '../../src/core/accounts.ts';
 import { QueueLimitError, ValidationError } from '../../src/core/errors.ts';
 import { generationCost, generationRefund } from '../../src/core/pricing.ts';
-import type { Job } from '../../src/queue/types.ts';
-import { coreServices, spec } from '../helpers/core.ts';
+import type { Generation } from '../../src/db/schema.ts';
+import { claimed, consume, coreServices, spec } from '../helpers/core.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 
 let db: Database;
@@ -33,23 +33,21 @@ const until = async (cond: () => Promise<boolean> | boolean, ms = 2000) => {
   }
 };
 
-test('start: charged and queued at once; runs when a slot is free; the slot is held until it ends', async () => {
+test('start: charged and queued at once (enqueued too); runs when its user has a free slot; the slot is held until it ends', async () => {
   const core = coreServices(db, { maxInFlight: 1, maxWaiting: 1 });
   try {
     const auth = await userWith(core, 10);
-    const jobs: Job[] = [];
+    const jobs: Generation[] = [];
     const finish: (() => Promise<void>)[] = [];
-    core.queue.process(async (job) => {
-      if (job.type !== 'generate') return;
-      jobs.push(job);
-      const gen = await core.generations.markRunning(job.generationId);
+    consume(core, async (gen) => {
+      jobs.push(gen);
       await new Promise<void>((resolve) =>
         finish.push(async () => {
           await core.generations.complete(gen!.id, [{ id: randomUUID(), idx: 0, seed: 1, key: `outputs/${randomUUID()}.png`, width: 512, height: 512 }]);
           resolve();
         }),
       );
-    }, { concurrency: 4 });
+    });
     const a = await core.generations.start(auth, spec({ numOutputs: 1 }), { source: 'test' });
     const b = await core.generations.start(auth, spec({ numOutputs: 1 }), { source: 'test' });
     assert.equal(a.status, 'queued');
@@ -75,7 +73,7 @@ test('start: a job that never ends is failed and refunded after the generation t
   try {
     const auth = await userWith(core, 3);
     core.queue.process(async (job, signal) => {
-      if (job.type === 'generate') await core.generations.markRunning(job.generationId);
+      if (job.type === 'generate') await claimed(core.generations.claim(job.generationId));
       await new Promise<void>((r) => signal.addEventListener('abort', () => r()));
     });
     const gen = await core.generations.start(auth, spec({ numOutputs: 3 }), { source: 'test' });

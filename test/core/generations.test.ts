@@ -5,7 +5,7 @@ import type { Database } from '../../src/db/database.ts';
 import type { Auth } from '../../src/core/accounts.ts';
 import { GenerationTimeoutError, QueueLimitError, UnknownSchedulerError, ValidationError } from '../../src/core/errors.ts';
 import { jobChannel } from '../../src/queue/types.ts';
-import { coreServices, spec } from '../helpers/core.ts';
+import { claimed, consume, coreServices, spec } from '../helpers/core.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 
 let db: Database;
@@ -40,7 +40,7 @@ test('a timeout fails and refunds the generation; a late result changes nothing'
     let late: Promise<boolean> | undefined;
     core.queue.process(async (job, signal) => {
       if (job.type !== 'generate') return;
-      const gen = await core.generations.markRunning(job.generationId);
+      const gen = await claimed(core.generations.claim(job.generationId));
       await new Promise((r) => setTimeout(r, 200));
       assert.ok(signal.aborted, 'the running job was told to stop');
       late = core.generations.complete(gen!.id, [{ id: randomUUID(), idx: 0, seed: 1, key: 'outputs/x.png', width: 512, height: 512 }]);
@@ -57,7 +57,7 @@ test('a timeout fails and refunds the generation; a late result changes nothing'
   }
 });
 
-test('per-user in-flight limit: extra requests wait, then the bounded queue refuses', async () => {
+test('per-user in-flight limit, counted in the database: one runs, one is accepted and waits, the next is refused uncharged', async () => {
   const core = coreServices(db, { maxInFlight: 1, maxWaiting: 1 });
   try {
     const auth = await userWith(core, 10);
@@ -66,32 +66,28 @@ test('per-user in-flight limit: extra requests wait, then the bounded queue refu
     const firstHeld = new Promise<void>((r) => (releaseFirst = r));
     let running = 0;
     let maxRunning = 0;
-    core.queue.process(
-      async (job) => {
-        if (job.type !== 'generate') return;
-        const gen = (await core.generations.markRunning(job.generationId))!;
-        running++;
-        maxRunning = Math.max(maxRunning, running);
-        order.push(gen.prompt);
-        if (gen.prompt === 'first') await firstHeld;
-        running--;
-        await core.generations.complete(gen.id, [{ id: randomUUID(), idx: 0, seed: 1, key: `outputs/${randomUUID()}.png`, width: 512, height: 512 }]);
-      },
-      { concurrency: 4 },
-    );
+    consume(core, async (gen) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      order.push(gen.prompt);
+      if (gen.prompt === 'first') await firstHeld;
+      running--;
+      await core.generations.complete(gen.id, [{ id: randomUUID(), idx: 0, seed: 1, key: `outputs/${randomUUID()}.png`, width: 512, height: 512 }]);
+    });
     const first = core.generations.run(auth, spec({ prompt: 'first', numOutputs: 1 }), { source: 'test' });
     await new Promise((r) => setTimeout(r, 30));
     const second = core.generations.run(auth, spec({ prompt: 'second', numOutputs: 1 }), { source: 'test' });
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(core.gate.inFlight(auth.user.id), 1);
-    assert.equal(core.gate.waiting(auth.user.id), 1);
+    await new Promise((r) => setTimeout(r, 60));
+    const statuses = await db.kysely.selectFrom('generations').select(['prompt', 'status']).where('user_id', '=', auth.user.id).orderBy('created_at').execute();
+    assert.deepEqual(statuses.map((g) => [g.prompt, g.status]), [['first', 'running'], ['second', 'queued']]);
+    assert.equal(await core.credits.balance(auth.user.id), 8, 'both accepted, both charged');
     await assert.rejects(core.generations.run(auth, spec({ prompt: 'third', numOutputs: 1 }), { source: 'test' }), QueueLimitError);
+    assert.equal(await core.credits.balance(auth.user.id), 8, 'nothing charged for the refused one');
     releaseFirst();
     await first;
     await second;
     assert.deepEqual(order, ['first', 'second']);
     assert.equal(maxRunning, 1);
-    // Nothing was charged for the refused one.
     assert.equal(await core.credits.balance(auth.user.id), 8);
   } finally {
     await core.close();
@@ -105,7 +101,7 @@ test('status and progress events are published in order on the job channel', asy
     const seen: string[] = [];
     core.queue.process(async (job) => {
       if (job.type !== 'generate') return;
-      const gen = (await core.generations.markRunning(job.generationId))!;
+      const gen = await claimed(core.generations.claim(job.generationId));
       for (let s = 1; s <= 3; s++) core.generations.progress(gen, s, 3);
       await core.generations.complete(gen.id, [{ id: randomUUID(), idx: 0, seed: 1, key: 'outputs/y.png', width: 512, height: 512 }]);
     });
@@ -121,18 +117,3 @@ test('status and progress events are published in order on the job channel', asy
   }
 });
 
-test('interrupted generations are failed and refunded at start', async () => {
-  const core = coreServices(db);
-  try {
-    const auth = await userWith(core, 3);
-    // Accepted, but no worker ever takes it (the process "died").
-    const pending = core.generations.run(auth, spec({ numOutputs: 3 }), { source: 'test' });
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(await core.credits.balance(auth.user.id), 0);
-    assert.equal(await core.generations.failInterrupted(), 1);
-    await assert.rejects(pending, /interrupted/);
-    assert.equal(await core.credits.balance(auth.user.id), 3);
-  } finally {
-    await core.close();
-  }
-});

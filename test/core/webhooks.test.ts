@@ -12,22 +12,22 @@ import { UploadTokens } from '../../src/core/upload-tokens.ts';
 import type { Database } from '../../src/db/database.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 import { receiver } from '../helpers/dialects.ts';
-import { coreServices, spec } from '../helpers/core.ts';
+import { claimed, coreServices, spec } from '../helpers/core.ts';
 
 let db: Database;
 let cleanup: () => Promise<void>;
 before(async () => ({ db, cleanup } = await tempSqlite()));
 after(() => cleanup());
 
-const fast = { retryDelaysMs: [10, 10], timeoutMs: 1000 };
+const fast = { retryDelaysMs: [10, 10], timeoutMs: 1000, pollMs: 10 };
 const loopback = new UrlGuard({ allow: ['127.0.0.1'] });
 
-describe('deliver', () => {
+describe('one attempt', () => {
   test('2xx: one call, with the bearer secret and JSON', async () => {
     const hook = await receiver();
     const w = new Webhooks({ db, guard: loopback, imagePath: (k) => `/images/${k}` }, fast);
     try {
-      assert.deepEqual(await w.deliver(hook.url, 's3cret', { a: 1 }), { ok: true, attempts: 1, status: 200 });
+      assert.deepEqual(await w.attempt(hook.url, 's3cret', { a: 1 }), { ok: true, retry: false, status: 200 });
       assert.equal(hook.received[0]!.headers['authorization'], 'Bearer s3cret');
       assert.equal(hook.received[0]!.body, '{"a":1}');
     } finally {
@@ -35,49 +35,33 @@ describe('deliver', () => {
       await w.close();
     }
   });
-  test('5xx and 429 are retried up to the number of delays + 1; 4xx is not', async () => {
-    const hook = await receiver((n) => (n === 1 ? 503 : n === 2 ? 429 : 200));
+  test('5xx, 429 and network errors may pass later; other 4xx and a refused address will not (and the address is never reached)', async () => {
+    const hook = await receiver((n) => (n === 1 ? 503 : n === 2 ? 429 : 410));
     const w = new Webhooks({ db, guard: loopback, imagePath: (k) => k }, fast);
+    const strict = new Webhooks({ db, guard: new UrlGuard(), imagePath: (k) => k }, fast);
     try {
-      assert.deepEqual(await w.deliver(hook.url, undefined, {}), { ok: true, attempts: 3, status: 200 });
+      assert.deepEqual(await w.attempt(hook.url, undefined, {}), { ok: false, retry: true, status: 503 });
+      assert.deepEqual(await w.attempt(hook.url, undefined, {}), { ok: false, retry: true, status: 429 });
+      assert.deepEqual(await w.attempt(hook.url, undefined, {}), { ok: false, retry: false, status: 410 });
       assert.equal(hook.received[0]!.headers['authorization'], undefined);
-    } finally {
-      await hook.close();
-    }
-    const gone = await receiver(() => 410);
-    try {
-      assert.deepEqual(await w.deliver(gone.url, undefined, {}), { ok: false, attempts: 1, status: 410 });
-    } finally {
-      await gone.close();
-      await w.close();
-    }
-  });
-  test('a refused address is not retried and never reached', async () => {
-    const hook = await receiver();
-    const w = new Webhooks({ db, guard: new UrlGuard(), imagePath: (k) => k }, fast);
-    try {
-      const r = await w.deliver(hook.url, undefined, {});
-      assert.equal(r.ok, false);
-      assert.equal(r.attempts, 1);
-      assert.match(r.error!, /not a public address/);
-      assert.equal(hook.received.length, 0);
+      const network = await w.attempt('http://127.0.0.1:1/hook', undefined, {});
+      assert.equal(network.ok, false);
+      assert.equal(network.retry, true);
+      const refused = await strict.attempt(hook.url, undefined, {});
+      assert.equal(refused.retry, false);
+      assert.match(refused.error!, /not a public address/);
+      assert.equal(hook.received.length, 3);
     } finally {
       await hook.close();
       await w.close();
+      await strict.close();
     }
-  });
-  test('network errors are retried', async () => {
-    const w = new Webhooks({ db, guard: loopback, imagePath: (k) => k }, fast);
-    const r = await w.deliver('http://127.0.0.1:1/hook', undefined, {});
-    assert.equal(r.ok, false);
-    assert.equal(r.attempts, 3);
-    await w.close();
   });
 });
 
-test('generationFinished: only for a key with a callback and a dialect that has a payload for it', async () => {
+test('the outbox: a webhook is owed for a key with a callback, sent once when its dialect has a payload; retried after a 5xx', async () => {
   const core = coreServices(db);
-  const hook = await receiver();
+  const hook = await receiver((n) => (n === 1 ? 500 : 200));
   const w = new Webhooks({ db, guard: loopback, imagePath: (k) => `/images/${k}` }, fast);
   try {
     w.register('leonardo', (ctx) => (ctx.generation.status === 'succeeded' ? { id: ctx.generation.id, images: ctx.outputs.map((o) => ctx.imagePath(o.image_key)) } : undefined));
@@ -88,20 +72,27 @@ test('generationFinished: only for a key with a callback and a dialect that has 
     const run = async (auth: typeof hooked, dialect: string, ok: boolean) => {
       const gen = await core.generations.start(auth, spec({ numOutputs: 1 }), { source: 'test', dialect });
       await new Promise((r) => setTimeout(r, 20));
-      await core.generations.markRunning(gen.id).catch(() => undefined);
+      await claimed(core.generations.claim(gen.id)).catch(() => undefined);
       if (ok) await core.generations.complete(gen.id, [{ id: randomUUID(), idx: 0, seed: 1, key: 'outputs/a.png', width: 512, height: 512 }]);
       else await core.generations.fail(gen.id, 'broken');
-      await w.generationFinished(gen.id);
       return gen.id;
     };
     core.queue.process(async () => undefined);
     const id = await run(hooked, 'leonardo', true);
     await run(hooked, 'leonardo', false); // failed: no payload
     await run(hooked, 'openai', true); // no builder for that dialect
-    await run(plain, 'leonardo', true); // no callback on the key
+    await run(plain, 'leonardo', true); // no callback on the key: nothing owed
+    const owed = await db.kysely.selectFrom('webhook_outbox').selectAll().where('generation_id', 'in', [id]).execute();
+    assert.equal(owed.length, 1);
+    w.start();
+    const until = Date.now() + 5000;
+    while (hook.received.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     await w.close();
-    assert.equal(hook.received.length, 1);
-    assert.deepEqual(JSON.parse(hook.received[0]!.body), { id, images: ['/images/outputs/a.png'] });
+    assert.equal(hook.received.length, 2, 'one 500, then the delivery; nothing for the others');
+    assert.deepEqual(JSON.parse(hook.received[1]!.body), { id, images: ['/images/outputs/a.png'] });
+    const row = await db.kysely.selectFrom('webhook_outbox').selectAll().where('generation_id', '=', id).executeTakeFirstOrThrow();
+    assert.ok(row.delivered_at);
+    assert.equal(row.attempts, 2);
   } finally {
     await hook.close();
     await core.close();

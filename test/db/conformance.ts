@@ -13,12 +13,14 @@ import * as ledger from '../../src/db/ledger.ts';
 import * as gens from '../../src/db/generations.ts';
 import { timestamp } from '../../src/db/clock.ts';
 import { InsufficientCreditsError, TooManyTokensError, UnauthorizedError } from '../../src/core/errors.ts';
-import { coreServices, spec } from '../helpers/core.ts';
+import { claimed, coreServices, spec } from '../helpers/core.ts';
 import { listOperations } from '../../src/db/operations.ts';
 import { deleteUpload, findUploadById, insertUpload, setSettingOnce } from '../../src/db/uploads.ts';
 import { getApiKey } from '../../src/db/api-keys.ts';
 import { Upscales } from '../../src/core/upscales.ts';
 import { InProcessJobQueue } from '../../src/queue/in-process.ts';
+import { Worker } from '../../src/worker/worker.ts';
+import { resamplingBackend } from '../../src/worker/resampling.ts';
 
 export function databaseConformance(name: string, open: () => Promise<{ db: Database; cleanup: () => Promise<void> }>): void {
   describe(`database contract on ${name}`, () => {
@@ -85,7 +87,7 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       let call = 0;
       core.queue.process(async (job) => {
         if (job.type !== 'generate') return;
-        const gen = await core.generations.markRunning(job.generationId);
+        const gen = await claimed(core.generations.claim(job.generationId));
         if (!gen) return;
         call++;
         if (call === 2) {
@@ -135,7 +137,8 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       await core.credits.grant(user.id, 3);
       const auth = await core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
       const queue = new InProcessJobQueue();
-      const upscales = new Upscales({ db, queue, events: core.events, gate: core.gate, images: core.images, store: core.store }, { timeoutMs: 5000 });
+      const upscaler = resamplingBackend();
+      const upscales = new Upscales({ db, queue, events: core.events, lifecycle: core.lifecycle, images: core.images, store: core.store }, { timeoutMs: 5000, upscalers: upscaler });
       // An output to upscale whose image is missing from the store: the worker fails it, and it is refunded.
       const genId = randomUUID();
       await gens.insertGeneration(db.kysely, {
@@ -146,10 +149,10 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       const outId = randomUUID();
       const at = timestamp();
       await gens.insertOutputs(db.kysely, [{ id: outId, generation_id: genId, user_id: user.id, idx: 0, seed: 1, image_key: `outputs/${outId}.png`, width: 512, height: 512, created_at: at, updated_at: at }]);
-      queue.process(async (job, signal) => {
-        if (job.type === 'upscale') await upscales.process(job.upscaleId, signal);
-      });
-      after(() => queue.close());
+      const engine = { generate: () => Promise.reject(new Error('not used')) };
+      const worker = new Worker({ queue, engine, upscaler, store: core.store, lifecycle: core.lifecycle, generations: core.generations, upscales }, { onShutdown: 'fail' });
+      worker.start();
+      after(() => worker.close());
       await assert.rejects(upscales.run(auth, outId, undefined, { source: 'test' }), /no longer in the store/);
       assert.equal(await core.credits.balance(user.id), 3);
       const ops = await listOperations(db.kysely, user.id, 10);

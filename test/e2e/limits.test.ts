@@ -49,7 +49,7 @@ before(async () => {
 });
 after(() => t.close());
 
-test('in-flight limit: one runs, one waits, the next gets queue_limit_reached (nothing charged)', async () => {
+test('in-flight limit, counted in the database: one runs, one is accepted and waits, the next gets queue_limit_reached (nothing charged)', async () => {
   const u = await makeUser(t, 'busy', 10);
   held = new Promise((r) => (release = r));
   const first = t.api('/v1/image/generation/create', { method: 'POST', key: u.key, json: { prompt: 'hold first', num_outputs: 1 } });
@@ -59,9 +59,11 @@ test('in-flight limit: one runs, one waits, the next gets queue_limit_reached (n
   const third = await t.api('/v1/image/generation/create', { method: 'POST', key: u.key, json: { prompt: 'third', num_outputs: 1 } });
   assert.equal(third.status, 400);
   assert.equal(((await third.json()) as { error: string }).error, 'queue_limit_reached');
-  // Only the running one has been charged so far: the waiting one is not yet accepted.
+  // The running one and the waiting one are both accepted (charged); the refused one costs nothing.
   const mid = (await (await t.api('/v1/credits', { key: u.key })).json()) as { total_remaining_credits: number };
-  assert.equal(mid.total_remaining_credits, 9);
+  assert.equal(mid.total_remaining_credits, 8);
+  const statuses = await t.server.db.kysely.selectFrom('generations').select('status').where('user_id', '=', u.userId).orderBy('created_at').execute();
+  assert.deepEqual(statuses.map((g) => g.status), ['running', 'queued']);
   // Another user is not held up by this one's line.
   const other = await makeUser(t, 'free', 1);
   const otherRes = await t.api('/v1/image/generation/create', { method: 'POST', key: other.key, json: { prompt: 'not waiting', num_outputs: 1 } });

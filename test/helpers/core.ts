@@ -10,7 +10,10 @@ import { Credits } from '../../src/core/credits.ts';
 import { Generations, type GenerationSpec } from '../../src/core/generations.ts';
 import { ImageInputs } from '../../src/core/images.ts';
 import { ModelCatalog } from '../../src/core/models.ts';
-import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../../src/queue/in-process.ts';
+import { InProcessEventBus, InProcessJobQueue } from '../../src/queue/in-process.ts';
+import { JobLifecycle, type ClaimResult } from '../../src/core/jobs.ts';
+import { Reaper } from '../../src/core/reaper.ts';
+import type { Generation } from '../../src/db/schema.ts';
 import { FilesystemStore } from '../../src/storage/filesystem.ts';
 
 export function fakeManifest(over: Partial<ModelManifest> = {}): ModelManifest {
@@ -44,6 +47,7 @@ export interface CoreOptions {
   timeoutMs?: number;
   maxInFlight?: number;
   maxWaiting?: number;
+  leaseMs?: number;
 }
 
 export function coreServices(db: Database, options: CoreOptions = {}) {
@@ -51,23 +55,28 @@ export function coreServices(db: Database, options: CoreOptions = {}) {
   const store = new FilesystemStore(dir);
   const queue = new InProcessJobQueue();
   const events = new InProcessEventBus();
-  const gate = new InProcessGate(options.maxInFlight ?? 4, options.maxWaiting ?? 50);
+  const lifecycle = new JobLifecycle({ db, events }, { leaseMs: options.leaseMs ?? 30_000, maxAttempts: 2, maxInFlight: options.maxInFlight ?? 4, maxQueued: options.maxWaiting ?? 50 });
   const catalog = new ModelCatalog(fakeModelSource([fakeManifest()]), 'fake-sd1');
   const images = new ImageInputs(db, store);
   const accounts = new Accounts(db, { initialCredits: options.initialCredits ?? 0 });
   const credits = new Credits(db);
-  const generations = new Generations({ db, queue, events, gate, catalog, images }, { timeoutMs: options.timeoutMs ?? 10_000, outputsPublic: false });
+  const generations = new Generations({ db, queue, events, lifecycle, catalog, images }, { timeoutMs: options.timeoutMs ?? 10_000, outputsPublic: false });
+  // Deadlines and lapsed leases are the reaper's, as in the server.
+  const reaper = new Reaper({ lifecycle, queue, fail: (_kind, id, message) => generations.fail(id, message) }, { intervalMs: 25, requeueAfterMs: 60_000, timeoutMs: options.timeoutMs ?? 10_000 });
+  reaper.start();
   return {
     store,
     queue,
+    reaper,
     events,
-    gate,
+    lifecycle,
     catalog,
     images,
     accounts,
     credits,
     generations,
     close: async () => {
+      await reaper.stop();
       await queue.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -88,4 +97,30 @@ export function spec(over: Partial<GenerationSpec> = {}): GenerationSpec {
     numOutputs: 2,
     ...over,
   };
+}
+
+/** The claimed row, or an error saying why the claim did not take (busy, gone). */
+export async function claimed<R>(claim: Promise<ClaimResult<R>>): Promise<R> {
+  const r = await claim;
+  if (!('claimed' in r)) throw new Error(`not claimed: ${JSON.stringify(r)}`);
+  return r.claimed;
+}
+
+/**
+ * A stand-in worker for core tests: claims each generation job (a busy one is offered again shortly,
+ * as the real worker does) and hands the claimed row to `work`.
+ */
+export function consume(core: ReturnType<typeof coreServices>, work: (gen: Generation, signal: AbortSignal) => Promise<void>, concurrency = 4): void {
+  core.queue.process(
+    async (job, signal) => {
+      if (job.type !== 'generate') return;
+      const r = await core.generations.claim(job.generationId);
+      if ('busy' in r) {
+        setTimeout(() => core.queue.add(job).catch(() => undefined), 10);
+        return;
+      }
+      if ('claimed' in r) await work(r.claimed, signal);
+    },
+    { concurrency },
+  );
 }

@@ -1,8 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InProcessGate, InProcessJobQueue } from '../../src/queue/in-process.ts';
+import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../../src/queue/in-process.ts';
 import { QueueLimitError } from '../../src/core/errors.ts';
-import type { Job } from '../../src/queue/types.ts';
+import type { Job, JobQueue } from '../../src/queue/types.ts';
+import { eventBusContract, queueContract } from './contract.ts';
+
+queueContract('in-process', () => {
+  const made: JobQueue[] = [];
+  return {
+    make: () => {
+      const q = new InProcessJobQueue();
+      made.push(q);
+      return q;
+    },
+    peer: (q) => q, // one process: the same object
+    cleanup: async () => void (await Promise.all(made.map((q) => q.close()))),
+  };
+});
+
+eventBusContract('in-process', () => {
+  const bus = new InProcessEventBus();
+  return { make: () => bus, peer: (b) => b, cleanup: () => bus.close() };
+});
 
 const job = (id: string): Job => ({ id, type: 'generate', generationId: id });
 
@@ -41,7 +60,7 @@ test('cancel removes a waiting job and aborts a running one; close is idempotent
   });
   await q.add(job('run'));
   await q.add(job('wait'));
-  assert.equal(await q.size(), 2);
+  assert.deepEqual(await q.counts(), { waiting: 1, running: 1 });
   assert.equal(await q.cancel('wait'), true);
   assert.equal(await q.cancel('run'), true);
   await new Promise((r) => setTimeout(r, 5));

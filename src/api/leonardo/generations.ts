@@ -151,6 +151,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       };
       const gen = await generations.start(auth, spec, {
         source: 'api',
+        requestId: c.get('requestId'),
         dialect: 'leonardo',
         extra: extra as Record<string, unknown>,
         ...(body.public !== undefined && body.public !== null ? { isPublic: body.public } : {}),

@@ -82,7 +82,7 @@ async function answer(
   format: { response?: 'url' | 'b64_json' | null; output?: OutputFormat | null },
   extra: Record<string, unknown>,
 ): Promise<Response> {
-  const result = await services.generations.run(c.get('auth'), spec, { source: 'api', dialect: 'openai', extra, signal: c.req.raw.signal });
+  const result = await services.generations.run(c.get('auth'), spec, { source: 'api', dialect: 'openai', extra, requestId: c.get('requestId') });
   const output = format.output ?? 'png';
   const data = await Promise.all(
     result.outputs.map(async (o) =>

@@ -45,6 +45,6 @@ export async function generateOne(
     source: 'api',
     dialect: 'stability',
     extra: { route, prompt: req.prompt, ...(req.stylePreset ? { style_preset: req.stylePreset } : {}) },
-    signal: c.req.raw.signal,
+    requestId: c.get('requestId'),
   });
 }

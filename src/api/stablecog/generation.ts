@@ -69,7 +69,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         ...(spec.initImageUrl ? { init_image_url: spec.initImageUrl, prompt_strength: spec.strength } : {}),
       };
       c.set('errorSettings', settings);
-      const result = await generations.run(c.get('auth'), spec, { source: 'api', streamId: body.stream_id, signal: c.req.raw.signal });
+      const result = await generations.run(c.get('auth'), spec, { source: 'api', streamId: body.stream_id, requestId: c.get('requestId') });
       return c.json(
         {
           outputs: result.outputs.map((o) => {

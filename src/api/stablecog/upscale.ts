@@ -27,7 +27,7 @@ export function registerUpscale(mount: Mount, services: ApiServices, options: Ap
       const model = await upscales.resolveModel(body.model_id, 'model_id');
       const settings = { model_id: model.uuid, input: body.input };
       c.set('errorSettings', settings);
-      const r = await upscales.run(c.get('auth'), body.input, model.id, { source: 'api', signal: c.req.raw.signal });
+      const r = await upscales.run(c.get('auth'), body.input, model.id, { source: 'api', requestId: c.get('requestId') });
       const up = imageUrl(c, options.publicUrl, imageAccess, r.imageKey);
       return c.json(
         {
