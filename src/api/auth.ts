@@ -27,7 +27,7 @@ export function requireApiKey(accounts: Accounts, limiter: RateLimiter, secretOf
     if (!secret) throw new UnauthorizedError();
     const auth = await accounts.authenticate(secret);
     c.set('auth', auth);
-    const { limit, remaining } = limiter.take(auth.key.id);
+    const { limit, remaining } = await limiter.take(auth.key.id);
     if (limit > 0) {
       c.header('X-RateLimit-Limit', String(limit));
       c.header('X-RateLimit-Remaining', String(remaining));
