@@ -17,6 +17,7 @@ import type { ImageEngine } from '../../src/worker/worker.ts';
 import { testModelDir } from '../../tools/test-models/cache.ts';
 import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
 import { balance, startDialectServer } from '../helpers/dialects.ts';
+import { startPostgres } from '../helpers/databases.ts';
 
 let t: TestServer;
 before(async () => (t = await startDialectServer()));
@@ -331,6 +332,42 @@ test('keys expire after DARKROOM_IDEMPOTENCY_TTL: the same key then runs afresh;
   } finally {
     await brief.close();
   }
+});
+
+describe('two servers on one Postgres (as several API processes are)', () => {
+  const pg = startPostgres();
+  if ('skip' in pg) {
+    test('the same key sent to both at once', { skip: pg.skip }, () => {});
+    return;
+  }
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    a = await startTestServer({ DARKROOM_DATABASE_URL: pg.url });
+    b = await startTestServer({ DARKROOM_DATABASE_URL: pg.url });
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+    pg.stop();
+  });
+
+  test('the same key sent to both at once: one runs, the other waits for its answer; charged once', async () => {
+    const u = await makeUser(a, 'idem-two-servers', 10);
+    const send = (server: TestServer, key: string) =>
+      fetch(`${server.url}/v1/image/generation/create`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${u.key}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
+        body: JSON.stringify({ prompt: 'one of two', num_outputs: 1, inference_steps: 10 }),
+      });
+    for (const key of ['both-1', 'both-2', 'both-3']) {
+      const [x, y] = await Promise.all([send(a, key), send(b, key)]);
+      assert.equal(x.status, 200, await x.clone().text());
+      assert.deepEqual([x.headers.get('idempotent-replayed'), y.headers.get('idempotent-replayed')].sort(), ['true', null].sort());
+      assert.deepEqual(await y.json(), await x.json());
+    }
+    assert.equal(await balance(a, u.key), 7);
+  });
 });
 
 describe('while the first request still runs; when it fails', () => {
