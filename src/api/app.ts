@@ -16,6 +16,8 @@ import { createStabilityApp } from './stability/index.ts';
 import { createLeonardoApp } from './leonardo/index.ts';
 import { DIALECTS } from '../config/config.ts';
 import { stablecogErrorHandler } from './stablecog/errors.ts';
+import { bodyLimits, provideLimits } from './body-limits.ts';
+import { notFoundInDialect } from './not-found.ts';
 import { loggerWritingTo } from '../observability/logger.ts';
 import { processMetrics } from '../observability/metrics.ts';
 
@@ -29,6 +31,7 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   const logger = options.logger ?? loggerWritingTo(options.log);
   app.use('*', observeRequests({ metrics, logger }));
   registerOps(app, { checks: options.readiness, metrics, logger });
+  app.use('*', provideLimits(bodyLimits(options.limits)));
   app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'] }));
   const cross = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Accept'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed'] });
   app.use('/v2beta/*', cross);
@@ -45,6 +48,6 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   app.get('/openapi.json', (c) => c.json(document));
   app.get('/docs', (c) => c.html(readFileSync(DOCS_PAGE, 'utf8')));
   app.get('/', (c) => c.html(readFileSync(WEB_PAGE, 'utf8')));
-  app.notFound((c) => c.json({ error: 'not_found', description: `no route ${c.req.method} ${c.req.path}; see /docs` }, 404));
+  app.notFound(notFoundInDialect);
   return app;
 }

@@ -12,6 +12,7 @@ import type { Upscales } from '../core/upscales.ts';
 import type { Usage } from '../core/usage.ts';
 import type { UploadTokens } from '../core/upload-tokens.ts';
 import type { Dialect } from '../config/config.ts';
+import type { BodyLimits } from './body-limits.ts';
 import type { EventBus } from '../queue/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -48,6 +49,8 @@ export interface ApiOptions {
   leonardoModels?: Readonly<Record<string, string>>;
   /** Generations one user may have in flight (Leonardo's apiConcurrencySlots). */
   maxInFlight?: number;
+  /** Body and image limits (body-limits.ts); unset ones take their defaults. */
+  limits?: Partial<BodyLimits>;
   /** What /readyz asks (e.g. `databaseCheck(db)`); none: /readyz answers 200 with no checks. */
   readiness?: readonly ReadinessCheck[];
   /** Where the HTTP metrics go and what /metrics serves; default the process's (`processMetrics()`). */
@@ -64,5 +67,7 @@ export type Env = {
     logger: Logger;
     /** Settings to echo in an error answer (Stablecog sends them once validation has passed). */
     errorSettings?: unknown;
+    /** The server's body and image limits (set by the app for every request). */
+    limits?: BodyLimits;
   };
 };

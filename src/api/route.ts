@@ -2,11 +2,14 @@
  * Mounting a route: its zod-openapi definition goes into the OpenAPI registry (the document is
  * generated from these), and the handler gets the request already parsed against the same
  * schemas by validation.ts, so the documented rules and the enforced rules are one and the same.
- * Aliases are mounted too and documented as deprecated.
+ * Aliases are mounted too and documented as deprecated. Every route's body is limited by its kind
+ * (multipart routes: the upload limit; JSON and body-less routes: the JSON limit), before anything
+ * else runs, so an oversized body is refused unread whoever sends it.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { OpenAPIHono, RouteConfig, z } from '@hono/zod-openapi';
 import type { Env } from './env.ts';
+import { limitBody } from './body-limits.ts';
 import { parseWith, readJson, readQuery } from './validation.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -59,6 +62,8 @@ export function mount<R extends RouteConfig>(
   const querySchema = request?.query as z.ZodType | undefined;
   const paramsSchema = request?.params as z.ZodType | undefined;
   const bodyRequired = request?.body?.required === true;
+  const multipart = request?.body && 'content' in request.body && 'multipart/form-data' in request.body.content;
+  const limit = limitBody(multipart ? 'multipart' : 'json');
   const run = async (c: Context<Env>) => {
     const raw = jsonSchema ? await readJson(c, bodyRequired) : undefined;
     const input = {
@@ -72,6 +77,6 @@ export function mount<R extends RouteConfig>(
   for (const [i, path] of paths.entries()) {
     const doc = i === 0 ? route : { ...route, path, deprecated: true, operationId: route.operationId ? `${route.operationId}_alias${i}` : undefined };
     app.openAPIRegistry.registerPath(doc);
-    app.on([route.method.toUpperCase()], [honoPath(path)], ...(options.auth ? [options.auth] : []), ...(options.middleware ?? []), run);
+    app.on([route.method.toUpperCase()], [honoPath(path)], limit, ...(options.auth ? [options.auth] : []), ...(options.middleware ?? []), run);
   }
 }

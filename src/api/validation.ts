@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import type { z } from '@hono/zod-openapi';
-import { MalformedRequestError, ValidationError } from '../core/errors.ts';
+import { MalformedRequestError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.ts';
 
 export function issuesToError(issues: readonly z.core.$ZodIssue[], data: unknown): ValidationError {
   const first = issues[0]!;
@@ -30,8 +30,21 @@ export function parseWith<S extends z.ZodType>(schema: S, data: unknown): z.outp
   return r.data;
 }
 
-/** The JSON body, whatever Content-Type the client sent (as Stablecog's server reads it). */
+/** JSON media types: application/json and application/<anything>+json, with parameters. */
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * The JSON body. A body sent as another media type (text/plain, a form) is refused unread with an
+ * UnsupportedMediaTypeError (415); no Content-Type at all is read as JSON.
+ */
 export async function readJson(c: Context, required = true): Promise<unknown> {
+  const type = c.req.header('content-type');
+  // Whether a body was sent, from the headers (touching the body stream here would keep the server
+  // from discarding it after the refusal, and the client's next request on the connection would fail).
+  const hasBody = c.req.header('transfer-encoding') !== undefined || Number(c.req.header('content-length') ?? 0) > 0;
+  if (type !== undefined && type.trim() !== '' && !JSON_TYPE.test(type.trim()) && hasBody) {
+    throw new UnsupportedMediaTypeError(type, 'a JSON body with Content-Type: application/json');
+  }
   const text = await c.req.text();
   if (text.trim() === '' && !required) return undefined;
   if (text.trim() === '') throw new MalformedRequestError(undefined, 'the request body is empty; send a JSON object');

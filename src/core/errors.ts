@@ -6,6 +6,8 @@
  */
 
 export type ErrorCode =
+  | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'validation'
   | 'malformed'
   | 'unknown_model'
@@ -113,7 +115,7 @@ export class ForbiddenError extends DarkroomError {
 
 export class NotFoundError extends DarkroomError {
   readonly code = 'not_found' as const;
-  constructor(readonly resource: 'output' | 'generation' | 'token' | 'user' | 'upscale' | 'image', id: string) {
+  constructor(readonly resource: 'output' | 'generation' | 'token' | 'user' | 'upscale' | 'image' | 'route', id: string) {
     super(`${resource} ${id} not found`);
   }
 }
@@ -188,6 +190,34 @@ export class IdempotencyInProgressError extends DarkroomError {
   constructor(readonly key: string) {
     super(`a request with Idempotency-Key "${key}" is still in progress; retry later to get its answer`);
   }
+}
+
+/** A request body over the route's limit (JSON, multipart); refused before more than the limit is read. */
+export class PayloadTooLargeError extends DarkroomError {
+  readonly code = 'payload_too_large' as const;
+  constructor(
+    readonly limitBytes: number,
+    readonly kind: 'json' | 'multipart',
+  ) {
+    super(`the request body is over ${formatBytes(limitBytes)}, the limit for ${kind === 'json' ? 'JSON bodies' : 'multipart uploads'} on this route`);
+  }
+}
+
+/** A body in a media type the route does not read (text/plain on a JSON route, for instance). */
+export class UnsupportedMediaTypeError extends DarkroomError {
+  readonly code = 'unsupported_media_type' as const;
+  constructor(
+    readonly given: string,
+    readonly expected: string,
+  ) {
+    super(`Content-Type ${JSON.stringify(given)} is not supported here; send ${expected}`);
+  }
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / 1024 / 1024} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
 }
 
 export function isDarkroomError(err: unknown): err is DarkroomError {

@@ -30,6 +30,8 @@ const STABLECOG_UPLOAD_NAME = /^s3:\/\/([0-9a-f]{64})\/([0-9a-f]{8}-[0-9a-f]{4}-
 
 /** Stablecog's MAX_UPLOAD_SIZE_MB. */
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+/** Most pixels an incoming image may have (DARKROOM_MAX_IMAGE_PIXELS), checked from its header before anything decodes it. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096;
 /** Stablecog's MAX_GENERATE_IMAGE_SIZE, for init images fetched from a URL. */
 export const MAX_URL_IMAGE_BYTES = 5 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 20_000;
@@ -62,8 +64,8 @@ export interface UploadRecord {
   createdAt: string;
 }
 
-/** Decodes the header: JPEG, PNG or WebP, else InvalidImageError naming `field`. */
-export async function inspectImage(bytes: Uint8Array, field: string): Promise<ImageInfo> {
+/** Decodes the header: JPEG, PNG or WebP of at most `maxPixels` pixels, else InvalidImageError naming `field`. */
+export async function inspectImage(bytes: Uint8Array, field: string, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promise<ImageInfo> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes).metadata();
@@ -74,6 +76,9 @@ export async function inspectImage(bytes: Uint8Array, field: string): Promise<Im
   if (!(format in FORMATS) || !meta.width || !meta.height) {
     throw new InvalidImageError(field, `images must be JPEG, PNG or WebP (this one is ${format ?? 'unknown'})`);
   }
+  if (meta.width * meta.height > maxPixels) {
+    throw new InvalidImageError(field, `the image is ${meta.width}x${meta.height} (${meta.width * meta.height} pixels); at most ${maxPixels} pixels are accepted`);
+  }
   return { format: format as ImageInfo['format'], width: meta.width, height: meta.height, hasAlpha: meta.hasAlpha === true };
 }
 
@@ -83,6 +88,8 @@ export class ImageInputs {
     private readonly store: ObjectStore,
     /** Rules for fetching client-named URLs (no loopback/private addresses unless allow-listed). */
     private readonly guard: UrlGuard = new UrlGuard(),
+    /** Most pixels of an incoming image (DARKROOM_MAX_IMAGE_PIXELS). */
+    private readonly maxPixels: number = DEFAULT_MAX_IMAGE_PIXELS,
   ) {}
 
   /**
@@ -94,7 +101,7 @@ export class ImageInputs {
   async upload(userId: string, bytes: Uint8Array, field = 'file', id: string = randomUUID()): Promise<{ id: string; ref: string; object: string; key: string; info: ImageInfo }> {
     if (bytes.length > MAX_UPLOAD_BYTES) throw new ImageTooLargeError(field, `uploads are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB`);
     if (bytes.length === 0) throw new InvalidImageError(field, 'the file is empty');
-    const info = await inspectImage(bytes, field);
+    const info = await inspectImage(bytes, field, this.maxPixels);
     const prefix = userPrefix(userId);
     const name = `${id}.${FORMATS[info.format]}`;
     const key = `uploads/${prefix}/${name}`;
@@ -191,7 +198,7 @@ export class ImageInputs {
       throw new InvalidImageUrlError(field, `unsupported URL scheme ${parsed.protocol}; use http(s) or an s3:// name from /v1/image/upload`);
     }
     const bytes = await fetchLimited(this.guard, parsed, maxBytes, field);
-    const info = await inspectImage(bytes, field);
+    const info = await inspectImage(bytes, field, this.maxPixels);
     const key = `inits/${randomUUID()}.${FORMATS[info.format]}`;
     await this.store.put(key, bytes, `image/${info.format}`);
     return { key, info };

@@ -809,7 +809,7 @@ export interface components {
             guidance_scale?: number;
             /** @description 10-50. Default: the model's. */
             inference_steps?: number;
-            /** @description Same seed + same settings = same image; output k uses seed + k. Negative or absent: random. */
+            /** @description 0-4294967295. Same seed + same settings = same image; output k uses seed + k. -1 or absent: random (Stablecog draws a random seed for a negative one). */
             seed?: number;
             /** @description Image-to-image: an http(s) image URL (up to 5 MB) or an s3:// name from /v1/image/upload. */
             init_image_url?: string;
@@ -1038,6 +1038,11 @@ export interface components {
              * @enum {string}
              */
             style_preset?: "3d-model" | "analog-film" | "anime" | "cinematic" | "comic-book" | "digital-art" | "enhance" | "fantasy-art" | "isometric" | "line-art" | "low-poly" | "modeling-compound" | "neon-punk" | "origami" | "photographic" | "pixel-art" | "tile-texture";
+            /**
+             * @description png only: the image comes back as base64 PNG.
+             * @enum {string}
+             */
+            output_format?: "png";
         };
         StabilityCoreJsonResponse: {
             /** @description The image, base64. */
@@ -1367,18 +1372,30 @@ export interface components {
             user?: string | null;
             /** @description Only false (no streaming). */
             stream?: boolean | null;
-            /** @description Accepted for compatibility; ignored (quality). */
-            quality?: unknown;
-            /** @description Accepted for compatibility; ignored (style). */
-            style?: unknown;
-            /** @description Accepted for compatibility; ignored (background). */
-            background?: unknown;
-            /** @description Accepted for compatibility; ignored (moderation). */
-            moderation?: unknown;
-            /** @description Accepted for compatibility; ignored (output_compression). */
-            output_compression?: unknown;
-            /** @description Accepted for compatibility; ignored (partial_images). */
-            partial_images?: unknown;
+            /**
+             * @description auto, standard, hd, low, medium, high: accepted for compatibility and ignored.
+             * @enum {string|null}
+             */
+            quality?: "auto" | "standard" | "hd" | "low" | "medium" | "high" | null;
+            /**
+             * @description vivid, natural: accepted for compatibility and ignored.
+             * @enum {string|null}
+             */
+            style?: "vivid" | "natural" | null;
+            /**
+             * @description auto, transparent, opaque: accepted for compatibility and ignored.
+             * @enum {string|null}
+             */
+            background?: "auto" | "transparent" | "opaque" | null;
+            /**
+             * @description auto, low: accepted for compatibility and ignored.
+             * @enum {string|null}
+             */
+            moderation?: "auto" | "low" | null;
+            /** @description 0-100: accepted for compatibility and ignored. */
+            output_compression?: number | null;
+            /** @description 0-3: accepted for compatibility and ignored. */
+            partial_images?: number | null;
         };
         OpenAIImageEditInput: {
             /**

@@ -44,6 +44,10 @@ export function toLeonardoAnswer(err: DarkroomError): { status: ContentfulStatus
       return { status: 403, body: body(err.message, 'access-denied') };
     case 'not_found':
       return { status: 404, body: body(err.message, 'not-found') };
+    case 'payload_too_large':
+      return { status: 413, body: body(err.message, 'payload-too-large') };
+    case 'unsupported_media_type':
+      return { status: 415, body: body(err.message, 'unsupported-media-type') };
     case 'idempotency_key_reused':
       return { status: 422, body: body(err.message, 'idempotency-key-reused') };
     case 'idempotency_in_progress':

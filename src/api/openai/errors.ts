@@ -75,6 +75,10 @@ export function toOpenAIAnswer(err: DarkroomError): Answer {
       return answer(403, err.message, 'invalid_request_error', null, null);
     case 'not_found':
       return answer(404, err.message, 'invalid_request_error', null, null);
+    case 'payload_too_large':
+      return answer(413, `Request too large: ${err.message}.`, 'invalid_request_error', null, 'payload_too_large');
+    case 'unsupported_media_type':
+      return answer(415, `Unsupported Content-Type: ${err.message}.`, 'invalid_request_error', null, 'unsupported_media_type');
     case 'idempotency_key_reused':
       return answer(422, err.message, 'invalid_request_error', null, 'idempotency_key_reused');
     case 'idempotency_in_progress':

@@ -1,7 +1,8 @@
 /**
  * OpenAI Images API request and response schemas (https://platform.openai.com/docs/api-reference/images),
  * with OpenAI-worded messages. JSON for generations; multipart (text fields coerced) for edits and
- * variations. Fields Darkroom has no use for (quality, style, background, moderation, ...) are accepted.
+ * variations. Fields Darkroom has no use for (quality, style, background, moderation, ...) are accepted
+ * when they hold one of OpenAI's documented values, and ignored.
  */
 import { z } from '@hono/zod-openapi';
 
@@ -55,7 +56,22 @@ export const Model = optString('model', 200).openapi({
   description: "A Darkroom model id (its plain id or UUID, see the Stablecog /v1/image/generation/models). OpenAI's names (dall-e-2, dall-e-3, gpt-image-*) mean the default model.",
 });
 
-const accepted = (name: string) => z.unknown().optional().openapi({ description: `Accepted for compatibility; ignored (${name}).` });
+/** One of OpenAI's documented values, accepted for compatibility and ignored. */
+const acceptedEnum = <const T extends readonly [string, ...string[]]>(name: string, values: T) =>
+  z
+    .enum(values, { error: (i: Issue) => `Invalid value for '${name}': ${got(i)}. Supported values are: ${values.map((v) => `'${v}'`).join(', ')}.` })
+    .nullish()
+    .openapi({ description: `${values.join(', ')}: accepted for compatibility and ignored.` });
+
+/** An integer in OpenAI's documented range, accepted for compatibility and ignored. */
+const acceptedInt = (name: string, min: number, max: number) =>
+  z
+    .number({ error: (i: Issue) => `Invalid type for '${name}': expected an integer, but got ${typeof i.input} instead.` })
+    .int({ error: `Invalid type for '${name}': expected an integer.` })
+    .min(min, { error: (i: Issue) => `Invalid '${name}': integer below minimum value. Expected a value >= ${min}, but got ${got(i)} instead.` })
+    .max(max, { error: (i: Issue) => `Invalid '${name}': integer above maximum value. Expected a value <= ${max}, but got ${got(i)} instead.` })
+    .nullish()
+    .openapi({ description: `${min}-${max}: accepted for compatibility and ignored.` });
 
 export const GenerationsInput = z
   .object({
@@ -71,12 +87,12 @@ export const GenerationsInput = z
       .nullish()
       .refine((v) => v !== true, { error: "Invalid 'stream': streaming image generation is not supported by this server; omit it or send false." })
       .openapi({ description: 'Only false (no streaming).' }),
-    quality: accepted('quality'),
-    style: accepted('style'),
-    background: accepted('background'),
-    moderation: accepted('moderation'),
-    output_compression: accepted('output_compression'),
-    partial_images: accepted('partial_images'),
+    quality: acceptedEnum('quality', ['auto', 'standard', 'hd', 'low', 'medium', 'high']),
+    style: acceptedEnum('style', ['vivid', 'natural']),
+    background: acceptedEnum('background', ['auto', 'transparent', 'opaque']),
+    moderation: acceptedEnum('moderation', ['auto', 'low']),
+    output_compression: acceptedInt('output_compression', 0, 100),
+    partial_images: acceptedInt('partial_images', 0, 3),
   })
   .openapi('OpenAIImageGenerationInput');
 

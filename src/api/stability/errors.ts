@@ -39,7 +39,10 @@ function statusOf(err: DarkroomError): ContentfulStatusCode {
     case 'idempotency_in_progress':
       return 409;
     case 'image_too_large':
+    case 'payload_too_large':
       return 413;
+    case 'unsupported_media_type':
+      return 415;
     default:
       return err instanceof ValidationError ? 400 : 500;
   }
@@ -75,6 +78,8 @@ export function toV2Answer(err: DarkroomError, id: string): { status: Contentful
         return 'not_found';
       case 413:
         return 'payload_too_large';
+      case 415:
+        return 'unsupported_media_type';
       case 409:
         return 'conflict';
       case 422:

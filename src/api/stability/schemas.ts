@@ -60,6 +60,10 @@ export const SeedCoreInput = z
     seed: seedJson,
     negative_prompt: negativePrompt,
     style_preset: stylePreset,
+    output_format: z
+      .enum(['png'], { error: 'output_format: must be png on this route (the image comes back as base64 PNG; /v2beta/stable-image/generate/core also makes jpeg and webp)' })
+      .optional()
+      .openapi({ description: 'png only: the image comes back as base64 PNG.' }),
   })
   .superRefine((v, ctx) => {
     if ((v.width === undefined) !== (v.height === undefined)) {

@@ -80,6 +80,10 @@ export function toStablecogAnswer(err: DarkroomError): Answer {
       return { status: 400, body: { error: 'queue_limit_reached', description: err.message } };
     case 'rate_limited':
       return { status: 429, body: { error: 'Too Many Requests', description: err.message } };
+    case 'payload_too_large':
+      return { status: 413, body: { error: 'payload_too_large', description: err.message } };
+    case 'unsupported_media_type':
+      return { status: 415, body: { error: 'unsupported_media_type', field: 'Content-Type', description: err.message } };
     case 'idempotency_key_reused':
       return { status: 422, body: { error: 'idempotency_key_reused', field: 'Idempotency-Key', description: err.message } };
     case 'idempotency_in_progress':

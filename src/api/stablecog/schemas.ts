@@ -47,9 +47,10 @@ export const GenerationCreateInput = z
       .optional()
       .openapi({ description: "10-50. Default: the model's." }),
     seed: intField('seed')
+      .min(-1, { error: `Seed is too small, min is: 0 (or -1 for a random seed)` })
       .max(LIMITS.maxSeed, { error: `Seed is too large, max is: ${LIMITS.maxSeed}` })
       .optional()
-      .openapi({ description: 'Same seed + same settings = same image; output k uses seed + k. Negative or absent: random.' }),
+      .openapi({ description: `0-${LIMITS.maxSeed}. Same seed + same settings = same image; output k uses seed + k. -1 or absent: random (Stablecog draws a random seed for a negative one).` }),
     init_image_url: strField('init_image_url').max(4096, { error: 'init_image_url is too long' }).optional().openapi({ description: 'Image-to-image: an http(s) image URL (up to 5 MB) or an s3:// name from /v1/image/upload.' }),
     prompt_strength: numField('prompt_strength')
       .min(0, { error: 'Prompt strength must be between 0 and 1' })
