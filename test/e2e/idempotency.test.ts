@@ -18,6 +18,8 @@ import { testModelDir } from '../../tools/test-models/cache.ts';
 import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
 import { balance, startDialectServer } from '../helpers/dialects.ts';
 import { startPostgres } from '../helpers/databases.ts';
+import { requestFingerprint } from '../../src/core/idempotency.ts';
+import { isoAt, reserveIdempotencyKey } from '../../src/db/idempotency.ts';
 
 let t: TestServer;
 before(async () => (t = await startDialectServer()));
@@ -370,53 +372,92 @@ describe('two servers on one Postgres (as several API processes are)', () => {
   });
 });
 
-describe('while the first request still runs; when it fails', () => {
+describe('a request still running in another API process; one whose process died; one that failed', () => {
   let slow: TestServer;
   let engine: Engine;
-  let release: () => void = () => {};
-  const held = new Promise<void>((r) => (release = r));
   let failing = true;
   before(async () => {
     engine = new Engine({ modelDirs: [dirname(await testModelDir('tiny-sd1'))], provider: 'cpu' });
-    // The real engine, but a prompt starting with "hold" waits until the test lets it go.
-    const gated: ImageEngine & { dispose: () => Promise<void> } = {
+    // The real engine, but a prompt starting with "fail" fails until the test says otherwise.
+    const flaky: ImageEngine & { dispose: () => Promise<void> } = {
       generate: async (model, input, options) => {
-        if (input.prompt.startsWith('hold')) await held;
         if (input.prompt.startsWith('fail') && failing) throw new Error('the GPU caught fire (test engine)');
         return engine.generate(model, input, options);
       },
       dispose: () => engine.dispose(),
     };
-    slow = await startTestServer({ DARKROOM_GENERATION_TIMEOUT: '3', DARKROOM_MAX_IN_FLIGHT: '1', DARKROOM_WORKER_CONCURRENCY: '2' }, { engine: gated });
+    slow = await startTestServer({ DARKROOM_GENERATION_TIMEOUT: '4' }, { engine: flaky });
   });
-  after(async () => {
-    release();
-    await slow.close();
+  after(() => slow.close());
+
+  /** The key's row as another API process writes it when it starts the same request (its claim fresh, or last renewed `ageMs` ago). */
+  async function claimedElsewhere(userId: string, key: string, request: Request, ageMs = 0): Promise<void> {
+    const url = new URL(request.url);
+    const fingerprint = requestFingerprint({
+      method: request.method,
+      path: url.pathname + url.search,
+      accept: request.headers.get('accept') ?? '',
+      contentType: request.headers.get('content-type') ?? '',
+      body: new Uint8Array(await request.clone().arrayBuffer()),
+    });
+    const at = Date.now() - ageMs;
+    const reserved = await reserveIdempotencyKey(slow.server.db.kysely, { user_id: userId, key, fingerprint, owner: 'another-process', now: isoAt(at), expires_at: isoAt(at + 86_400_000) });
+    assert.ok(reserved);
+  }
+
+  test('still running elsewhere: each dialect waits for its answer up to the generation timeout, then 409 in its envelope; nothing charged', async () => {
+    const u = await makeUser(slow, 'idem-waiting', 10);
+    const auth = { Authorization: `Bearer ${u.key}`, Accept: 'application/json' };
+    const jsonRequest = (path: string, body: unknown, headers: Record<string, string> = auth) =>
+      new Request(`${slow.url}${path}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json', 'Idempotency-Key': path }, body: JSON.stringify(body) });
+    const requests = [
+      jsonRequest('/v1/image/generation/create', { prompt: 'elsewhere' }),
+      jsonRequest('/api/generate/core', { prompt: 'elsewhere' }, { Authorization: u.key, Accept: 'application/json' }),
+      jsonRequest('/api/rest/v1/generations', { prompt: 'elsewhere' }),
+      jsonRequest('/v1/images/generations', { prompt: 'elsewhere' }),
+      new Request(`${slow.url}/v2beta/stable-image/generate/core`, { method: 'POST', headers: { ...auth, 'Idempotency-Key': 'v2' }, body: form({ prompt: 'elsewhere' }) }),
+    ];
+    // Sent as the bytes the other process saw (a multipart body keeps its boundary here, though it would not matter).
+    const sendable = await Promise.all(
+      requests.map(async (r) => ({ url: r.url, init: { method: 'POST', headers: r.headers, body: new Uint8Array(await r.clone().arrayBuffer()) } })),
+    );
+    for (const r of requests) await claimedElsewhere(u.userId, r.headers.get('idempotency-key')!, r);
+    const started = Date.now();
+    const [stablecogRes, seedRes, leonardoRes, openaiRes, v2Res] = await Promise.all(sendable.map((r) => fetch(r.url, r.init)));
+    assert.ok(Date.now() - started >= 3500, 'each waited for the answer first');
+    assert.equal(stablecogRes!.status, 409);
+    assert.deepEqual(
+      { ...(await json<Record<string, unknown>>(stablecogRes!)), description: '' },
+      { error: 'idempotency_key_in_progress', field: 'Idempotency-Key', description: '' },
+    );
+    assert.equal(seedRes!.status, 409);
+    assert.match((await json<{ code: number; message: string }>(seedRes!)).message, /still in progress/);
+    assert.equal(leonardoRes!.status, 409);
+    assert.equal((await json<{ code: string }>(leonardoRes!)).code, 'idempotency-key-in-progress');
+    assert.equal(openaiRes!.status, 409);
+    assert.equal((await json<{ error: { code: string } }>(openaiRes!)).error.code, 'idempotency_key_in_progress');
+    assert.equal(v2Res!.status, 409);
+    assert.equal((await json<{ name: string }>(v2Res!)).name, 'conflict');
+    assert.equal(await balance(slow, u.key), 10);
   });
 
-  test('a second request waits for the answer; past the generation timeout it gets 409 in progress, nothing charged', async () => {
-    const u = await makeUser(slow, 'idem-waiting', 10);
-    const create = (prompt: string, key?: string) =>
-      slow.api('/v1/image/generation/create', { method: 'POST', key: u.key, headers: key ? { 'Idempotency-Key': key } : {}, json: { prompt, num_outputs: 1, inference_steps: 10 } });
-    // The one in-flight slot is held; the keyed request waits in line behind it (its own timeout not yet started).
-    const blocker = create('hold the slot');
-    await new Promise((r) => setTimeout(r, 200));
-    const first = create('hold keyed', 'slow-key');
-    await new Promise((r) => setTimeout(r, 200));
-    const started = Date.now();
-    const second = await create('hold keyed', 'slow-key');
-    const waited = Date.now() - started;
-    assert.equal(second.status, 409, await second.clone().text());
-    const body = await json<{ error: string; field: string; description: string }>(second);
-    assert.equal(body.error, 'idempotency_key_in_progress');
-    assert.equal(body.field, 'Idempotency-Key');
-    assert.match(body.description, /still in progress/);
-    assert.ok(waited >= 2500, `it waited for the first answer (${waited} ms)`);
-    release();
-    await Promise.all([blocker, first]);
-    // The second was never run: at most the blocker and the keyed request were charged (and timed-out ones refunded).
-    const ops = await json<{ operations: unknown[] }>(await slow.api('/v1/user/operations', { key: u.key }));
-    assert.equal(ops.operations.length, 2);
+  test("a claim not renewed for 30 s (its process died) is taken over: the retry runs, charged once, and is what is replayed", async () => {
+    const u = await makeUser(slow, 'idem-orphan', 5);
+    const request = () =>
+      new Request(`${slow.url}/v1/image/generation/create`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${u.key}`, 'Content-Type': 'application/json', Accept: '*/*', 'Idempotency-Key': 'orphaned' },
+        body: JSON.stringify({ prompt: 'after a crash', num_outputs: 1, inference_steps: 10 }),
+      });
+    await claimedElsewhere(u.userId, 'orphaned', request(), 120_000);
+    const retried = await fetch(request());
+    assert.equal(retried.status, 200, await retried.clone().text());
+    assert.equal(retried.headers.get('idempotent-replayed'), null);
+    const again = await fetch(request());
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(await again.json(), await retried.json());
+    assert.equal(await balance(slow, u.key), 4);
+    assert.ok(slow.logs.some((l) => /stopped renewing its claim; taken over/.test(l)));
   });
 
   test('a generation that failed (refunded) does not keep its key: the retry runs, and its answer is the one kept', async () => {
