@@ -32,8 +32,8 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   app.use('*', observeRequests({ metrics, logger }));
   registerOps(app, { checks: options.readiness, metrics, logger });
   app.use('*', provideLimits(bodyLimits(options.limits)));
-  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'] }));
-  const cross = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Accept'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed'] });
+  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id', 'Idempotent-Replayed'] }));
+  const cross = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed', 'Idempotent-Replayed'] });
   app.use('/v2beta/*', cross);
   app.use('/api/*', cross);
   app.onError(stablecogErrorHandler(options.log));

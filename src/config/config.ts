@@ -48,6 +48,8 @@ export interface Config {
   shutdownGrace: number;
   /** Seconds a worker's claim on a running job lasts unrenewed: how soon the job of a worker that died is retried. */
   jobLease: number;
+  /** Port of a worker process's /healthz, /readyz and /metrics (`darkroom worker`); 0 picks a free one. */
+  healthPort: number;
   /** Jobs the in-process worker runs at once. */
   workerConcurrency: number;
   /** Most compatible generation jobs run as one denoising batch (dynamic batching); 1 turns it off. */
@@ -240,6 +242,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   initialCredits: { env: 'DARKROOM_INITIAL_CREDITS', parse: integer(0, 1000000000), fallback: () => 100 },
   shutdownGrace: { env: 'DARKROOM_SHUTDOWN_GRACE', parse: integer(0, 3600), fallback: () => 30 },
   jobLease: { env: 'DARKROOM_JOB_LEASE', parse: integer(1, 3600), fallback: () => 30 },
+  healthPort: { env: 'DARKROOM_HEALTH_PORT', parse: integer(0, 65535), fallback: () => 8081 },
   workerConcurrency: { env: 'DARKROOM_WORKER_CONCURRENCY', parse: integer(1, 64), fallback: () => 1 },
   // A CPU gains nothing from batching (it is already busy with one image); a GPU gains much.
   batchMax: { env: 'DARKROOM_BATCH_MAX', parse: integer(1, 64), fallback: (c) => (c.executionProvider === 'cpu' ? 1 : 8) },

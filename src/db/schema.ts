@@ -186,6 +186,18 @@ export interface IdempotencyKeysTable {
   expires_at: string;
 }
 
+/** A live worker process and what it serves (JSON lists), kept while its heartbeat is renewed. */
+export interface WorkersTable {
+  id: string;
+  host: string;
+  /** The engine's listed models (ListedModel[] as JSON). */
+  models: string;
+  /** Its upscalers (UpscalerInfo[] as JSON), the first being its default. */
+  upscalers: string;
+  started_at: string;
+  heartbeat_at: string;
+}
+
 /** Server-wide values shared by every process (the image-URL signing secret, ...). */
 export interface ServerSettingsTable {
   key: string;
@@ -203,6 +215,7 @@ export interface DB {
   server_settings: ServerSettingsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_outbox: WebhookOutboxTable;
+  workers: WorkersTable;
 }
 
 export type User = Selectable<UsersTable>;

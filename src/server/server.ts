@@ -1,47 +1,32 @@
 /**
- * The embedded server: API + in-process worker in one process, SQLite (or Postgres) metadata and
- * images on disk under the data directory. `startServer` wires config → services → HTTP and
- * returns a handle whose `close()` stops everything (idempotent, every step runs even if one fails).
+ * The API process: the dialects over HTTP, on the services of the composition root (compose.ts),
+ * and by default a worker in the same process (embedded mode: `npm start`, SQLite, images on disk,
+ * the in-process queue). With `worker: false` it is an API replica that only records and enqueues
+ * jobs (scaled mode: Postgres, Redis, S3). `close()` drains: see ServerHandle.close.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
-import { Engine } from '../engine/engine.ts';
-import { engineFromConfig } from '../engine/from-config.ts';
-import { ModelRegistry } from '../engine/models/registry.ts';
-import { BatchingEngine, isBatchable } from '../worker/batching-engine.ts';
-import { openDatabase, type Database } from '../db/database.ts';
+import type { Config } from '../config/config.ts';
+import type { Database } from '../db/database.ts';
 import { Accounts } from '../core/accounts.ts';
 import { Credits } from '../core/credits.ts';
-import { Generations } from '../core/generations.ts';
 import { ImageAccess } from '../core/image-access.ts';
 import { Idempotency } from '../core/idempotency.ts';
-import { ImageInputs } from '../core/images.ts';
-import { ModelCatalog } from '../core/models.ts';
 import { Outputs } from '../core/outputs.ts';
-import { RateLimiter } from '../core/rate-limit.ts';
-import { Upscales, type UpscalerBackend } from '../core/upscales.ts';
-import { JobLifecycle, type JobKind } from '../core/jobs.ts';
-import { Reaper } from '../core/reaper.ts';
-import { resamplingBackend } from '../worker/resampling.ts';
 import { Usage } from '../core/usage.ts';
 import { UploadTokens } from '../core/upload-tokens.ts';
-import { UrlGuard } from '../core/url-guard.ts';
 import { Webhooks } from '../core/webhooks.ts';
-import { leonardoWebhookPayload } from '../api/leonardo/webhook.ts';
-import { InProcessEventBus, InProcessJobQueue } from '../queue/in-process.ts';
-import { closeStore, openStore } from '../storage/open-store.ts';
 import { sweepOrphans } from '../core/orphans.ts';
-import { Worker, type ImageEngine } from '../worker/worker.ts';
+import { leonardoWebhookPayload } from '../api/leonardo/webhook.ts';
+import { databaseCheck, redisCheck, storeCheck } from '../api/ops.ts';
+import { processMetrics } from '../observability/metrics.ts';
+import type { ImageEngine } from '../worker/worker.ts';
 import { createApp } from '../api/app.ts';
 import type { ApiServices } from '../api/env.ts';
 import { VERSION } from '../version.ts';
-import { ensureDefaultModel } from './default-model.ts';
+import { checkDeployment, openCore, openEngines, runJobs, type JobRunner } from './compose.ts';
 import { keepIdleConnectionsLonger } from './keep-alive.ts';
-
 export interface ServerOptions {
   log?: (message: string) => void;
   /** Called once, on first start, with the admin key's secret (the default prints it). */
@@ -50,6 +35,8 @@ export interface ServerOptions {
   engine?: ImageEngine & { dispose?: () => Promise<void> };
   /** Bind the HTTP port (default true); false for tests that call app.request in-process. */
   listen?: boolean;
+  /** Run jobs in this process too (default true: `darkroom serve`); false: the API only (`serve --no-worker`). */
+  worker?: boolean;
 }
 
 export interface ServerHandle {
@@ -82,40 +69,22 @@ export function printAdminKey(secret: string, userName: string, write: (s: strin
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<ServerHandle> {
   const log = options.log ?? ((m: string) => process.stderr.write(`darkroom: ${m}\n`));
-  mkdirSync(config.dataDir, { recursive: true });
-
-  const engine = options.engine ?? engineFromConfig(config, log);
-  // The catalog reads the same folders as the engine, also when a stand-in engine (tests) does the work.
-  const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
-  const defaultModel = await ensureDefaultModel(registry, config.modelsDir, config.defaultModel, log);
-
-  const db = await openDatabase(config.databaseUrl);
-  const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
+  const runsJobs = options.worker !== false;
+  checkDeployment(config, runsJobs ? 'serve' : 'api');
+  const engines = runsJobs ? await openEngines(config, log, options.engine) : undefined;
+  const core = await openCore(config, log, engines);
+  const { db, store, backend, generations, upscales, images, guard, catalog } = core;
+  let runner: JobRunner | undefined;
+  let webhooks: Webhooks | undefined;
   try {
-    const store = openStore(config); // S3 when DARKROOM_S3_BUCKET is set, else <dataDir>/images
-    cleanups.push(() => closeStore(store));
-    const queue = new InProcessJobQueue(log);
-    const events = new InProcessEventBus();
-    const lifecycle = new JobLifecycle(
-      { db, events },
-      { leaseMs: config.jobLease * 1000, maxAttempts: 2, maxInFlight: config.maxInFlight, maxQueued: config.maxQueued },
-    );
-    const catalog = new ModelCatalog(registry, defaultModel);
-    const guard = new UrlGuard({ allow: config.urlAllowlist });
-    const images = new ImageInputs(db, store, guard);
     const accounts = new Accounts(db, { initialCredits: config.initialCredits });
-    const credits = new Credits(db);
-    const timeoutMs = config.generationTimeout * 1000;
-    const generations = new Generations({ db, queue, events, lifecycle, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic });
-    // A stand-in engine (tests) has no upscaler registry: it resamples.
-    const upscaler: UpscalerBackend = engine instanceof Engine ? { list: () => engine.upscalers.list(), upscale: engine.upscale.bind(engine) } : resamplingBackend();
-    const upscales = new Upscales({ db, queue, events, lifecycle, images, store }, { timeoutMs, upscalers: upscaler });
     const imageAccess = await ImageAccess.open(db, { ttlSeconds: config.signedUrlTtl });
-    const webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
+    // Webhooks leave from API processes only: a worker never calls into a dialect.
+    webhooks = new Webhooks({ db, guard, imagePath: (key) => imageAccess.path(key) }, { log });
     webhooks.register('leonardo', leonardoWebhookPayload);
     const services: ApiServices = {
       accounts,
-      credits,
+      credits: new Credits(db),
       generations,
       upscales,
       catalog,
@@ -124,55 +93,31 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       outputs: new Outputs(db),
       usage: new Usage(db),
       store,
-      events,
-      rateLimiter: new RateLimiter(config.rateLimit),
-      idempotency: new Idempotency(db, { ttlMs: config.idempotencyTtl * 1000, waitMs: timeoutMs, log }),
+      events: backend.events,
+      rateLimiter: backend.rateLimiter,
+      idempotency: new Idempotency(db, { ttlMs: config.idempotencyTtl * 1000, waitMs: config.generationTimeout * 1000, log }),
       uploadTokens: await UploadTokens.open(db),
     };
 
     const admin = await accounts.ensureAdmin();
     if (admin) (options.onAdminKey ?? printAdminKey)(admin.secret, admin.user.name);
 
-    const failJob = (kind: JobKind, id: string, message: string) => (kind === 'generate' ? generations.fail(id, message) : upscales.fail(id, message));
-    // Embedded mode: the previous process was the only worker; whatever it left unfinished is refunded.
-    const failUnfinished = async (message: string) => {
-      let n = 0;
-      for (const { kind, id } of await lifecycle.unfinished()) if (await failJob(kind, id, message)) n++;
-      return n;
-    };
-    const interrupted = await failUnfinished('interrupted: the server stopped before this job finished');
-    if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
-    // Stored objects no row names (what a crash or a refused request left): deleted now, before the
-    // worker and the HTTP port start, so nothing is in flight and no grace period is needed.
-    await sweepOrphans(db, store, { graceMs: 0, log }).catch((err: unknown) => log(`orphan sweep failed: ${err instanceof Error ? err.message : String(err)}`));
-
-    // Dynamic batching: jobs meet in the BatchingEngine, so enough of them must run at once to meet.
-    const batching = config.batchMax > 1 && isBatchable(engine);
-    const workerEngine = batching ? new BatchingEngine(engine, { maxBatch: config.batchMax, windowMs: config.batchWindowMs, log }) : engine;
-    const worker = new Worker({ queue, engine: workerEngine, upscaler, store, lifecycle, generations, upscales, log }, { onShutdown: 'fail' });
-    worker.start(batching ? Math.max(config.workerConcurrency, config.batchMax) : config.workerConcurrency);
-    const reaper = new Reaper({ lifecycle, queue, fail: failJob, log }, { intervalMs: Math.min(5000, (config.jobLease * 1000) / 2), requeueAfterMs: 30_000, timeoutMs });
-    reaper.start();
-    webhooks.start();
-    // Run in order by close(): stop taking work, let running jobs finish within the grace, answer
-    // everyone still waiting (failed and refunded), then release the rest.
-    const drain = async (graceMs: number) => {
-      await reaper.stop();
-      await worker.close(graceMs);
-      const dropped = await failUnfinished('the server stopped before this job started');
-      if (dropped) log(`refunded ${dropped} queued job(s) at shutdown`);
-    };
-    cleanups.unshift(() => webhooks.close(), () => events.close(), async () => engine.dispose?.());
-    if (config.preload && engine instanceof Engine) {
-      // Sessions, and with cuda the model's optimised twins (about 20 s once for a float32 SD 1.5), are made now
-      // rather than on the first request; a request meanwhile waits for the same load.
-      const started = Date.now();
-      engine.model(defaultModel).then(
-        (m) => log(`model ${m.id} loaded (${m.provider}) in ${Date.now() - started} ms`),
-        (err: unknown) => log(`model ${defaultModel} did not load at start: ${err instanceof Error ? err.message : String(err)}`),
-      );
+    if (core.embedded) {
+      // The previous process was the only worker; whatever it left unfinished is refunded.
+      const interrupted = await core.failUnfinished('interrupted: the server stopped before this job finished');
+      if (interrupted) log(`refunded ${interrupted} generation(s)/upscale(s) left unfinished by the previous run`);
     }
+    // Stored objects no row names (what a crash or a refused request left). Embedded, before the worker
+    // and the port start, nothing is in flight; with other processes at work, only old ones go.
+    await sweepOrphans(db, store, { ...(core.embedded ? { graceMs: 0 } : {}), log }).catch((err: unknown) =>
+      log(`orphan sweep failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
+    if (engines) runner = await runJobs(core, engines);
+    core.reaper.start();
+    webhooks.start();
 
+    const metrics = processMetrics();
+    metrics.setQueueDepth(() => core.queue.counts());
     const app = createApp(services, {
       publicUrl: config.publicUrl,
       version: VERSION,
@@ -180,6 +125,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       dialects: config.dialects,
       leonardoModels: config.leonardoModels,
       maxInFlight: config.maxInFlight,
+      limits: { json: config.maxJsonBytes, upload: config.maxUploadBytes, imagePixels: config.maxImagePixels },
+      metrics,
+      readiness: [databaseCheck(db), storeCheck(store), ...(backend.kind === 'redis' ? [redisCheck(backend)] : [])],
     });
     let server: ServerType | undefined;
     let port = config.port;
@@ -200,28 +148,39 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       services,
       app,
       db,
-      defaultModel,
+      defaultModel: engines?.defaultModel ?? config.defaultModel,
       close: (closeOptions = {}) =>
         (closing ??= (async () => {
-          const attempt = async (step: () => Promise<void> | void) => {
+          const attempt = async (step: () => Promise<unknown> | void) => {
             try {
               await step();
             } catch (err) {
               log(`while stopping: ${err instanceof Error ? err.message : String(err)}`);
             }
           };
-          // No new connections; requests in flight get their answers (the drain fails what it cuts off).
+          // No new connections; requests in flight get their answers.
           const answered = http ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
-          await attempt(() => drain(closeOptions.graceMs ?? 0));
+          await attempt(() => core.reaper.stop());
+          // Running jobs get the grace; what it cuts off goes back to the queue (scaled) or is refunded (embedded).
+          await attempt(() => runner?.close(closeOptions.graceMs ?? 0));
+          if (core.embedded) {
+            await attempt(async () => {
+              const dropped = await core.failUnfinished('the server stopped before this job started');
+              if (dropped) log(`refunded ${dropped} queued job(s) at shutdown`);
+            });
+          }
           let timer: NodeJS.Timeout | undefined;
           await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, ANSWER_GRACE_MS)))]);
           clearTimeout(timer);
           http?.closeAllConnections(); // what is left: event streams and idle keep-alive sockets
-          for (const step of cleanups) await attempt(step);
+          await attempt(() => webhooks!.close());
+          await core.close();
         })()),
     };
   } catch (err) {
-    for (const step of cleanups) await Promise.resolve(step()).catch(() => undefined);
+    await runner?.close(0).catch(() => undefined);
+    await webhooks?.close().catch(() => undefined);
+    await core.close();
     throw err;
   }
 }

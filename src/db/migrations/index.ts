@@ -4,10 +4,12 @@ import * as m0001 from './0001_initial.ts';
 import * as m0002 from './0002_dialects.ts';
 import * as m0003 from './0003_idempotency.ts';
 import * as m0004 from './0004_job_lifecycle.ts';
+import * as m0005 from './0005_workers.ts';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_dialects': m0002,
   '0003_idempotency': m0003,
   '0004_job_lifecycle': m0004,
+  '0005_workers': m0005,
 };
