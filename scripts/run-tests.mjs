@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's own test runner (tsx loads TypeScript).
 // Node 20's --test takes no globs, so the files are listed here. Args narrow the set:
-// `node scripts/run-tests.mjs engine` runs only files whose path contains "engine".
+// `node scripts/run-tests.mjs engine` runs only files whose path contains "engine". The whole run
+// (no args) then runs the scaled-out end-to-end pass; DARKROOM_TEST_MODE=scaled runs the named files scaled out.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,7 +22,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.DARKROOM_TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], {
-  stdio: 'inherit',
-});
-process.exit(r.status ?? 1);
+const run = (list, env = {}) =>
+  spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...list], { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
+
+// The end-to-end suites that also run scaled out (test/helpers/cluster.ts: two API processes and two
+// workers over Postgres, Redis and S3). The others use a stand-in engine or the local data directory.
+const SCALED_SUITES = ['generation', 'sse', 'leonardo.test', 'openai', 'stability', 'accounts', 'images', 'concurrency', 'idempotency'].map(
+  (name) => files.find((f) => f.startsWith(join('test', 'e2e', name))),
+);
+const embedded = run(files);
+const scaled = filters.length === 0 && process.env.DARKROOM_TEST_MODE !== 'embedded' ? run(SCALED_SUITES.filter(Boolean), { DARKROOM_TEST_MODE: 'scaled' }) : 0;
+process.exit(embedded || scaled);

@@ -320,13 +320,14 @@ test('keys expire after DARKROOM_IDEMPOTENCY_TTL: the same key then runs afresh;
   assert.equal(loadConfig({}).idempotencyTtl, 86400);
   assert.equal(loadConfig({ DARKROOM_IDEMPOTENCY_TTL: '90m' }).idempotencyTtl, 5400);
   assert.throws(() => loadConfig({ DARKROOM_IDEMPOTENCY_TTL: 'soon' }), /DARKROOM_IDEMPOTENCY_TTL="soon": must be a duration/);
-  const brief = await startTestServer({ DARKROOM_IDEMPOTENCY_TTL: '1s' });
+  const brief = await startTestServer({ DARKROOM_IDEMPOTENCY_TTL: '3s' });
   try {
     const u = await makeUser(brief, 'idem-brief', 5);
     const send = () => brief.api('/v1/image/generation/create', { method: 'POST', key: u.key, headers: { 'Idempotency-Key': 'short-lived' }, json: { prompt: 'x', num_outputs: 1, inference_steps: 10 } });
+    const firstUse = Date.now();
     assert.equal((await send()).status, 200);
     assert.equal((await send()).headers.get('idempotent-replayed'), 'true');
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, firstUse + 3100 - Date.now()));
     const later = await send();
     assert.equal(later.status, 200);
     assert.equal(later.headers.get('idempotent-replayed'), null);

@@ -53,7 +53,7 @@ describe('seed 002: POST /api/generate/core', () => {
 
   test('Bearer works too; a seed gives the same image again; seed 0 means random', async () => {
     const call = async (seed: number) => {
-      const r = await fetch(`${t.url}/api/generate/core`, { method: 'POST', headers: { Authorization: `Bearer ${t.adminKey}` }, body: JSON.stringify({ prompt: 'same', width: 320, height: 320, seed }) });
+      const r = await fetch(`${t.url}/api/generate/core`, { method: 'POST', headers: { Authorization: `Bearer ${t.adminKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: 'same', width: 320, height: 320, seed }) });
       assert.equal(r.status, 200);
       return ((await r.json()) as { data: { image: string; seed: number } }).data;
     };
@@ -115,7 +115,7 @@ describe('seed 002: POST /api/generate/core', () => {
       });
     }
     test('a body that is not JSON', async () => {
-      const res = await fetch(`${t.url}/api/generate/core`, { method: 'POST', headers: { Authorization: t.adminKey }, body: '{"prompt":' });
+      const res = await fetch(`${t.url}/api/generate/core`, { method: 'POST', headers: { Authorization: t.adminKey, 'Content-Type': 'application/json' }, body: '{"prompt":' });
       assert.equal(res.status, 400);
       assert.equal(((await res.json()) as { code: number }).code, -1);
     });

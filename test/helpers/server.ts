@@ -23,7 +23,15 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
+/**
+ * DARKROOM_TEST_MODE=scaled runs the same suites against Darkroom scaled out (cluster.ts): two API
+ * processes and two worker processes over Postgres, Redis and S3, requests spread over both APIs.
+ * Suites that need a stand-in engine or the local data directory run embedded only.
+ */
+export const SCALED = process.env['DARKROOM_TEST_MODE'] === 'scaled';
+
 export async function startTestServer(env: Record<string, string> = {}, options: Pick<ServerOptions, 'engine'> = {}): Promise<TestServer> {
+  if (SCALED && !options.engine) return startScaledTestServer(env);
   const dataDir = mkdtempSync(join(tmpdir(), 'darkroom-e2e-'));
   const modelsDir = join(dataDir, 'models');
   mkdirSync(modelsDir, { recursive: true });
@@ -62,6 +70,33 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+async function startScaledTestServer(env: Record<string, string>): Promise<TestServer> {
+  const { startCluster } = await import('./cluster.ts');
+  const cluster = await startCluster({ env });
+  let turn = 0;
+  const api: TestServer['api'] = (path, init = {}) => {
+    const headers = new Headers(init.headers);
+    const key = init.key === undefined ? cluster.adminKey : init.key;
+    if (key) headers.set('Authorization', `Bearer ${key}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set('Content-Type', 'application/json');
+      body = JSON.stringify(init.json);
+    }
+    const base = cluster.apis[turn++ % cluster.apis.length]!.url;
+    return fetch(base + path, { ...init, headers, body });
+  };
+  return {
+    url: cluster.apis[0]!.url,
+    adminKey: cluster.adminKey,
+    server: cluster.admin,
+    dataDir: '',
+    logs: [],
+    api,
+    close: () => cluster.close(),
   };
 }
 
