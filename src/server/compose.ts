@@ -50,6 +50,8 @@ export interface Engines {
   upscaler: UpscalerBackend;
   registry: ModelSource;
   defaultModel: string;
+  /** Settles once the default model is loaded (at once when nothing is preloaded); never rejects. */
+  loaded: Promise<void>;
 }
 
 /** The engine of a role that runs jobs: the real one from the config, or a stand-in (tests). */
@@ -61,16 +63,17 @@ export async function openEngines(config: Config, log: (m: string) => void, engi
   const defaultModel = await ensureDefaultModel(registry, config.modelsDir, config.defaultModel, log);
   // A stand-in engine has no upscaler registry: it resamples.
   const upscaler: UpscalerBackend = real instanceof Engine ? { list: () => real.upscalers.list(), upscale: real.upscale.bind(real) } : resamplingBackend();
+  let loaded = Promise.resolve();
   if (config.preload && real instanceof Engine) {
     // Sessions, and with cuda the model's optimised twins (about 20 s once for a float32 SD 1.5), are made now
     // rather than on the first request; a request meanwhile waits for the same load.
     const started = Date.now();
-    real.model(defaultModel).then(
+    loaded = real.model(defaultModel).then(
       (m) => log(`model ${m.id} loaded (${m.provider}) in ${Date.now() - started} ms`),
       (err: unknown) => log(`model ${defaultModel} did not load at start: ${err instanceof Error ? err.message : String(err)}`),
     );
   }
-  return { engine: real, upscaler, registry, defaultModel };
+  return { engine: real, upscaler, registry, defaultModel, loaded };
 }
 
 export interface Core {
@@ -111,7 +114,12 @@ export async function openCore(config: Config, log: (m: string) => void, engines
     const store = openStore(config); // S3 when DARKROOM_S3_BUCKET is set, else <dataDir>/images
     cleanups.unshift(() => closeStore(store));
     let failJob: Core['failJob'] = async () => false;
-    const backend = openQueueBackend(config, log, { onGiveUp: (job, why) => void failJob(job.type, job.id, `the job could not be run: ${why}`) });
+    // BullMQ's lock and the database lease run out together: a dead worker's job goes to another one
+    // about DARKROOM_JOB_LEASE seconds later, by whichever notices first (BullMQ's stalled check, or the reaper).
+    const backend = openQueueBackend(config, log, {
+      onGiveUp: (job, why) => void failJob(job.type, job.id, `the job could not be run: ${why}`),
+      lockDurationMs: config.jobLease * 1000,
+    });
     cleanups.unshift(() => backend.close());
     const queue = backend.queue(JOBS_QUEUE);
     const events = backend.events;
@@ -133,7 +141,7 @@ export async function openCore(config: Config, log: (m: string) => void, engines
       for (const { kind, id } of await lifecycle.unfinished()) if (await failJob(kind, id, message)) n++;
       return n;
     };
-    const reaper = new Reaper({ lifecycle, queue, fail: failJob, log }, { intervalMs: Math.min(5000, (config.jobLease * 1000) / 2), requeueAfterMs: 30_000, timeoutMs });
+    const reaper = new Reaper({ lifecycle, queue, fail: failJob, log }, { intervalMs: Math.min(5000, (config.jobLease * 1000) / 2), requeueAfterMs: 10_000, timeoutMs });
     cleanups.unshift(() => reaper.stop());
     let closing: Promise<void> | undefined;
     return {
@@ -188,6 +196,8 @@ export async function runJobs(core: Core, engines: Engines): Promise<JobRunner> 
   );
   const announcer = new Announcer(core.db, { models: () => engines.registry.list(), upscalers: engines.upscaler }, log);
   await announcer.start();
+  // Loading a model keeps the process busy for seconds, which would let the leases of jobs taken before it lapse.
+  if (!core.embedded) await engines.loaded;
   worker.start(batching ? Math.max(config.workerConcurrency, config.batchMax) : config.workerConcurrency);
   return {
     close: async (graceMs) => {
