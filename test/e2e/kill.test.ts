@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const SCRIPT = fileURLToPath(new URL('../../tools/kill-test.ts', import.meta.url));
 
 test('kill -9 workers mid-generation, restart Redis, kill an API holding SSE streams: nothing lost, refunded exactly once, never overdrawn', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, '--kills', '3', '--jobs', '12', '--overdraw', '200', '--steps', '20', '--json'], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, '--kills', '3', '--jobs', '12', '--overdraw', '500', '--steps', '20', '--json'], {
     encoding: 'utf8',
     timeout: 15 * 60_000,
   });
