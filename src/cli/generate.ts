@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { Command } from 'commander';
 import { encodeImage } from '../engine/image.ts';
-import { resolveSchedulerName } from '../engine/schedulers/aliases.ts';
+import { resolveSchedulerName } from '../api/stablecog/schedulers.ts';
 import { configFromFlags, withConfigFlags } from './config-flags.ts';
 import { engineFromConfig } from '../engine/from-config.ts';
 import { progressBar } from './progress-bar.ts';

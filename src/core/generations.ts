@@ -12,6 +12,8 @@ import * as keysDb from '../db/api-keys.ts';
 import * as gens from '../db/generations.ts';
 import * as ledger from '../db/ledger.ts';
 import type { Generation, GenerationOutput } from '../db/schema.ts';
+import { EngineInputError } from '../engine/errors.ts';
+import { checkRequestFor } from '../engine/pipelines/check-request.ts';
 import type { SchedulerName } from '../engine/schedulers/index.ts';
 import * as outbox from '../db/webhook-outbox.ts';
 import { jobChannel, type EventBus, type JobEvent, type JobQueue } from '../queue/types.ts';
@@ -131,31 +133,19 @@ export class Generations {
     private readonly options: GenerationOptions,
   ) {}
 
-  /** The checks that need the model: sizes, steps, scheduler, image-to-image support. Costs nothing. */
+  /**
+   * The checks that need the model, before anything is charged: the engine's own rules over its
+   * manifest (sizes, steps, seed, init image support, tiling...), and a scheduler the model offers.
+   */
   async check(spec: GenerationSpec): Promise<void> {
     const model = await this.deps.catalog.resolve(spec.model);
-    const m = model.manifest;
-    for (const field of ['width', 'height'] as const) {
-      const v = spec[field];
-      if (!Number.isInteger(v) || v % 8 !== 0) throw new ValidationError(field, `${field} must be a multiple of 8, got ${v}`);
-      if (v < m.minSize || v > m.maxSize) {
-        throw new ValidationError(field, `${field} must be between ${m.minSize} and ${m.maxSize} for model ${m.id}, got ${v}`);
-      }
+    try {
+      checkRequestFor(model, { ...spec, initImage: spec.initImageUrl, mask: spec.maskUrl });
+    } catch (err) {
+      throw err instanceof EngineInputError ? new ValidationError(err.field, err.message) : err;
     }
-    if (m.maxSteps !== undefined && spec.steps > m.maxSteps) {
-      throw new ValidationError('steps', `model ${m.id} takes at most ${m.maxSteps} steps, got ${spec.steps}`);
-    }
-    if (!model.schedulers.some((s) => s.name === spec.scheduler)) {
-      throw new UnknownSchedulerError(spec.scheduler, model.schedulers.map((s) => s.label));
-    }
-    if (spec.initImageUrl !== undefined && !model.imageToImage) {
-      throw new ValidationError('initImage', `model ${m.id} has no VAE encoder, so it cannot start from an init image`);
-    }
-    if (spec.maskUrl !== undefined && spec.initImageUrl === undefined) throw new ValidationError('mask', 'a mask needs an init image to paint into');
-    if (spec.tiling && !m.tiling) throw new ValidationError('tiling', `model ${m.id} does not support seamless tiling`);
-    if (!Number.isInteger(spec.seed) || spec.seed < 0 || spec.seed > 0xffffffff) {
-      throw new ValidationError('seed', `seed must be an integer from 0 to 4294967295, got ${spec.seed}`);
-    }
+    // The engine runs any scheduler it has; the manifest lists those this model is offered with.
+    if (!model.manifest.schedulers.includes(spec.scheduler)) throw new UnknownSchedulerError(spec.scheduler, model.manifest.schedulers);
   }
 
   /**
@@ -265,6 +255,7 @@ export class Generations {
       await lifecycle.admit(tx, auth.user.id);
       return row;
     });
+    lifecycle.debited(cost);
     this.publish(gen, { type: 'status', id, kind: 'generate', status: 'queued', at: timestamp() });
     return gen;
   }
@@ -335,7 +326,10 @@ export class Generations {
    */
   async complete(id: string, made: MadeOutput[], error?: string): Promise<boolean> {
     const status = made.length > 0 ? 'succeeded' : 'failed';
-    const ended = await this.deps.lifecycle.finish('generate', id, { status, error: error ?? (made.length ? null : 'no images were made') }, async (tx, row) => {
+    const current = await this.get(id);
+    const refunded = current ? generationRefund(storedSettings(current).spec, current.num_outputs - made.length) : 0;
+    const end = { status, error: error ?? (made.length ? null : 'no images were made'), refunded } as const;
+    const ended = await this.deps.lifecycle.finish('generate', id, end, async (tx, row) => {
       const gen = (await gens.getGeneration(tx, id))!;
       const settings = storedSettings(gen);
       await gens.insertOutputs(

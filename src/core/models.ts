@@ -1,23 +1,13 @@
 /**
  * The models Darkroom offers, as the API dialects see them: each engine model (a folder with a
- * manifest) gets a stable UUID (v5 of its manifest id), its allowed schedulers with ids (Stablecog's
- * ids where Stablecog has one, minted v5 ids otherwise), and its defaults. Either the UUID or the
- * plain manifest id names a model in requests.
+ * manifest) gets a stable UUID (v5 of its manifest id); its schedulers and defaults are its manifest's,
+ * in the engine's names (each dialect spells schedulers its own way: api/<dialect>/schedulers.ts).
+ * Either the UUID or the plain manifest id names a model in requests.
  */
 import type { ListedModel } from '../engine/models/registry.ts';
 import type { ModelManifest } from '../engine/models/manifest.ts';
-import { STABLECOG_SCHEDULERS, resolveSchedulerName } from '../engine/schedulers/aliases.ts';
-import type { SchedulerName } from '../engine/schedulers/index.ts';
-import { UnknownModelError, UnknownSchedulerError } from './errors.ts';
+import { UnknownModelError } from './errors.ts';
 import { isUuid, uuidV5 } from './uuid.ts';
-
-export interface SchedulerEntry {
-  /** Stablecog's scheduler id where it has one, else a v5 UUID of "scheduler:<name>". */
-  id: string;
-  /** Stablecog's name where it has one (K_EULER...), else ours upper-cased (PNDM, DPMPP_2M_KARRAS). */
-  label: string;
-  name: SchedulerName;
-}
 
 export interface CatalogModel {
   /** The manifest id (what the engine and the database use). */
@@ -26,9 +16,8 @@ export interface CatalogModel {
   name: string;
   description?: string;
   family: ModelManifest['family'];
+  /** Its schedulers (`schedulers`) and defaults, in the engine's names. */
   manifest: ModelManifest;
-  schedulers: SchedulerEntry[];
-  defaultScheduler: SchedulerEntry;
   /** Whether the model has a VAE encoder (image-to-image). */
   imageToImage: boolean;
   isDefault: boolean;
@@ -36,11 +25,6 @@ export interface CatalogModel {
 
 export function modelUuid(manifestId: string): string {
   return uuidV5(`model:${manifestId}`);
-}
-
-export function schedulerEntry(name: SchedulerName): SchedulerEntry {
-  const sc = STABLECOG_SCHEDULERS.find((s) => s.scheduler === name);
-  return sc ? { id: sc.id, label: sc.name, name } : { id: uuidV5(`scheduler:${name}`), label: name.toUpperCase(), name };
 }
 
 /** What the catalog needs from the engine's registry. */
@@ -79,7 +63,6 @@ export class ModelCatalog {
     for (const m of listed) {
       if (!m.info) continue;
       const manifest = m.info.manifest;
-      const schedulers = manifest.schedulers.map(schedulerEntry);
       models.push({
         id: manifest.id,
         uuid: modelUuid(manifest.id),
@@ -87,8 +70,6 @@ export class ModelCatalog {
         description: manifest.description,
         family: manifest.family,
         manifest,
-        schedulers,
-        defaultScheduler: schedulerEntry(manifest.defaults.scheduler),
         imageToImage: m.info.components.vaeEncoder !== undefined,
         isDefault: false,
       });
@@ -112,26 +93,5 @@ export class ModelCatalog {
     const hit = isUuid(ref) ? models.find((m) => m.uuid === ref.toLowerCase()) : models.find((m) => m.id === ref);
     if (!hit) throw new UnknownModelError(ref, models.map((m) => m.id), field);
     return hit;
-  }
-
-  /** A scheduler of this model by id (Stablecog's or ours) or by any accepted name; the model's default when empty. */
-  resolveScheduler(model: CatalogModel, ref: string | undefined, field = 'scheduler'): SchedulerEntry {
-    if (ref === undefined || ref === '') return model.defaultScheduler;
-    const byId = model.schedulers.find((s) => s.id === ref.toLowerCase());
-    if (byId) return byId;
-    let name: SchedulerName;
-    try {
-      name = resolveSchedulerName(ref);
-    } catch {
-      throw new UnknownSchedulerError(ref, model.schedulers.map((s) => s.label), field);
-    }
-    const allowed = model.schedulers.find((s) => s.name === name);
-    if (!allowed) throw new UnknownSchedulerError(ref, model.schedulers.map((s) => s.label), field);
-    return allowed;
-  }
-
-  /** Resolves a stored scheduler name back to its entry (for echoing settings). */
-  static scheduler(name: SchedulerName): SchedulerEntry {
-    return schedulerEntry(name);
   }
 }

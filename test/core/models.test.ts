@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModelCatalog, modelUuid } from '../../src/core/models.ts';
 import { uuidV5 } from '../../src/core/uuid.ts';
-import { UnknownModelError, UnknownSchedulerError } from '../../src/core/errors.ts';
+import { UnknownModelError } from '../../src/core/errors.ts';
 import { generationCost, generationRefund, upscaleCost } from '../../src/core/pricing.ts';
 import { fakeManifest, fakeModelSource } from '../helpers/core.ts';
 
@@ -19,22 +19,6 @@ test('models are found by stable UUID or manifest id; the configured default is 
   assert.equal((await catalog.resolve('a')).id, 'a');
   assert.equal((await catalog.resolve(undefined)).id, 'b');
   await assert.rejects(catalog.resolve('0a99668b-45bd-4f7e-aa9c-f9aaa41ef13b'), UnknownModelError);
-});
-
-test('schedulers carry Stablecog ids where Stablecog has them and resolve by id or any name', async () => {
-  const catalog = new ModelCatalog(fakeModelSource([fakeManifest()]), 'fake-sd1');
-  const model = await catalog.resolve(undefined);
-  const euler = model.schedulers.find((s) => s.name === 'euler')!;
-  assert.deepEqual(euler, { id: '6fb13b76-9900-4fa4-abf8-8f843e034a7f', label: 'K_EULER', name: 'euler' });
-  const pndm = model.schedulers.find((s) => s.name === 'pndm')!;
-  assert.equal(pndm.label, 'PNDM');
-  assert.equal(pndm.id, uuidV5('scheduler:pndm'));
-  assert.equal(catalog.resolveScheduler(model, 'af2679a4-dbbb-4950-8c06-c3bb15416ef6').name, 'euler_a');
-  assert.equal(catalog.resolveScheduler(model, 'K_EULER_ANCESTRAL').name, 'euler_a');
-  assert.equal(catalog.resolveScheduler(model, pndm.id).name, 'pndm');
-  assert.equal(catalog.resolveScheduler(model, undefined).name, 'euler');
-  assert.throws(() => catalog.resolveScheduler(model, 'K_LMS'), UnknownSchedulerError); // not offered by this model
-  assert.throws(() => catalog.resolveScheduler(model, 'nonsense'), UnknownSchedulerError);
 });
 
 test('pricing: one credit per requested image, refunds per failed image, one per upscale', () => {

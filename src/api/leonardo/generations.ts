@@ -13,14 +13,13 @@ import type { CatalogModel, ModelCatalog } from '../../core/models.ts';
 import { generationCost } from '../../core/pricing.ts';
 import { randomSeed } from '../../core/random.ts';
 import { applyStyle, LEONARDO_STYLES } from '../../core/style-presets.ts';
-import { LEONARDO_SCHEDULERS } from '../../engine/schedulers/aliases.ts';
-import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { Generation, GenerationOutput } from '../../db/schema.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
 import { errorResponses, secured } from './openapi.ts';
+import { schedulerOfRequest } from './schedulers.ts';
 import {
   CreateGenerationInput,
   CreateGenerationResponse,
@@ -93,11 +92,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       if (numImages > LIMITS.maxImagesLarge && (width > LIMITS.largeSide || height > LIMITS.largeSide)) {
         throw new ValidationError('numOutputs', `num_images: must be between 1 and ${LIMITS.maxImagesLarge} when width or height is over ${LIMITS.largeSide}`);
       }
-      const schedulerName = body.scheduler ?? 'EULER_DISCRETE';
-      const wanted = LEONARDO_SCHEDULERS[schedulerName]!;
-      const scheduler = body.scheduler
-        ? catalog.resolveScheduler(model, body.scheduler, 'scheduler')
-        : (model.schedulers.find((s) => s.name === wanted) ?? model.defaultScheduler);
+      const scheduler = schedulerOfRequest(m, body.scheduler);
       const presetStyle = body.presetStyle ?? 'DYNAMIC';
       const styled = applyStyle(LEONARDO_STYLES[presetStyle], body.prompt, body.negative_prompt ?? '');
       const seed = body.seed ?? randomSeed();
@@ -118,7 +113,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       const fewSteps = m.maxSteps !== undefined;
       const spec: GenerationSpec = {
         model: model.id,
-        scheduler: scheduler.name as SchedulerName,
+        scheduler,
         prompt: styled.prompt,
         negativePrompt: styled.negativePrompt,
         width,

@@ -6,7 +6,8 @@
  */
 import { z } from '@hono/zod-openapi';
 import { LEONARDO_STYLE_NAMES } from '../../core/style-presets.ts';
-import { LEONARDO_SCHEDULER_NAMES, SD_VERSIONS } from './wire.ts';
+import { LEONARDO_SCHEDULER_NAMES } from './schedulers.ts';
+import { SD_VERSIONS } from './wire.ts';
 
 export const LIMITS = {
   minSize: 32,

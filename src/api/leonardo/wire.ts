@@ -8,15 +8,13 @@ import type { Generation, GenerationOutput } from '../../db/schema.ts';
 import type { StoredSettings } from '../../core/generations.ts';
 import { modelUuid } from '../../core/models.ts';
 import type { ModelFamily } from '../../engine/models/manifest.ts';
-import { LEONARDO_SCHEDULERS } from '../../engine/schedulers/aliases.ts';
+import { leonardoScheduler } from './schedulers.ts';
 
 /** The Leonardo SDK's default modelId. */
 export const LEONARDO_DEFAULT_MODEL_ID = 'b24e16ff-06e3-43eb-8d33-4416c2d75876';
 
 export const SD_VERSIONS = ['v1_5', 'v2', 'v3', 'SDXL_0_8', 'SDXL_0_9', 'SDXL_1_0', 'SDXL_LIGHTNING', 'PHOENIX', 'FLUX', 'FLUX_DEV', 'KINO_2_0'] as const;
 export type SdVersion = (typeof SD_VERSIONS)[number];
-
-export const LEONARDO_SCHEDULER_NAMES = Object.keys(LEONARDO_SCHEDULERS) as [string, ...string[]];
 
 /** What the Leonardo dialect keeps with a generation (StoredSettings.extra): the request as sent. */
 export interface LeonardoExtra {
@@ -51,11 +49,6 @@ export function sdVersionOf(family: ModelFamily | string): SdVersion {
     default:
       return 'v1_5';
   }
-}
-
-/** Darkroom's scheduler name → Leonardo's enum value, when Leonardo has one. */
-export function leonardoScheduler(name: string): string | undefined {
-  return Object.entries(LEONARDO_SCHEDULERS).find(([, v]) => v === name)?.[0];
 }
 
 export function jobStatus(status: Generation['status']): 'PENDING' | 'COMPLETE' | 'FAILED' {

@@ -13,7 +13,6 @@ import { ImageTooLargeError, InvalidImageError, ValidationError } from '../../co
 import { inspectImage, MAX_UPLOAD_BYTES } from '../../core/images.ts';
 import { outputBytes, type OutputFormat } from '../../core/output-formats.ts';
 import { randomSeed } from '../../core/random.ts';
-import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { filesOf, readForm, textFields } from '../multipart.ts';
 import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
@@ -62,7 +61,7 @@ function baseSpec(model: CatalogModel, prompt: string, n: number | null | undefi
   const d = model.manifest.defaults;
   return {
     model: model.id,
-    scheduler: model.defaultScheduler.name as SchedulerName,
+    scheduler: d.scheduler,
     prompt,
     negativePrompt: '',
     width: size.width,

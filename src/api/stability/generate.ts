@@ -5,7 +5,6 @@ import type { CatalogModel } from '../../core/models.ts';
 import type { Tariff } from '../../core/pricing.ts';
 import { randomSeed } from '../../core/random.ts';
 import { applyStyle, STABILITY_STYLES, type StabilityStyle } from '../../core/style-presets.ts';
-import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { ApiServices, Env } from '../env.ts';
 
 export interface StabilityRequest {
@@ -29,7 +28,7 @@ export async function generateOne(
   const d = model.manifest.defaults;
   const spec: GenerationSpec = {
     model: model.id,
-    scheduler: model.defaultScheduler.name as SchedulerName,
+    scheduler: d.scheduler,
     prompt: styled.prompt,
     negativePrompt: styled.negativePrompt,
     width: req.width,

@@ -1,15 +1,14 @@
 /** POST /v1/image/generation/create (alias /v1/image/generate): synchronous generation. */
 import { createRoute } from '@hono/zod-openapi';
 import type { GenerationSpec } from '../../core/generations.ts';
-import { ModelCatalog } from '../../core/models.ts';
 import { randomSeed } from '../../core/random.ts';
 import { ValidationError } from '../../core/errors.ts';
-import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { ApiOptions, ApiServices } from '../env.ts';
 import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { defaultsFor, formatPrompt, LIMITS } from './defaults.ts';
+import { schedulerOfRequest, stablecogScheduler } from './schedulers.ts';
 import { CreateGenerationResponse, ErrorResponse, GenerationCreateInput } from './schemas.ts';
 import { errorResponses, secured } from './openapi.ts';
 
@@ -36,11 +35,11 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
     createGenerationRoute,
     async (c, { body }) => {
       const model = await catalog.resolve(body.model_id, 'model_id');
-      const scheduler = catalog.resolveScheduler(model, body.scheduler_id, 'scheduler_id');
+      const scheduler = schedulerOfRequest(model.manifest, body.scheduler_id);
       const d = defaultsFor(model);
       const spec: GenerationSpec = {
         model: model.id,
-        scheduler: scheduler.name as SchedulerName,
+        scheduler,
         prompt: formatPrompt(body.prompt),
         negativePrompt: formatPrompt(body.negative_prompt ?? ''),
         width: body.width ?? d.width,
@@ -59,7 +58,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
       }
       const settings = {
         model_id: model.uuid,
-        scheduler_id: ModelCatalog.scheduler(spec.scheduler).id,
+        scheduler_id: stablecogScheduler(spec.scheduler).id,
         width: spec.width,
         height: spec.height,
         num_outputs: spec.numOutputs,

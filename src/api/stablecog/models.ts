@@ -4,6 +4,7 @@ import type { ApiServices } from '../env.ts';
 import type { Mount } from '../route.ts';
 import { defaultsFor } from './defaults.ts';
 import { publicErrorResponses } from './openapi.ts';
+import { stablecogScheduler } from './schedulers.ts';
 import { GenerationDefaultsResponse, GenerationModelsResponse, UpscaleDefaultsResponse, UpscaleModelsResponse } from './schemas.ts';
 
 const ok = <S>(description: string, schema: S) => ({ 200: { description, content: { 'application/json': { schema } } }, ...publicErrorResponses });
@@ -30,7 +31,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
               id: m.uuid,
               name: m.name,
               is_default: m.isDefault,
-              available_schedulers: m.schedulers.map((s) => ({ id: s.id, name: s.label })),
+              available_schedulers: m.manifest.schedulers.map(stablecogScheduler),
               default_width: d.width,
               default_height: d.height,
               ...(m.description ? { description: m.description } : {}),
@@ -60,7 +61,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
       return c.json(
         {
           model_id: model.uuid,
-          scheduler_id: model.defaultScheduler.id,
+          scheduler_id: stablecogScheduler(model.manifest.defaults.scheduler).id,
           width: d.width,
           height: d.height,
           num_outputs: d.numOutputs,

@@ -4,14 +4,14 @@
  * Image URLs are signed afresh on every call.
  */
 import { createRoute } from '@hono/zod-openapi';
-import { modelUuid, schedulerEntry } from '../../core/models.ts';
+import { modelUuid } from '../../core/models.ts';
 import { uuidV5, isUuid } from '../../core/uuid.ts';
-import { resolveSchedulerName } from '../../engine/schedulers/aliases.ts';
 import type { SchedulerName } from '../../engine/schedulers/index.ts';
 import type { ApiOptions, ApiServices } from '../env.ts';
 import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { errorResponses, secured } from './openapi.ts';
+import { schedulerNamed, stablecogScheduler } from './schedulers.ts';
 import { OutputsQuery, OutputsResponse } from './schemas.ts';
 
 export function registerOutputs(mount: Mount, services: ApiServices, options: ApiOptions): void {
@@ -33,14 +33,8 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
     async (c, { query: q }) => {
       const models = await catalog.list();
       const modelIds = q.model_ids?.map((ref) => (isUuid(ref) ? models.find((m) => m.uuid === ref.toLowerCase())?.id : ref) ?? ref);
-      const schedulers = q.scheduler_ids?.map((ref): string => {
-        try {
-          return resolveSchedulerName(ref);
-        } catch {
-          const minted = models.flatMap((m) => m.schedulers).find((s) => s.id === ref.toLowerCase());
-          return minted?.name ?? ref;
-        }
-      });
+      // An id or name we do not know filters as itself: it matches nothing.
+      const schedulers = q.scheduler_ids?.map((ref): string => schedulerNamed(ref) ?? ref);
       const page = await outputs.query({
         userId: c.get('auth').user.id,
         perPage: q.per_page ?? 50,
@@ -92,7 +86,7 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
                 prompt: { id: uuidV5(`prompt:${g.prompt}`), text: g.prompt },
                 ...(g.negative_prompt ? { negative_prompt: { id: uuidV5(`prompt:${g.negative_prompt}`), text: g.negative_prompt } } : {}),
                 model_id: modelUuid(g.model),
-                scheduler_id: schedulerEntry(g.scheduler as SchedulerName).id,
+                scheduler_id: stablecogScheduler(g.scheduler as SchedulerName).id,
                 width: g.width,
                 height: g.height,
                 seed: Number(g.seed),

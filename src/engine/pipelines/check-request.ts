@@ -1,9 +1,14 @@
 /**
  * Every rule a request must meet before any model work starts, each failure naming its field
  * (diffusers' check_inputs, in spirit: raise a clear error rather than silently correct).
+ *
+ * The rules need only a model's manifest and whether it has a VAE encoder, so they are pure: the API
+ * side runs the same function over a listed model before it charges anything (core/generations.ts),
+ * and the engine runs it again on the loaded model, guarding itself.
  */
 import { EngineInputError } from '../errors.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
+import type { ModelManifest } from '../models/manifest.ts';
 import { assertSeed } from '../random.ts';
 import { SCHEDULER_NAMES, isSchedulerName } from '../schedulers/index.ts';
 import type { GenerationRequest } from './request.ts';
@@ -12,19 +17,37 @@ export const MAX_OUTPUTS = 8;
 export const MAX_STEPS = 150;
 export const MAX_GUIDANCE = 30;
 
-function checkSize(field: 'width' | 'height', value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value % 8 !== 0) throw new EngineInputError(field, `${field} must be a multiple of 8, got ${value}`);
-  if (value < min || value > max) throw new EngineInputError(field, `${field} must be between ${min} and ${max} for this model, got ${value}`);
+/** What the rules need to know of a model. */
+export interface ModelTraits {
+  manifest: ModelManifest;
+  /** Whether it has a VAE encoder, so it can start from an init image (or paint into one). */
+  imageToImage: boolean;
 }
 
-export function checkRequest(model: LoadedModel, req: GenerationRequest): void {
-  const m = model.info.manifest;
+/** A request as the rules see it: the images only as present or absent (their bytes are checked when decoded). */
+export type CheckedRequest = Omit<GenerationRequest, 'initImage' | 'mask'> & { initImage?: unknown; mask?: unknown };
+
+function checkSize(field: 'width' | 'height', value: number, m: ModelManifest): void {
+  if (!Number.isInteger(value) || value % 8 !== 0) throw new EngineInputError(field, `${field} must be a multiple of 8, got ${value}`);
+  if (value < m.minSize || value > m.maxSize) {
+    throw new EngineInputError(field, `${field} must be between ${m.minSize} and ${m.maxSize} for model ${m.id}, got ${value}`);
+  }
+}
+
+/** Throws EngineInputError naming the first field at fault. */
+export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
+  const m = model.manifest;
   if (typeof req.prompt !== 'string') throw new EngineInputError('prompt', 'prompt must be a string');
-  checkSize('width', req.width, m.minSize, m.maxSize);
-  checkSize('height', req.height, m.minSize, m.maxSize);
+  checkSize('width', req.width, m);
+  checkSize('height', req.height, m);
   const maxSteps = m.maxSteps ?? MAX_STEPS;
   if (!Number.isInteger(req.steps) || req.steps < 1 || req.steps > maxSteps) {
-    throw new EngineInputError('steps', `steps must be an integer from 1 to ${maxSteps}, got ${req.steps}`);
+    throw new EngineInputError(
+      'steps',
+      m.maxSteps !== undefined && req.steps > m.maxSteps
+        ? `model ${m.id} takes at most ${m.maxSteps} steps, got ${req.steps}`
+        : `steps must be an integer from 1 to ${maxSteps}, got ${req.steps}`,
+    );
   }
   if (!Number.isFinite(req.guidance) || req.guidance < 0 || req.guidance > MAX_GUIDANCE) {
     throw new EngineInputError('guidance', `guidance must be between 0 and ${MAX_GUIDANCE}, got ${req.guidance}`);
@@ -43,9 +66,13 @@ export function checkRequest(model: LoadedModel, req: GenerationRequest): void {
   if (req.strength !== undefined && (!Number.isFinite(req.strength) || req.strength < 0 || req.strength > 1)) {
     throw new EngineInputError('strength', `strength must be between 0 and 1, got ${req.strength}`);
   }
-  if (req.mask && !req.initImage) throw new EngineInputError('mask', 'a mask needs an init image to paint into');
-  if ((req.initImage || req.mask) && !model.info.components.vaeEncoder) {
-    throw new EngineInputError('initImage', `model ${m.id} has no VAE encoder, so it cannot take an init image`);
+  if (req.initImage !== undefined && !model.imageToImage) {
+    throw new EngineInputError('initImage', `model ${m.id} has no VAE encoder, so it cannot start from an init image`);
   }
-  if (req.tiling && !m.tiling) throw new EngineInputError('tiling', `model ${m.id} does not support tiling`);
+  if (req.mask !== undefined && req.initImage === undefined) throw new EngineInputError('mask', 'a mask needs an init image to paint into');
+  if (req.tiling && !m.tiling) throw new EngineInputError('tiling', `model ${m.id} does not support seamless tiling`);
+}
+
+export function checkRequest(model: LoadedModel, req: GenerationRequest): void {
+  checkRequestFor({ manifest: model.info.manifest, imageToImage: model.info.components.vaeEncoder !== undefined }, req);
 }

@@ -1,4 +1,4 @@
-/** The scheduler registry (index.ts) and the peer-API name tables (aliases.ts). */
+/** The scheduler registry (index.ts). The peer APIs' names for these live with their dialects (src/api/<dialect>/schedulers.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -8,12 +8,6 @@ import {
   isSchedulerName,
   type SchedulerName,
 } from '../../../src/engine/schedulers/index.ts';
-import {
-  ACCEPTED_SCHEDULER_NAMES,
-  LEONARDO_SCHEDULERS,
-  STABLECOG_SCHEDULERS,
-  resolveSchedulerName,
-} from '../../../src/engine/schedulers/aliases.ts';
 import { SD15, SD15_SIGMAS, refKarras, timestepOfSigma } from './reference.ts';
 
 test('SCHEDULER_NAMES: the thirteen names, once each; isSchedulerName agrees', () => {
@@ -73,57 +67,4 @@ test('deterministic schedulers never draw noise; stochastic ones do', () => {
     }
     assert.equal(draws > 0, STOCHASTIC_SCHEDULERS.includes(name), `${name}: ${draws} draws`);
   }
-});
-
-test('resolveSchedulerName: our names in any case, with blanks trimmed', () => {
-  for (const n of SCHEDULER_NAMES) {
-    assert.equal(resolveSchedulerName(n), n);
-    assert.equal(resolveSchedulerName(n.toUpperCase()), n);
-  }
-  assert.equal(resolveSchedulerName('  Euler_A '), 'euler_a');
-});
-
-test('resolveSchedulerName: Stablecog names and ids', () => {
-  const expected: [string, string, SchedulerName][] = [
-    ['6fb13b76-9900-4fa4-abf8-8f843e034a7f', 'K_EULER', 'euler'],
-    ['af2679a4-dbbb-4950-8c06-c3bb15416ef6', 'K_EULER_ANCESTRAL', 'euler_a'],
-    ['9d175114-9a26-4371-861c-729ba9ecb4da', 'DPM++_2M', 'dpmpp_2m'],
-    ['55027f8b-f046-4e71-bc51-53d5448661e0', 'K_LMS', 'lms'],
-    ['82cf78dd-6afb-48cc-aca6-14224cca6950', 'DDIM', 'ddim'],
-    ['cc1b8dbf-0aec-4e52-8110-8082506fb7ba', 'DDPM', 'ddpm'],
-    ['01e94c28-501d-4c6d-8f00-079f3230bf58', 'UNI_PC', 'unipc'],
-  ];
-  assert.deepEqual(STABLECOG_SCHEDULERS.map((s) => [s.id, s.name, s.scheduler]), expected);
-  for (const [id, name, ours] of expected) {
-    assert.equal(resolveSchedulerName(id), ours);
-    assert.equal(resolveSchedulerName(id.toUpperCase()), ours);
-    assert.equal(resolveSchedulerName(name), ours);
-    assert.equal(resolveSchedulerName(name.toLowerCase()), ours);
-  }
-  assert.equal(resolveSchedulerName('PNDM'), 'pndm');
-  assert.equal(resolveSchedulerName('HEUN'), 'heun');
-});
-
-test('resolveSchedulerName: Leonardo\'s enum (LEONARDO -> DPM++ 2M Karras) and Stability\'s extra samplers', () => {
-  const expected: Record<string, SchedulerName> = {
-    KLMS: 'lms', EULER_ANCESTRAL_DISCRETE: 'euler_a', EULER_DISCRETE: 'euler', DDIM: 'ddim', DPM_SOLVER: 'dpmpp_2m',
-    PNDM: 'pndm', LEONARDO: 'dpmpp_2m_karras',
-  };
-  assert.deepEqual({ ...LEONARDO_SCHEDULERS }, expected);
-  for (const [k, v] of Object.entries(expected)) assert.equal(resolveSchedulerName(k), v);
-  assert.equal(resolveSchedulerName('K_DPMPP_2M'), 'dpmpp_2m');
-  assert.equal(resolveSchedulerName('K_HEUN'), 'heun');
-});
-
-test('resolveSchedulerName: unknown input throws, naming it and listing the accepted names', () => {
-  for (const bad of ['P_SAMPLER', 'b7224e56-1440-43b9-ac86-66d66f9e8c91', 'DPM++_2S', 'DEIS', 'K_DPM_2', '', 'euler a']) {
-    assert.throws(
-      () => resolveSchedulerName(bad),
-      (e: Error) =>
-        e.message.includes(`"${bad}"`) && ['euler_a', 'K_EULER', 'EULER_DISCRETE', 'LEONARDO'].every((n) => e.message.includes(n)),
-      bad,
-    );
-  }
-  assert.ok(ACCEPTED_SCHEDULER_NAMES.includes('DPM++_2M') && ACCEPTED_SCHEDULER_NAMES.includes('dpmpp_2m_sde_karras'));
-  assert.equal(new Set(ACCEPTED_SCHEDULER_NAMES).size, ACCEPTED_SCHEDULER_NAMES.length);
 });
