@@ -5,7 +5,9 @@ import type { Database } from '../../src/db/database.ts';
 import type { Auth } from '../../src/core/accounts.ts';
 import { GenerationTimeoutError, QueueLimitError, UnknownSchedulerError, ValidationError } from '../../src/core/errors.ts';
 import { jobChannel } from '../../src/queue/types.ts';
-import { claimed, consume, coreServices, spec } from '../helpers/core.ts';
+import { Generations, type GenerationDeps, type GenerationSpec } from '../../src/core/generations.ts';
+import { ModelCatalog } from '../../src/core/models.ts';
+import { claimed, consume, coreServices, fakeManifest, fakeModelSource, spec } from '../helpers/core.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 
 let db: Database;
@@ -31,6 +33,26 @@ test('model rules are checked before anything is charged, naming the field', asy
   } finally {
     await core.close();
   }
+});
+
+test("check runs the engine's own rules over the model's manifest, as ValidationErrors with the engine's field names", async () => {
+  const catalog = new ModelCatalog(
+    fakeModelSource([fakeManifest({ id: 'turbo', maxSteps: 8, defaults: { width: 512, height: 512, steps: 4, guidance: 0, scheduler: 'euler' } })], false),
+    'turbo',
+  );
+  const generations = new Generations({ catalog } as unknown as GenerationDeps, { timeoutMs: 1000, outputsPublic: false });
+  const refused = (over: Partial<GenerationSpec>, field: string, message?: string) =>
+    assert.rejects(generations.check(spec({ model: 'turbo', steps: 4, ...over })), (e) =>
+      e instanceof ValidationError && e.field === field && (message === undefined || e.message === message),
+    );
+  await refused({ steps: 9 }, 'steps', 'model turbo takes at most 8 steps, got 9');
+  await refused({ initImageUrl: 'https://example.com/a.png', strength: 0.5 }, 'initImage', 'model turbo has no VAE encoder, so it cannot start from an init image');
+  await refused({ maskUrl: 'https://example.com/m.png' }, 'mask');
+  await refused({ tiling: true }, 'tiling', 'model turbo does not support seamless tiling');
+  await refused({ guidance: 31 }, 'guidance');
+  await refused({ numOutputs: 9 }, 'numOutputs');
+  await refused({ scheduler: 'warp' as never }, 'scheduler');
+  await generations.check(spec({ model: 'turbo', steps: 8 }));
 });
 
 test('a timeout fails and refunds the generation; a late result changes nothing', async () => {
