@@ -46,6 +46,13 @@ export interface BullJobQueueOptions {
   /** Milliseconds between stalled-job checks (default: lockDurationMs). */
   stalledIntervalMs?: number;
   onGiveUp?: GiveUpHandler;
+  /**
+   * Milliseconds add(), cancel() and counts() wait for Redis (default 5000) before they reject, so a
+   * request does not hang while Redis is away. What timed out may still be carried out once Redis is
+   * back (the command waits in the connection's queue): harmless for add (the database's claim finds
+   * the job already failed) and cancel.
+   */
+  commandTimeoutMs?: number;
   /** How long failed jobs are kept in Redis, for inspection (default: an hour, at most 1000). */
   keepFailed?: { ageSeconds: number; count: number };
   log?: QueueLog;
@@ -90,6 +97,10 @@ export class BullJobQueue implements JobQueue {
 
   async add(job: Job): Promise<void> {
     if (this.closing) throw new Error('the job queue is closed');
+    await this.bounded(this.addNow(job), `add job ${job.id}`);
+  }
+
+  private async addNow(job: Job): Promise<void> {
     const id = bullId(job.id);
     const existing = await this.queue.getJob(id);
     if (existing) {
@@ -182,6 +193,10 @@ export class BullJobQueue implements JobQueue {
 
   async cancel(jobId: string): Promise<boolean> {
     if (this.cancelLocal(jobId, false)) return true;
+    return this.bounded(this.cancelRemote(jobId), `cancel job ${jobId}`);
+  }
+
+  private async cancelRemote(jobId: string): Promise<boolean> {
     const bj = await this.queue.getJob(bullId(jobId));
     if (!bj) return false;
     const state = await bj.getState();
@@ -199,41 +214,75 @@ export class BullJobQueue implements JobQueue {
   }
 
   async counts(): Promise<{ waiting: number; running: number }> {
-    const c = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized', 'paused', 'waiting-children', 'active');
+    const c = await this.bounded(this.queue.getJobCounts('waiting', 'delayed', 'prioritized', 'paused', 'waiting-children', 'active'), 'count jobs');
     return { waiting: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) + (c.paused ?? 0) + (c['waiting-children'] ?? 0), running: c.active ?? 0 };
+  }
+
+  /** `work`, or a rejection once it has taken commandTimeoutMs (Redis away). */
+  private async bounded<T>(work: Promise<T>, what: string): Promise<T> {
+    const ms = this.options.commandTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    work.catch(() => undefined); // a late failure, after the timeout, is nobody's to hear
+    try {
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms (${what}; connection ${this.conn.status})`)), ms))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Readiness: Redis answers (and, for a consumer, its cancellation channel is connected). */
   async ping(timeoutMs = 2000): Promise<void> {
-    await pingRedis(this.conn, timeoutMs);
-    if (this.cancelSub && this.cancelSub.status !== 'ready') throw new Error(`redis is not reachable (cancel subscriber ${this.cancelSub.status})`);
+    await Promise.all([pingRedis(this.conn, timeoutMs), this.cancelSub && pingRedis(this.cancelSub, timeoutMs)]);
   }
 
   close(options: { graceMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
       const worker = this.worker;
-      // Stop fetching first; the Worker's close resolves once every job it fetched has finished.
-      const workerClosed = worker?.close();
-      workerClosed?.catch(() => undefined);
-      const running = [...this.running.values()];
+      // Stop fetching (a job fetched meanwhile is handed back by run()).
+      await worker?.pause(true).catch((err: Error) => this.log(`pausing the worker: ${err.message}`));
       const graceMs = options.graceMs ?? 0;
-      if (graceMs > 0 && running.length) {
+      if (graceMs > 0 && this.running.size) {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.allSettled(running.map((r) => r.done)), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+        await Promise.race([this.handlersReturned(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
         clearTimeout(timer);
       }
       this.shuttingDown = true;
       for (const r of this.running.values()) r.controller.abort(new JobAbortedError('shutdown'));
-      try {
-        await workerClosed;
-      } catch (err) {
-        this.log(`closing the worker: ${err instanceof Error ? err.message : String(err)}`);
-      }
+      await this.handlersReturned();
+      if (worker) await this.closeWorker(worker);
       if (this.cancelSub) await closeRedis(this.cancelSub);
       await this.queue.close().catch((err: Error) => this.log(`closing the queue: ${err.message}`));
       await closeRedis(this.conn);
     })();
     return this.closing;
+  }
+
+  private async handlersReturned(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+
+  /**
+   * Every handler has returned; what is left is BullMQ's bookkeeping (completing or handing back
+   * their jobs), which needs Redis. Redis away, the Worker is closed by force: its jobs stay active in
+   * Redis until the stalled check of another consumer hands them on.
+   */
+  private async closeWorker(worker: Worker<Job, void, string>): Promise<void> {
+    const force = this.conn.status !== 'ready';
+    let timer: NodeJS.Timeout | undefined;
+    const closed = worker.close(force).then(
+      () => true,
+      (err: Error) => (this.log(`closing the worker: ${err.message}`), true),
+    );
+    const inTime = await Promise.race([closed, new Promise<false>((r) => (timer = setTimeout(() => r(false), this.options.commandTimeoutMs ?? 5000)))]);
+    clearTimeout(timer);
+    if (inTime) return;
+    // Redis went away while it closed: drop its connections (the blocking one is BullMQ's own).
+    this.log('the worker did not close in time (redis away?); dropping its connections');
+    const blocking = (worker as unknown as { blockingConnection?: { disconnect(wait?: boolean): Promise<void> } }).blockingConnection;
+    await Promise.allSettled([worker.disconnect(), blocking?.disconnect(false)]);
   }
 }
 

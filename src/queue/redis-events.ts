@@ -114,8 +114,7 @@ export class RedisEventBus implements EventBus {
 
   /** Readiness: both connections up and Redis answering. */
   async ping(timeoutMs = 2000): Promise<void> {
-    if (this.sub.status !== 'ready') throw new Error(`redis is not reachable (subscriber connection ${this.sub.status})`);
-    await pingRedis(this.pub, timeoutMs);
+    await Promise.all([pingRedis(this.pub, timeoutMs), pingRedis(this.sub, timeoutMs)]);
   }
 
   async close(): Promise<void> {

@@ -52,7 +52,8 @@ export function quietErrors(emitter: { on(event: string, listener: (...args: nev
 
 /**
  * Readiness: resolves when `client` is connected and answers PING, all within `timeoutMs` (a client
- * still connecting gets that long to connect); rejects otherwise.
+ * still connecting for the first time gets that long to connect); rejects otherwise, at once when the
+ * connection is lost.
  */
 export async function pingRedis(client: Redis, timeoutMs = 2000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -60,9 +61,12 @@ export async function pingRedis(client: Redis, timeoutMs = 2000): Promise<void> 
   try {
     await Promise.race([
       (async () => {
-        if (client.status === 'end' || client.status === 'close') throw new Error(`redis is not reachable (connection ${client.status})`);
+        // Lost (and trying again) or closed: not reachable now. A new connection gets the time to connect.
+        if (client.status === 'end' || client.status === 'close' || client.status === 'reconnecting') throw new Error(`redis is not reachable (connection ${client.status})`);
         if (client.status !== 'ready') await new Promise<void>((resolve) => client.once('ready', (onReady = resolve)));
-        await client.ping();
+        await client.ping().catch((err: Error) => {
+          throw new Error(`redis is not reachable (${err.message})`);
+        });
       })(),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`redis did not answer within ${timeoutMs} ms (connection ${client.status})`)), timeoutMs))),
     ]);
@@ -72,16 +76,21 @@ export async function pingRedis(client: Redis, timeoutMs = 2000): Promise<void> 
   }
 }
 
-/** Closes a connection: QUIT when connected, else drops it (QUIT would wait for a reconnect). */
-export async function closeRedis(client: Redis): Promise<void> {
+/**
+ * Closes a connection: QUIT when connected (given `timeoutMs`: a Redis that just went away would
+ * leave QUIT waiting for a reconnect), else, or then, drops it.
+ */
+export async function closeRedis(client: Redis, timeoutMs = 1000): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
-    try {
-      await client.quit();
-      return;
-    } catch {
-      // fall through
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const quit = client.quit().then(
+      () => true,
+      () => false,
+    );
+    const done = await Promise.race([quit, new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+    clearTimeout(timer);
+    if (done) return;
   }
   client.disconnect();
 }

@@ -83,10 +83,13 @@ test('Redis URL: two processes share the queue, the bus and the rate limit; ping
     await Promise.all([api.ping(), worker.ping()]);
     await redis.kill();
     await assert.rejects(api.ping(), /redis/);
+    const t0 = Date.now();
+    await api.close(); // just after Redis died: QUIT alone would wait for a reconnect
+    assert.ok(Date.now() - t0 < 4000, `closed in ${Date.now() - t0} ms with Redis down`);
     await redis.restart();
     await until(
       () =>
-        api.ping().then(
+        worker.ping().then(
           () => true,
           () => false,
         ),

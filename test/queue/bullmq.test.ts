@@ -234,9 +234,36 @@ test('bullmq: a job whose consumer is killed twice is given up, and onGiveUp hea
   }
 });
 
+test('bullmq + redis bus: close does not wait for a Redis that is down', { timeout: 60_000 }, async () => {
+  const name = freshName();
+  const consumer = bull(name);
+  const producer = bull(name);
+  const bus = new RedisEventBus({ url: redis.url, prefix: `${name}:`, log });
+  const started = deferred();
+  let cause: string | undefined;
+  consumer.process(async (_j, signal) => {
+    started.resolve();
+    await aborted(signal);
+    cause = String(signal.reason?.message);
+  });
+  await bus.subscribe('job:x', () => undefined).ready;
+  await producer.add(job('running-when-redis-dies'));
+  await started.promise;
+  await redis.kill();
+  try {
+    const t0 = Date.now();
+    await Promise.all([consumer.close({ graceMs: 200 }), producer.close(), bus.close()]);
+    assert.ok(Date.now() - t0 < 3000, `closed in ${Date.now() - t0} ms`);
+    assert.equal(cause, 'shutting down');
+  } finally {
+    await redis.restart();
+  }
+});
+
 test('bullmq + redis bus: a consumer keeps consuming, and a subscriber keeps hearing, after redis-server restarts', { timeout: 120_000 }, async () => {
   const name = freshName();
   const q = bull(name);
+  const producer = bull(name, { commandTimeoutMs: 300 });
   const prefix = `${freshName()}:`;
   const busA = new RedisEventBus({ url: redis.url, prefix, log });
   const busB = new RedisEventBus({ url: redis.url, prefix, log });
@@ -254,6 +281,10 @@ test('bullmq + redis bus: a consumer keeps consuming, and a subscriber keeps hea
     await redis.kill();
     await assert.rejects(q.ping(500), /redis/, 'readiness fails while Redis is down');
     await assert.rejects(busB.ping(500), /redis/);
+    const t0 = Date.now();
+    await assert.rejects(producer.add(job('while-down')), /redis did not answer within 300 ms/, 'add does not hang while Redis is down');
+    await assert.rejects(producer.counts(), /redis/);
+    assert.ok(Date.now() - t0 < 2000);
     await redis.restart(); // empty: what it held is gone (the database re-adds what it thinks lost)
     // ioredis reconnects (backoff up to 2 s), the Worker goes back to waiting for jobs, the bus resubscribes.
     await until(
@@ -278,8 +309,12 @@ test('bullmq + redis bus: a consumer keeps consuming, and a subscriber keeps hea
       10_000,
       'event 2 after the restart',
     );
-    assert.deepEqual(runs, ['before', 'after']);
+    // What add() gave up on may still land once Redis is back (the command waited in the connection's queue).
+    assert.deepEqual(
+      runs.filter((id) => id !== 'while-down'),
+      ['before', 'after'],
+    );
   } finally {
-    await Promise.all([q.close(), busA.close(), busB.close()]);
+    await Promise.all([q.close(), producer.close(), busA.close(), busB.close()]);
   }
 });

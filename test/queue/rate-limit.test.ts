@@ -10,7 +10,7 @@ import { RateLimitedError } from '../../src/core/errors.ts';
 import { RedisBuckets } from '../../src/queue/redis-rate-limit.ts';
 import { openRedis } from '../../src/queue/redis.ts';
 import { RedisServer } from '../helpers/redis.ts';
-import { sleep } from './contract.ts';
+import { sleep, until } from './contract.ts';
 
 let redis: RedisServer;
 const clients: Redis[] = [];
@@ -112,6 +112,14 @@ test('redis: while Redis is down, requests are let through (and logged) rather t
   } finally {
     await redis.restart();
   }
-  await buckets.ping(10_000);
+  await until(
+    () =>
+      buckets.ping(500).then(
+        () => true,
+        () => false,
+      ),
+    15_000,
+    'the limiter to reconnect',
+  );
   assert.equal((await limiter.take('k')).remaining, 0, 'counting again once Redis is back (an empty one)');
 });
