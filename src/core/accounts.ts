@@ -79,7 +79,14 @@ export class Accounts {
    */
   async ensureAdmin(name = 'admin'): Promise<{ user: User; secret: string } | null> {
     if ((await users.countUsers(this.db.kysely, 'admin')) > 0) return null;
-    const user = await this.createUser(name, 'admin');
+    let user: User;
+    try {
+      user = await this.createUser(name, 'admin');
+    } catch (err) {
+      // Another API process starting at the same moment made it first (the name is unique).
+      if ((await users.countUsers(this.db.kysely, 'admin')) > 0) return null;
+      throw err;
+    }
     const { secret } = await this.createKey(user.id, 'first-start admin key');
     return { user, secret };
   }

@@ -160,6 +160,7 @@ export class Generations {
     // Listen before the job can possibly finish.
     const end = waitForEnd(this.deps.events, jobChannel(id), async () => (await this.get(id))?.status);
     try {
+      await end.ready;
       await this.submit(id, auth, spec, { ...inputs, ...options });
     } catch (err) {
       end.cancel();

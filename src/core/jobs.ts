@@ -15,6 +15,7 @@ import { timestamp } from '../db/clock.ts';
 import * as ledger from '../db/ledger.ts';
 import type { JobStatus } from '../db/schema.ts';
 import { jobChannel, streamChannel, type EventBus, type Job, type JobEvent } from '../queue/types.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { QueueLimitError } from './errors.ts';
 
 export type JobKind = Job['type'];
@@ -31,6 +32,8 @@ export interface JobRow {
   deadline_at: string | null;
   request_id: string | null;
   error: string | null;
+  created_at: string;
+  started_at: string | null;
 }
 
 const TABLE = { generate: 'generations', upscale: 'upscales' } as const;
@@ -74,9 +77,22 @@ export type ClaimResult<R> = { claimed: R } | { busy: true } | { gone: true };
 
 export class JobLifecycle {
   constructor(
-    private readonly deps: { db: Database; events: EventBus },
+    private readonly deps: { db: Database; events: EventBus; metrics?: Metrics },
     readonly options: LifecycleOptions,
   ) {}
+
+  /** Feeds the job's end to the metrics: its seconds from claim (or acceptance) to end, and what was given back. */
+  private ended(kind: JobKind, row: JobRow, status: 'succeeded' | 'failed', refunded: number): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    metrics.jobFinished(kind, status, (Date.now() - Date.parse(row.started_at ?? row.created_at)) / 1000);
+    if (refunded > 0) metrics.credits('refunded', refunded);
+  }
+
+  /** Credits taken for a job just recorded (counted once its transaction committed). */
+  debited(credits: number): void {
+    this.deps.metrics?.credits('debited', credits);
+  }
 
   /**
    * Last in the transaction that records a new job and debits for it (the debit locks the user's row
@@ -153,11 +169,11 @@ export class JobLifecycle {
   async finish<T>(
     kind: JobKind,
     id: string,
-    end: { status: 'succeeded' | 'failed'; error?: string | null; patch?: Record<string, unknown> },
+    end: { status: 'succeeded' | 'failed'; error?: string | null; patch?: Record<string, unknown>; /** Credits `within` gives back. */ refunded?: number },
     within: (tx: Executor, row: JobRow) => Promise<T>,
   ): Promise<{ row: JobRow; result: T } | undefined> {
     const now = timestamp();
-    return this.deps.db.transaction(async (tx) => {
+    const ended = await this.deps.db.transaction(async (tx) => {
       const row = (await tx.selectFrom(table(kind)).selectAll().where('id', '=', id).executeTakeFirst()) as JobRow | undefined;
       if (!row) return undefined;
       const moved = await tx
@@ -169,6 +185,8 @@ export class JobLifecycle {
       if (moved.numUpdatedRows === 0n) return undefined;
       return { row: { ...row, status: end.status, error: end.error ?? null }, result: await within(tx, row) };
     });
+    if (ended) this.ended(kind, ended.row, end.status, end.refunded ?? 0);
+    return ended;
   }
 
   /**
@@ -177,7 +195,8 @@ export class JobLifecycle {
    */
   async fail(kind: JobKind, id: string, message: string, within?: (tx: Executor, row: JobRow) => Promise<void>): Promise<JobRow | undefined> {
     const now = timestamp();
-    return this.deps.db.transaction(async (tx) => {
+    let refund = 0;
+    const failed = await this.deps.db.transaction(async (tx) => {
       const row = (await tx.selectFrom(table(kind)).selectAll().where('id', '=', id).executeTakeFirst()) as JobRow | undefined;
       if (!row) return undefined;
       const moved = await tx
@@ -188,11 +207,13 @@ export class JobLifecycle {
         .executeTakeFirst();
       if (moved.numUpdatedRows === 0n) return undefined;
       const ref = { [LEDGER_REF[kind]]: id };
-      const refund = Number(row.cost) - (await ledger.refundedFor(tx, ref));
+      refund = Number(row.cost) - (await ledger.refundedFor(tx, ref));
       if (refund > 0) await ledger.credit(tx, row.user_id, refund, 'refund', { ...ref, api_key_id: row.api_key_id, note: message.slice(0, 200) });
       await within?.(tx, row);
       return { ...row, status: 'failed' as const, error: message };
     });
+    if (failed) this.ended(kind, failed, 'failed', refund);
+    return failed;
   }
 
   /** running (lease ran out) → queued, so another worker takes it. False when something else moved it first. */
@@ -243,6 +264,20 @@ export class JobLifecycle {
       }
     }
     return found;
+  }
+
+  /** How many jobs of each kind are in each status (for the metrics, read at each scrape). */
+  async countByState(): Promise<{ kind: JobKind; state: JobStatus; count: number }[]> {
+    const out: { kind: JobKind; state: JobStatus; count: number }[] = [];
+    for (const kind of KINDS) {
+      const rows = await this.deps.db.kysely
+        .selectFrom(table(kind))
+        .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+        .groupBy('status')
+        .execute();
+      out.push(...rows.map((r) => ({ kind, state: r.status, count: Number(r.n) })));
+    }
+    return out;
   }
 
   /** Every job left queued or running (embedded start: the previous process held their only worker). */

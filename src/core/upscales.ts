@@ -119,6 +119,7 @@ export class Upscales {
     const cost = upscaleCost();
     const end = waitForEnd(this.deps.events, jobChannel(id), async () => (await ups.getUpscale(db, id))?.status);
     try {
+      await end.ready;
       const { lifecycle } = this.deps;
       await this.deps.db.transaction(async (tx) => {
         await ups.insertUpscale(tx, {
@@ -147,6 +148,7 @@ export class Upscales {
         if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
         await lifecycle.admit(tx, auth.user.id);
       });
+      lifecycle.debited(cost);
     } catch (err) {
       end.cancel();
       throw err;

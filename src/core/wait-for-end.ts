@@ -9,6 +9,8 @@ export type JobEnd = { status: 'succeeded' | 'failed'; field?: string };
 const POLL_MS = 2000;
 
 export interface EndWaiter {
+  /** Settles once the subscription is live everywhere (Redis has confirmed it): enqueue after this. */
+  ready: Promise<void>;
   /** Resolves with the end, or 'timeout' after `ms`. Unsubscribes either way. */
   wait(ms: number): Promise<JobEnd | 'timeout'>;
   cancel(): void;
@@ -22,6 +24,7 @@ export function waitForEnd(events: EventBus, channel: string, readStatus: () => 
     if (e.type === 'status' && (e.status === 'succeeded' || e.status === 'failed')) settle({ status: e.status, field: e.field });
   });
   return {
+    ready: unsubscribe.ready,
     cancel: unsubscribe,
     wait: async (ms) => {
       const timers: NodeJS.Timeout[] = [];

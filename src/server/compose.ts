@@ -25,6 +25,8 @@ import type { ObjectStore } from '../storage/object-store.ts';
 import { BatchingEngine, isBatchable } from '../worker/batching-engine.ts';
 import { resamplingBackend } from '../worker/resampling.ts';
 import { Worker, type ImageEngine } from '../worker/worker.ts';
+import type { Logger } from '../observability/logger.ts';
+import { processMetrics, type Metrics } from '../observability/metrics.ts';
 import { ensureDefaultModel } from './default-model.ts';
 import { DeploymentError } from './deployment-error.ts';
 import { lockSqlite } from './sqlite-lock.ts';
@@ -79,6 +81,8 @@ export async function openEngines(config: Config, log: (m: string) => void, engi
 export interface Core {
   config: Config;
   log: (m: string) => void;
+  logger: Logger;
+  metrics: Metrics;
   db: Database;
   store: ObjectStore;
   backend: QueueBackend;
@@ -102,7 +106,8 @@ export interface Core {
  * The services every role shares. `engines` (roles that run jobs) supply the model list; an API-only
  * process lists what the workers announce instead.
  */
-export async function openCore(config: Config, log: (m: string) => void, engines?: Engines): Promise<Core> {
+export async function openCore(config: Config, logger: Logger, log: (m: string) => void, engines?: Engines): Promise<Core> {
+  const metrics = processMetrics();
   const parsed = parseDatabaseUrl(config.databaseUrl);
   const unlock = parsed.dialect === 'sqlite' && parsed.file !== ':memory:' ? lockSqlite(parsed.file) : () => undefined;
   const db = await openDatabase(config.databaseUrl).catch((err: unknown) => {
@@ -124,7 +129,7 @@ export async function openCore(config: Config, log: (m: string) => void, engines
     const queue = backend.queue(JOBS_QUEUE);
     const events = backend.events;
     const lifecycle = new JobLifecycle(
-      { db, events },
+      { db, events, metrics },
       { leaseMs: config.jobLease * 1000, maxAttempts: 2, maxInFlight: config.maxInFlight, maxQueued: config.maxQueued },
     );
     const announced = engines ? undefined : new Announced(db);
@@ -144,9 +149,13 @@ export async function openCore(config: Config, log: (m: string) => void, engines
     const reaper = new Reaper({ lifecycle, queue, fail: failJob, log }, { intervalMs: Math.min(5000, (config.jobLease * 1000) / 2), requeueAfterMs: 10_000, timeoutMs });
     cleanups.unshift(() => reaper.stop());
     let closing: Promise<void> | undefined;
+    metrics.setQueueDepth(() => queue.counts());
+    metrics.jobsByState(() => lifecycle.countByState());
     return {
       config,
       log,
+      logger,
+      metrics,
       db,
       store,
       backend,
@@ -191,7 +200,7 @@ export async function runJobs(core: Core, engines: Engines): Promise<JobRunner> 
   const batching = config.batchMax > 1 && isBatchable(base);
   const engine = batching ? new BatchingEngine(base, { maxBatch: config.batchMax, windowMs: config.batchWindowMs, log }) : base;
   const worker = new Worker(
-    { queue: core.queue, engine, upscaler: engines.upscaler, store: core.store, lifecycle: core.lifecycle, generations: core.generations, upscales: core.upscales, log },
+    { queue: core.queue, engine, upscaler: engines.upscaler, store: core.store, lifecycle: core.lifecycle, generations: core.generations, upscales: core.upscales, log, logger: core.logger, metrics: core.metrics },
     { onShutdown: core.embedded ? 'fail' : 'requeue' },
   );
   const announcer = new Announcer(core.db, { models: () => engines.registry.list(), upscalers: engines.upscaler }, log);

@@ -20,7 +20,7 @@ import { Webhooks } from '../core/webhooks.ts';
 import { sweepOrphans } from '../core/orphans.ts';
 import { leonardoWebhookPayload } from '../api/leonardo/webhook.ts';
 import { databaseCheck, redisCheck, storeCheck } from '../api/ops.ts';
-import { processMetrics } from '../observability/metrics.ts';
+import { createLogger, loggerWritingTo, toLogFunction } from '../observability/logger.ts';
 import type { ImageEngine } from '../worker/worker.ts';
 import { createApp } from '../api/app.ts';
 import type { ApiServices } from '../api/env.ts';
@@ -68,11 +68,13 @@ export function printAdminKey(secret: string, userName: string, write: (s: strin
 }
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<ServerHandle> {
-  const log = options.log ?? ((m: string) => process.stderr.write(`darkroom: ${m}\n`));
+  // JSON lines (pino) on stderr; a test's `log` gets the same lines.
+  const logger = options.log ? loggerWritingTo(options.log, config.logLevel) : createLogger(config, { base: { role: 'api' } });
+  const log = toLogFunction(logger);
   const runsJobs = options.worker !== false;
   checkDeployment(config, runsJobs ? 'serve' : 'api');
   const engines = runsJobs ? await openEngines(config, log, options.engine) : undefined;
-  const core = await openCore(config, log, engines);
+  const core = await openCore(config, logger, log, engines);
   const { db, store, backend, generations, upscales, images, guard, catalog } = core;
   let runner: JobRunner | undefined;
   let webhooks: Webhooks | undefined;
@@ -116,8 +118,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     core.reaper.start();
     webhooks.start();
 
-    const metrics = processMetrics();
-    metrics.setQueueDepth(() => core.queue.counts());
     const app = createApp(services, {
       publicUrl: config.publicUrl,
       version: VERSION,
@@ -126,7 +126,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       leonardoModels: config.leonardoModels,
       maxInFlight: config.maxInFlight,
       limits: { json: config.maxJsonBytes, upload: config.maxUploadBytes, imagePixels: config.maxImagePixels },
-      metrics,
+      metrics: core.metrics,
+      logger,
       readiness: [databaseCheck(db), storeCheck(store), ...(backend.kind === 'redis' ? [redisCheck(backend)] : [])],
     });
     let server: ServerType | undefined;
@@ -169,8 +170,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
               if (dropped) log(`refunded ${dropped} queued job(s) at shutdown`);
             });
           }
+          // An API-only process has jobs running elsewhere: its waiting clients get the whole grace for their answers.
+          const answerMs = runner ? ANSWER_GRACE_MS : Math.max(ANSWER_GRACE_MS, closeOptions.graceMs ?? 0);
           let timer: NodeJS.Timeout | undefined;
-          await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, ANSWER_GRACE_MS)))]);
+          await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, answerMs)))]);
           clearTimeout(timer);
           http?.closeAllConnections(); // what is left: event streams and idle keep-alive sockets
           await attempt(() => webhooks!.close());

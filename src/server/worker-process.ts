@@ -7,8 +7,7 @@
 import type { Config } from '../config/config.ts';
 import { Engine } from '../engine/engine.ts';
 import { databaseCheck, redisCheck, startHealthServer, storeCheck, type HealthServer } from '../api/ops.ts';
-import { loggerWritingTo } from '../observability/logger.ts';
-import { processMetrics } from '../observability/metrics.ts';
+import { createLogger, loggerWritingTo, toLogFunction } from '../observability/logger.ts';
 import type { ImageEngine } from '../worker/worker.ts';
 import { checkDeployment, openCore, openEngines, runJobs } from './compose.ts';
 
@@ -26,16 +25,15 @@ export interface WorkerHandle {
 }
 
 export async function startWorker(config: Config, options: WorkerProcessOptions = {}): Promise<WorkerHandle> {
-  const log = options.log ?? ((m: string) => process.stderr.write(`darkroom worker: ${m}\n`));
+  const logger = options.log ? loggerWritingTo(options.log, config.logLevel) : createLogger(config, { base: { role: 'worker' } });
+  const log = toLogFunction(logger);
   checkDeployment(config, 'worker');
   const engines = await openEngines(config, log, options.engine);
-  const core = await openCore(config, log, engines);
+  const core = await openCore(config, logger, log, engines);
   let health: HealthServer | undefined;
   try {
     const runner = await runJobs(core, engines);
     core.reaper.start();
-    const metrics = processMetrics();
-    metrics.setQueueDepth(() => core.queue.counts());
     const engine = engines.engine;
     const modelLoaded = {
       name: 'model',
@@ -49,8 +47,8 @@ export async function startWorker(config: Config, options: WorkerProcessOptions 
       port: config.healthPort,
       host: config.host,
       checks: [databaseCheck(core.db), storeCheck(core.store), redisCheck(core.backend), modelLoaded],
-      metrics,
-      logger: loggerWritingTo(log, config.logLevel),
+      metrics: core.metrics,
+      logger,
     });
     let closing: Promise<void> | undefined;
     const server = health;

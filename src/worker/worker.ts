@@ -17,6 +17,8 @@ import type { UpscalerBackend, Upscales } from '../core/upscales.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { abortCause, type Job, type JobQueue } from '../queue/types.ts';
 import type { Generation, Upscale } from '../db/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 
 /** What the worker needs from the engine (the Engine class, or a stand-in in tests). */
 export interface ImageEngine {
@@ -32,6 +34,10 @@ export interface WorkerDeps {
   generations: Generations;
   upscales: Upscales;
   log?: (message: string) => void;
+  /** Job lines carry the job's id, kind, attempt and the id of the request that made it. */
+  logger?: Logger;
+  /** Images made and denoising step seconds. */
+  metrics?: Metrics;
 }
 
 export interface WorkerOptions {
@@ -85,7 +91,10 @@ export class Worker {
     const claim = await claiming;
     if ('busy' in claim) return this.offerLater(job);
     if ('gone' in claim) return; // ended, deleted, or another worker holds it
-    const row = claim.claimed;
+    const row = claim.claimed as R & { request_id: string | null; attempts: number };
+    const started = Date.now();
+    const log = this.deps.logger?.child({ kind, jobId: row.id, requestId: row.request_id, attempt: row.attempts });
+    log?.info('job started');
     const lost = new AbortController();
     const lease = this.holdLease(kind, row.id, lost);
     const both = AbortSignal.any([signal, lost.signal]);
@@ -95,6 +104,7 @@ export class Worker {
       await this.end(kind, row.id, err, signal, lost.signal);
     } finally {
       clearInterval(lease);
+      log?.info({ seconds: (Date.now() - started) / 1000 }, 'job ended');
     }
   }
 
@@ -147,6 +157,13 @@ export class Worker {
     const id = gen.id;
     const { spec, initImageKey, maskImageKey } = storedSettings(gen);
     const made: MadeOutput[] = [];
+    let lastStep = Date.now();
+    const onProgress = (p: { step: number; total: number }) => {
+      const now = Date.now();
+      this.deps.metrics?.step((now - lastStep) / 1000);
+      lastStep = now;
+      generations.progress(gen, p.step, p.total);
+    };
     try {
       const initImage = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
       const mask = maskImageKey ? await this.read(maskImageKey, 'mask', 'the mask') : undefined;
@@ -167,7 +184,7 @@ export class Worker {
           ...(mask ? { mask, maskSource: spec.maskSource ?? 'luminance' } : {}),
           ...(spec.tiling ? { tiling: true } : {}),
         },
-        { signal, onProgress: (p) => generations.progress(gen, p.step, p.total) },
+        { signal, onProgress },
       );
       if (signal.aborted) throw signal.reason;
       let failures = Math.max(0, gen.num_outputs - images.length);
@@ -182,7 +199,8 @@ export class Worker {
           this.deps.log?.(`generation ${id}: output ${idx} could not be stored: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      if (!(await generations.complete(id, made, failures ? `${failures} of ${gen.num_outputs} outputs failed` : undefined))) await this.discard(made.map((o) => o.key));
+      if (await generations.complete(id, made, failures ? `${failures} of ${gen.num_outputs} outputs failed` : undefined)) this.deps.metrics?.images(made.length);
+      else await this.discard(made.map((o) => o.key));
     } catch (err) {
       await this.discard(made.map((o) => o.key));
       throw err;

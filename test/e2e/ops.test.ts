@@ -67,6 +67,23 @@ test('/metrics counts a generation over HTTP by its route pattern and status; ra
   assert.deepEqual([line?.['method'], line?.['route'], line?.['status']], ['POST', '/v1/image/generation/create', 200]);
 });
 
+test("the job side: images, job seconds, step seconds, credits and jobs by state in /metrics; the job's log lines carry the request id", async () => {
+  const before = await (await fetch(`${t.url}/metrics`)).text();
+  const gen = await t.api('/v1/image/generation/create', { method: 'POST', json: { prompt: 'two of them', num_outputs: 2, width: 256, height: 256, inference_steps: 10 } });
+  assert.equal(gen.status, 200, await gen.clone().text());
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const grew = (name: string, labels: Record<string, string> = {}) => sample(text, name, labels) - sample(before, name, labels);
+  assert.equal(grew('darkroom_images_generated_total'), 2);
+  assert.equal(grew('darkroom_job_duration_seconds_count', { kind: 'generate', status: 'succeeded' }), 1);
+  assert.equal(grew('darkroom_denoising_step_duration_seconds_count'), 10);
+  assert.equal(grew('darkroom_credits_debited_total'), 2);
+  assert.ok(sample(text, 'darkroom_jobs', { kind: 'generate', state: 'succeeded' }) >= 1);
+  const requestId = gen.headers.get('x-request-id');
+  const jobLines = t.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line).filter((o) => o['requestId'] === requestId && typeof o['jobId'] === 'string');
+  assert.deepEqual(jobLines.map((o) => o['msg']), ['job started', 'job ended']);
+  assert.equal(jobLines[0]!['kind'], 'generate');
+});
+
 test('one JSON log line per request carrying the X-Request-Id of its answer; a sane incoming X-Request-Id is kept, others replaced', async () => {
   const from = t.logs.length;
   const r = await fetch(`${t.url}/v1/image/generation/defaults`);
