@@ -1,7 +1,6 @@
 /** In-process implementations of the queue contracts (embedded mode: one process, no Redis). */
 import { EventEmitter } from 'node:events';
-import { QueueLimitError } from '../core/errors.ts';
-import { JobAbortedError, type EventBus, type InFlightGate, type Job, type JobEvent, type JobHandler, type JobQueue, type Unsubscribe } from './types.ts';
+import { JobAbortedError, type EventBus, type Job, type JobEvent, type JobHandler, type JobQueue, type Unsubscribe } from './types.ts';
 
 export class InProcessJobQueue implements JobQueue {
   private readonly waiting: Job[] = [];
@@ -102,86 +101,5 @@ export class InProcessEventBus implements EventBus {
 
   async close(): Promise<void> {
     this.emitter.removeAllListeners();
-  }
-}
-
-interface UserSlots {
-  active: number;
-  waiters: { resolve: (release: () => void) => void; reject: (err: unknown) => void }[];
-}
-
-export class InProcessGate implements InFlightGate {
-  private readonly users = new Map<string, UserSlots>();
-
-  constructor(
-    /** Generations a user may have in flight at once. */
-    private readonly maxInFlight: number,
-    /** Requests that may wait for a slot; one more is refused with QueueLimitError. */
-    private readonly maxWaiting: number,
-  ) {}
-
-  private slots(userId: string): UserSlots {
-    let s = this.users.get(userId);
-    if (!s) {
-      s = { active: 0, waiters: [] };
-      this.users.set(userId, s);
-    }
-    return s;
-  }
-
-  acquire(userId: string, signal?: AbortSignal): Promise<() => void> {
-    const s = this.slots(userId);
-    const release = this.releaser(userId);
-    if (s.active < this.maxInFlight) {
-      s.active++;
-      return Promise.resolve(release());
-    }
-    if (s.waiters.length >= this.maxWaiting) return Promise.reject(new QueueLimitError(this.maxWaiting));
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        resolve: (r: () => void) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(r);
-        },
-        reject,
-      };
-      const onAbort = () => {
-        const i = s.waiters.indexOf(waiter);
-        if (i >= 0) s.waiters.splice(i, 1);
-        this.cleanup(userId);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      s.waiters.push(waiter);
-    });
-  }
-
-  /** A fresh one-shot release function for one slot. */
-  private releaser(userId: string): () => () => void {
-    return () => {
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const s = this.slots(userId);
-        const next = s.waiters.shift();
-        if (next) next.resolve(this.releaser(userId)()); // the slot passes straight to the next waiter
-        else s.active--;
-        this.cleanup(userId);
-      };
-    };
-  }
-
-  private cleanup(userId: string): void {
-    const s = this.users.get(userId);
-    if (s && s.active === 0 && s.waiters.length === 0) this.users.delete(userId);
-  }
-
-  inFlight(userId: string): number {
-    return this.users.get(userId)?.active ?? 0;
-  }
-
-  waiting(userId: string): number {
-    return this.users.get(userId)?.waiters.length ?? 0;
   }
 }

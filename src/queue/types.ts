@@ -1,6 +1,6 @@
 /**
- * The contracts between the API processes and the workers: a job queue, an event bus for progress
- * and completion, and the per-user in-flight gate. In-process implementations (in-process.ts) and
+ * The contracts between the API processes and the workers: a job queue and an event bus for progress
+ * and completion (the per-user in-flight limit is counted in the database: core/jobs.ts). In-process implementations (in-process.ts) and
  * Redis ones (bullmq.ts, redis-events.ts) live beside these; backend.ts picks one by configuration.
  */
 
@@ -81,15 +81,4 @@ export function jobChannel(id: string): string {
  */
 export function streamChannel(userId: string, streamId: string): string {
   return `stream:${userId}:${streamId}`;
-}
-
-/**
- * At most N generations in flight per user; further requests wait (up to a bounded number of
- * waiters, then QueueLimitError).
- */
-export interface InFlightGate {
-  /** Resolves with a release function once the user may start one more. */
-  acquire(userId: string, signal?: AbortSignal): Promise<() => void>;
-  inFlight(userId: string): number;
-  waiting(userId: string): number;
 }

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InProcessEventBus, InProcessGate, InProcessJobQueue } from '../../src/queue/in-process.ts';
-import { QueueLimitError } from '../../src/core/errors.ts';
+import { InProcessEventBus, InProcessJobQueue } from '../../src/queue/in-process.ts';
 import type { Job, JobQueue } from '../../src/queue/types.ts';
 import { eventBusContract, queueContract } from './contract.ts';
 
@@ -69,33 +68,4 @@ test('cancel removes a waiting job and aborts a running one; close is idempotent
   assert.equal(await q.cancel('nope'), false);
   await Promise.all([q.close(), q.close()]);
   await assert.rejects(q.add(job('late')), /closed/);
-});
-
-test('the gate hands a freed slot to the next waiter, and refuses past the waiting limit', async () => {
-  const gate = new InProcessGate(1, 2);
-  const r1 = await gate.acquire('u');
-  const w1 = gate.acquire('u');
-  const w2 = gate.acquire('u');
-  await assert.rejects(gate.acquire('u'), QueueLimitError);
-  assert.equal(gate.waiting('u'), 2);
-  assert.equal(await gate.acquire('other').then((r) => (r(), 'other user is not blocked')), 'other user is not blocked');
-  r1();
-  r1(); // a second release of the same slot does nothing
-  const r2 = await w1;
-  assert.equal(gate.inFlight('u'), 1);
-  r2();
-  (await w2)();
-  assert.equal(gate.inFlight('u'), 0);
-});
-
-test('a waiter whose request is aborted leaves the line', async () => {
-  const gate = new InProcessGate(1, 5);
-  const r1 = await gate.acquire('u');
-  const ac = new AbortController();
-  const w = gate.acquire('u', ac.signal);
-  ac.abort(new Error('client went away'));
-  await assert.rejects(w, /client went away/);
-  assert.equal(gate.waiting('u'), 0);
-  r1();
-  assert.equal(gate.inFlight('u'), 0);
 });
