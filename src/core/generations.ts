@@ -333,9 +333,10 @@ export class Generations {
     const ended = await this.deps.lifecycle.finish('generate', id, end, async (tx, row) => {
       const gen = (await gens.getGeneration(tx, id))!;
       const settings = storedSettings(gen);
+      const times = await gens.nextOutputTimes(tx, gen.user_id, made.length);
       await gens.insertOutputs(
         tx,
-        made.map((o) => ({
+        made.map((o, i) => ({
           id: o.id,
           generation_id: id,
           user_id: gen.user_id,
@@ -346,8 +347,8 @@ export class Generations {
           height: o.height,
           is_public: settings.isPublic ? 1 : 0,
           upscaled_image_key: null,
-          // One timestamp each (strictly increasing), so a created_at cursor never splits a tie.
-          ...((t) => ({ created_at: t, updated_at: t }))(timestamp()),
+          created_at: times[i]!,
+          updated_at: times[i]!,
         })),
       );
       const missing = gen.num_outputs - made.length;

@@ -191,7 +191,7 @@ export class Upscales {
     const patch = { image_key: made.key, width: made.width, height: made.height };
     const ended = await this.deps.lifecycle.finish('upscale', id, { status: 'succeeded', patch }, async (tx) => {
       const up = (await ups.getUpscale(tx, id))!;
-      if (up.output_id) await gens.setOutputUpscaled(tx, up.output_id, made.key, timestamp());
+      if (up.output_id) await gens.setOutputUpscaled(tx, up.output_id, made.key, (await gens.nextOutputTimes(tx, up.user_id, 1))[0]!);
       if (up.api_key_id) await keysDb.recordApiKeyUse(tx, up.api_key_id, Number(up.cost));
       return up;
     });

@@ -19,3 +19,10 @@ export function timestamp(): string {
 export function parseTimestamp(s: string): Date {
   return new Date(s);
 }
+
+/** The timestamp one microsecond after `ts` (a stored timestamp). */
+export function nextMicrosecond(ts: string): string {
+  const us = Date.parse(ts.slice(0, 23) + 'Z') * 1000 + Number(ts.slice(23, 26) || '0') + 1;
+  const iso = new Date(Math.floor(us / 1000)).toISOString();
+  return `${iso.slice(0, 23)}${String(us % 1000).padStart(3, '0')}Z`;
+}

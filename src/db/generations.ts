@@ -1,5 +1,7 @@
 /** Queries on generations and their outputs. */
 import type { Executor } from './database.ts';
+import { nextMicrosecond, timestamp } from './clock.ts';
+import { lockUser } from './users.ts';
 import type { Generation, GenerationOutput, GenerationUpdate, JobStatus, NewGeneration, NewGenerationOutput } from './schema.ts';
 
 export async function insertGeneration(ex: Executor, row: NewGeneration): Promise<Generation> {
@@ -33,6 +35,25 @@ export function outputsOf(ex: Executor, generationId: string): Promise<Generatio
 
 export function getOutput(ex: Executor, id: string): Promise<GenerationOutput | undefined> {
   return ex.selectFrom('generation_outputs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * `n` timestamps for a user's outputs, strictly after every created_at and updated_at of theirs, so
+ * the outputs listing's cursor (a timestamp, as Stablecog's) never ties or goes back, whichever process
+ * or clock writes. Locks the user's row: writers of one user's outputs take turns.
+ */
+export async function nextOutputTimes(ex: Executor, userId: string, n: number): Promise<string[]> {
+  await lockUser(ex, userId);
+  const row = await ex
+    .selectFrom('generation_outputs')
+    .select((eb) => [eb.fn.max('created_at').as('c'), eb.fn.max('updated_at').as('u')])
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  let t = timestamp();
+  for (const latest of [row?.c, row?.u]) if (latest && latest >= t) t = nextMicrosecond(latest);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++, t = nextMicrosecond(t)) out.push(t);
+  return out;
 }
 
 export async function setOutputUpscaled(ex: Executor, id: string, key: string, at: string): Promise<void> {

@@ -160,6 +160,44 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       assert.deepEqual(await core.credits.audit(user.id), { balance: 3, ledgerSum: 3 });
     });
 
+    test('output timestamps never tie or go back for a user, whichever process (or clock) writes them: the cursor pages over every output once', async () => {
+      const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
+      const genId = randomUUID();
+      await gens.insertGeneration(db.kysely, {
+        id: genId, user_id: user.id, api_key_id: null, status: 'succeeded', model: 'fake-sd1', scheduler: 'euler', prompt: 'p', negative_prompt: '',
+        width: 512, height: 512, steps: 20, guidance: 7, seed: 1, num_outputs: 1, init_image_url: null, prompt_strength: null,
+        settings: '{}', cost: 1, source: 'test', error: null, created_at: timestamp(), started_at: null, completed_at: null,
+      });
+      // Another process whose clock runs a minute ahead wrote one already.
+      const ahead = new Date(Date.now() + 60_000).toISOString().replace('Z', '000Z');
+      const first = randomUUID();
+      await gens.insertOutputs(db.kysely, [{ id: first, generation_id: genId, user_id: user.id, idx: 0, seed: 1, image_key: `outputs/${first}.png`, width: 512, height: 512, created_at: ahead, updated_at: ahead }]);
+      // Writers of this user's outputs at once, each asking for times in its own transaction.
+      const batches = await Promise.all(
+        [3, 2, 4].map((n) =>
+          db.transaction(async (tx) => {
+            const times = await gens.nextOutputTimes(tx, user.id, n);
+            await gens.insertOutputs(tx, times.map((t, i) => ({ id: randomUUID(), generation_id: genId, user_id: user.id, idx: i + 1, seed: 1, image_key: `outputs/${randomUUID()}.png`, width: 512, height: 512, created_at: t, updated_at: t })));
+            return times;
+          }),
+        ),
+      );
+      const all = batches.flat();
+      assert.ok(all.every((t) => t > ahead), 'after the output written by the clock ahead');
+      // Each transaction saw what the ones before it committed: no time is handed out twice.
+      assert.equal(new Set(all).size, all.length);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await gens.queryOutputs(db.kysely, { userId: user.id, perPage: 2, order: 'desc', orderBy: 'created_at', cursor }, false);
+        seen.push(...page.rows.map((o) => o.id));
+        if (page.rows.length < 2) break;
+        cursor = page.rows.at(-1)!.created_at;
+      }
+      assert.equal(seen.length, 1 + all.length);
+      assert.equal(new Set(seen).size, seen.length);
+    });
+
     test('outputs page by cursor, newest first, with filters', async () => {
       const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
       const ids: string[] = [];
