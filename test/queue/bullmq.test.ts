@@ -26,6 +26,8 @@ before(async () => {
   redis = await RedisServer.start();
 });
 after(async () => {
+  // A test that timed out may have left its child consumers running: they must not outlive the file.
+  await Promise.all([...children].map((c) => c.kill()));
   await redis.stop();
 });
 
@@ -156,6 +158,8 @@ test('bullmq: close hands a job aborted by shutdown back to the queue, for anoth
   }
 });
 
+const children = new Set<ChildConsumer>();
+
 /** A consumer in a child process (fixtures/consumer.ts) that never finishes a job. */
 class ChildConsumer {
   private readonly child: ChildProcess;
@@ -167,6 +171,8 @@ class ChildConsumer {
     this.child = spawn(process.execPath, ['--import', 'tsx', script, redis.url, name], { stdio: ['ignore', 'pipe', 'inherit'] });
     createInterface({ input: this.child.stdout! }).on('line', (l) => this.lines.push(l));
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    children.add(this);
+    void this.exited.then(() => children.delete(this));
   }
 
   async waitFor(line: string, timeoutMs = 60_000): Promise<void> {
@@ -174,7 +180,7 @@ class ChildConsumer {
   }
 
   async kill(): Promise<void> {
-    this.child.kill('SIGKILL');
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
   }
 }
