@@ -148,7 +148,7 @@ export class Worker {
     const timer = setTimeout(() => {
       this.retries.delete(timer);
       this.deps.queue.add(job).catch(() => undefined); // a closed queue: the database still has it queued
-    }, this.options.busyRetryMs ?? 100);
+    }, this.options.busyRetryMs ?? 500);
     this.retries.add(timer);
   }
 

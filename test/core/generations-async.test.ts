@@ -7,23 +7,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../src/db/database.ts';
-import type { Auth } from '../../src/core/accounts.ts';
 import { QueueLimitError, ValidationError } from '../../src/core/errors.ts';
 import { generationCost, generationRefund } from '../../src/core/pricing.ts';
 import type { Generation } from '../../src/db/schema.ts';
-import { claimed, consume, coreServices, spec } from '../helpers/core.ts';
+import { claimed, consume, coreServices, spec, userWith } from '../helpers/core.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 
 let db: Database;
 let cleanup: () => Promise<void>;
 before(async () => ({ db, cleanup } = await tempSqlite()));
 after(() => cleanup());
-
-async function userWith(core: ReturnType<typeof coreServices>, credits: number): Promise<Auth> {
-  const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
-  if (credits) await core.credits.grant(user.id, credits);
-  return core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
-}
 
 const until = async (cond: () => Promise<boolean> | boolean, ms = 2000) => {
   const end = Date.now() + ms;

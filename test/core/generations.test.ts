@@ -2,24 +2,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../src/db/database.ts';
-import type { Auth } from '../../src/core/accounts.ts';
 import { GenerationTimeoutError, QueueLimitError, UnknownSchedulerError, ValidationError } from '../../src/core/errors.ts';
 import { jobChannel } from '../../src/queue/types.ts';
 import { Generations, type GenerationDeps, type GenerationSpec } from '../../src/core/generations.ts';
 import { ModelCatalog } from '../../src/core/models.ts';
-import { claimed, consume, coreServices, fakeManifest, fakeModelSource, spec } from '../helpers/core.ts';
+import { claimed, consume, coreServices, fakeManifest, fakeModelSource, spec, userWith } from '../helpers/core.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 
 let db: Database;
 let cleanup: () => Promise<void>;
 before(async () => ({ db, cleanup } = await tempSqlite()));
 after(() => cleanup());
-
-async function userWith(core: ReturnType<typeof coreServices>, credits: number): Promise<Auth> {
-  const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
-  if (credits) await core.credits.grant(user.id, credits);
-  return core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
-}
 
 test('model rules are checked before anything is charged, naming the field', async () => {
   const core = coreServices(db);

@@ -7,21 +7,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../src/db/database.ts';
-import type { Auth } from '../../src/core/accounts.ts';
 import { Reaper } from '../../src/core/reaper.ts';
-import { claimed, coreServices, spec } from '../helpers/core.ts';
+import { claimed, coreServices, spec, userWith } from '../helpers/core.ts';
 import { tempSqlite } from '../helpers/databases.ts';
 
 let db: Database;
 let cleanup: () => Promise<void>;
 before(async () => ({ db, cleanup } = await tempSqlite()));
 after(() => cleanup());
-
-async function userWith(core: ReturnType<typeof coreServices>, credits: number): Promise<Auth> {
-  const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
-  if (credits) await core.credits.grant(user.id, credits);
-  return core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,4 +1,5 @@
 /** Core services over a real database with a fake model catalog and an in-process queue, for unit tests. */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { InProcessEventBus, InProcessJobQueue } from '../../src/queue/in-process
 import { JobLifecycle, type ClaimResult } from '../../src/core/jobs.ts';
 import { Reaper } from '../../src/core/reaper.ts';
 import type { Generation } from '../../src/db/schema.ts';
+import type { Auth } from '../../src/core/accounts.ts';
 import { FilesystemStore } from '../../src/storage/filesystem.ts';
 
 export function fakeManifest(over: Partial<ModelManifest> = {}): ModelManifest {
@@ -123,4 +125,11 @@ export function consume(core: ReturnType<typeof coreServices>, work: (gen: Gener
     },
     { concurrency },
   );
+}
+
+/** A new user with `credits` credits, authenticated with a fresh key of theirs. */
+export async function userWith(core: ReturnType<typeof coreServices>, credits: number): Promise<Auth> {
+  const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
+  if (credits) await core.credits.grant(user.id, credits);
+  return core.accounts.authenticate((await core.accounts.createKey(user.id)).secret);
 }
