@@ -14,7 +14,7 @@ import * as ledger from '../db/ledger.ts';
 import type { Generation, GenerationOutput } from '../db/schema.ts';
 import { EngineInputError } from '../engine/errors.ts';
 import { checkRequestFor } from '../engine/pipelines/check-request.ts';
-import type { SchedulerName } from '../engine/schedulers/index.ts';
+import type { GenerationRequest } from '../engine/pipelines/request.ts';
 import * as outbox from '../db/webhook-outbox.ts';
 import { jobChannel, type EventBus, type JobEvent, type JobQueue } from '../queue/types.ts';
 import type { Auth } from './accounts.ts';
@@ -27,41 +27,37 @@ import {
 } from './errors.ts';
 import type { ImageInputs } from './images.ts';
 import type { ModelCatalog } from './models.ts';
-import { generationCost, generationRefund, type Tariff } from './pricing.ts';
+import { generationCost, generationRefund, type GenerationPriceInput, type Tariff } from './pricing.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { channelsOf, isTimeout, jobOf, timeoutMessage, type ClaimResult, type JobLifecycle } from './jobs.ts';
 import { waitForEnd } from './wait-for-end.ts';
 
-/** A generation request with every default filled in (each dialect fills its own defaults). */
-export interface GenerationSpec {
+/** The engine's own request less the image bytes: what a worker hands the engine, adding the bytes from the store. */
+export type EngineSettings = Omit<GenerationRequest, 'initImage' | 'mask'>;
+
+/**
+ * A generation as a dialect asks for it, every default filled in: the engine's request, on a model,
+ * with its images named (an http(s) URL or an upload reference) rather than carried, at a tariff.
+ */
+export interface GenerationSpec extends EngineSettings {
   /** Manifest id of the model. */
   model: string;
-  scheduler: SchedulerName;
-  prompt: string;
   negativePrompt: string;
-  width: number;
-  height: number;
-  steps: number;
-  guidance: number;
-  seed: number;
-  numOutputs: number;
-  /** An http(s) URL or an `s3://` upload name: image-to-image. */
+  /** Image-to-image from this image. */
   initImageUrl?: string;
-  /** How much of the init image to repaint, 0..1. */
-  strength?: number;
-  /** An http(s) URL or `s3://` upload name of a mask (with initImageUrl): inpainting. */
+  /** Inpainting (with initImageUrl): the mask. */
   maskUrl?: string;
-  /** What marks the area to repaint: white pixels ('luminance', the default) or transparent ones ('alpha'). */
-  maskSource?: 'luminance' | 'alpha';
-  /** Seamless tiling (models whose manifest allows it). */
-  tiling?: boolean;
   /** Which price applies (pricing.ts); absent: one credit per requested image. */
   tariff?: Tariff;
 }
 
-/** What the worker needs beyond the columns, kept in generations.settings (JSON). */
+/**
+ * What a generation keeps besides its columns (generations.settings, JSON). The engine's request is
+ * stored once, as the engine takes it, and handed to it as it is.
+ */
 export interface StoredSettings {
-  spec: GenerationSpec;
+  request: EngineSettings;
+  tariff?: Tariff;
   /** Object key of the init image in the store. */
   initImageKey?: string;
   /** Object key of the mask in the store. */
@@ -73,6 +69,18 @@ export interface StoredSettings {
   dialect?: string;
   /** What that dialect keeps for its own answers and webhooks (its own wire values, base URL, ...). */
   extra?: Record<string, unknown>;
+}
+
+/** The engine's request of a spec: the images' strength and mask source only where there are images. */
+export function engineSettingsOf(spec: GenerationSpec): EngineSettings {
+  const { model: _model, initImageUrl, maskUrl, tariff: _tariff, strength, maskSource, ...request } = spec;
+  return { ...request, ...(initImageUrl !== undefined ? { strength } : {}), ...(maskUrl !== undefined ? { maskSource: maskSource ?? 'luminance' } : {}) };
+}
+
+/** What a stored generation is priced by (its refunds follow the same tariff). */
+export function priceOf(gen: Generation): GenerationPriceInput {
+  const { request, tariff } = storedSettings(gen);
+  return { ...request, model: gen.model, tariff };
 }
 
 export interface RunOptions {
@@ -212,7 +220,8 @@ export class Generations {
 
   private async record(id: string, auth: Auth, spec: GenerationSpec, extra: RecordExtra): Promise<Generation> {
     const settings: StoredSettings = {
-      spec,
+      request: engineSettingsOf(spec),
+      ...(spec.tariff ? { tariff: spec.tariff } : {}),
       initImageKey: extra.initImageKey,
       maskImageKey: extra.maskImageKey,
       streamId: extra.streamId,
@@ -328,7 +337,7 @@ export class Generations {
   async complete(id: string, made: MadeOutput[], error?: string): Promise<boolean> {
     const status = made.length > 0 ? 'succeeded' : 'failed';
     const current = await this.get(id);
-    const refunded = current ? generationRefund(storedSettings(current).spec, current.num_outputs - made.length) : 0;
+    const refunded = current ? generationRefund(priceOf(current), current.num_outputs - made.length) : 0;
     const end = { status, error: error ?? (made.length ? null : 'no images were made'), refunded } as const;
     const ended = await this.deps.lifecycle.finish('generate', id, end, async (tx, row) => {
       const gen = (await gens.getGeneration(tx, id))!;
@@ -352,7 +361,7 @@ export class Generations {
         })),
       );
       const missing = gen.num_outputs - made.length;
-      const refund = generationRefund(settings.spec, missing);
+      const refund = generationRefund(priceOf(gen), missing);
       if (refund > 0) await ledger.credit(tx, gen.user_id, refund, 'refund', { generation_id: id, api_key_id: gen.api_key_id, note: `${missing} of ${gen.num_outputs} outputs failed` });
       if (gen.api_key_id && made.length) await keysDb.recordApiKeyUse(tx, gen.api_key_id, gen.cost - refund);
       await outbox.queueIfHooked(tx, id, row.api_key_id, timestamp());

@@ -155,7 +155,7 @@ export class Worker {
   private async generate(gen: Generation, signal: AbortSignal): Promise<void> {
     const { generations, store, engine } = this.deps;
     const id = gen.id;
-    const { spec, initImageKey, maskImageKey } = storedSettings(gen);
+    const { request, initImageKey, maskImageKey } = storedSettings(gen);
     const made: MadeOutput[] = [];
     let lastStep = Date.now();
     const onProgress = (p: { step: number; total: number }) => {
@@ -167,23 +167,10 @@ export class Worker {
     try {
       const initImage = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
       const mask = maskImageKey ? await this.read(maskImageKey, 'mask', 'the mask') : undefined;
+      // The stored request is the engine's own: handed over as it is, with the image bytes added.
       const { images } = await engine.generate(
-        spec.model,
-        {
-          prompt: spec.prompt,
-          negativePrompt: spec.negativePrompt,
-          width: spec.width,
-          height: spec.height,
-          steps: spec.steps,
-          guidance: spec.guidance,
-          scheduler: spec.scheduler,
-          seed: spec.seed,
-          numOutputs: spec.numOutputs,
-          initImage,
-          strength: initImage ? spec.strength : undefined,
-          ...(mask ? { mask, maskSource: spec.maskSource ?? 'luminance' } : {}),
-          ...(spec.tiling ? { tiling: true } : {}),
-        },
+        gen.model,
+        { ...request, initImage, mask },
         { signal, onProgress },
       );
       if (signal.aborted) throw signal.reason;

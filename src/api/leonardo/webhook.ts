@@ -6,6 +6,7 @@
  */
 import type { WebhookContext } from '../../core/webhooks.ts';
 import { generationRefund } from '../../core/pricing.ts';
+import { priceOf } from '../../core/generations.ts';
 import { modelUuid } from '../../core/models.ts';
 import { extraOf, generationObject } from './wire.ts';
 
@@ -16,7 +17,7 @@ export function leonardoWebhookPayload(ctx: WebhookContext): unknown {
   const base = x.baseUrl ?? '';
   const url = (objectKey: string) => base + ctx.imagePath(objectKey);
   const g = generationObject(gen, outputs, settings, url);
-  const cost = Number(gen.cost) - generationRefund(settings.spec, gen.num_outputs - outputs.length);
+  const cost = Number(gen.cost) - generationRefund(priceOf(gen), gen.num_outputs - outputs.length);
   return {
     type: 'image_generation.complete',
     object: 'generation',
@@ -45,7 +46,7 @@ export function leonardoWebhookPayload(ctx: WebhookContext): unknown {
         prompt: g['prompt'],
         quantity: gen.num_outputs,
         sdVersion: g['sdVersion'],
-        tiling: settings.spec.tiling === true,
+        tiling: settings.request.tiling === true,
         seed: String(g['seed']),
         scheduler: g['scheduler'] ?? null,
         presetStyle: g['presetStyle'],
