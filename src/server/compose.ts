@@ -4,7 +4,7 @@
  * API (server.ts) and the worker (worker-process.ts) each take what they need from it; only roles
  * that run jobs load an engine (runJobs below).
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { openDatabase, parseDatabaseUrl, type Database } from '../db/database.ts';
 import { Announced, Announcer } from '../core/announcements.ts';
@@ -47,6 +47,16 @@ export function checkDeployment(config: Config, role: Role): void {
   }
 }
 
+/** The data directory, made when missing; one that cannot be written stops start-up naming the setting. */
+function writableDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new DeploymentError(`DARKROOM_DATA_DIR=${dir}: not a directory Darkroom can write (${(err as Error).message})`);
+  }
+}
+
 export interface Engines {
   engine: ImageEngine & { dispose?: () => Promise<void> };
   upscaler: UpscalerBackend;
@@ -58,11 +68,10 @@ export interface Engines {
 
 /** The engine of a role that runs jobs: the real one from the config, or a stand-in (tests). */
 export async function openEngines(config: Config, log: (m: string) => void, engine?: Engines['engine']): Promise<Engines> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const real = engine ?? engineFromConfig(config, log);
   // The registry reads the same folders as the engine, also when a stand-in engine (tests) does the work.
   const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
   const defaultModel = await ensureDefaultModel(registry, config.modelsDir, config.defaultModel, log);
+  const real = engine ?? engineFromConfig(config, log);
   // A stand-in engine has no upscaler registry: it resamples.
   const upscaler: UpscalerBackend = real instanceof Engine ? { list: () => real.upscalers.list(), upscale: real.upscale.bind(real) } : resamplingBackend();
   let loaded = Promise.resolve();
@@ -108,6 +117,7 @@ export interface Core {
  */
 export async function openCore(config: Config, logger: Logger, log: (m: string) => void, engines?: Engines): Promise<Core> {
   const metrics = processMetrics();
+  writableDir(config.dataDir);
   const parsed = parseDatabaseUrl(config.databaseUrl);
   const unlock = parsed.dialect === 'sqlite' && parsed.file !== ':memory:' ? lockSqlite(parsed.file) : () => undefined;
   const db = await openDatabase(config.databaseUrl).catch((err: unknown) => {
@@ -201,7 +211,7 @@ export async function runJobs(core: Core, engines: Engines): Promise<JobRunner> 
   const engine = batching ? new BatchingEngine(base, { maxBatch: config.batchMax, windowMs: config.batchWindowMs, log }) : base;
   const worker = new Worker(
     { queue: core.queue, engine, upscaler: engines.upscaler, store: core.store, lifecycle: core.lifecycle, generations: core.generations, upscales: core.upscales, log, logger: core.logger, metrics: core.metrics },
-    { onShutdown: core.embedded ? 'fail' : 'requeue' },
+    { onShutdown: core.embedded ? 'fail' : 'requeue', pngMetadata: config.pngMetadata },
   );
   const announcer = new Announcer(core.db, { models: () => engines.registry.list(), upscalers: engines.upscaler }, log);
   await announcer.start();

@@ -27,6 +27,7 @@ import type { ApiServices } from '../api/env.ts';
 import { VERSION } from '../version.ts';
 import { checkDeployment, openCore, openEngines, runJobs, type JobRunner } from './compose.ts';
 import { keepIdleConnectionsLonger } from './keep-alive.ts';
+import { DeploymentError } from './deployment-error.ts';
 export interface ServerOptions {
   log?: (message: string) => void;
   /** Called once, on first start, with the admin key's secret (the default prints it). */
@@ -73,8 +74,19 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const log = toLogFunction(logger);
   const runsJobs = options.worker !== false;
   checkDeployment(config, runsJobs ? 'serve' : 'api');
-  const engines = runsJobs ? await openEngines(config, log, options.engine) : undefined;
-  const core = await openCore(config, logger, log, engines);
+  // The port first: one in use stops start-up before anything is written (the first-start admin key included).
+  let handler: ((request: Request) => Response | Promise<Response>) | undefined;
+  const server = options.listen === false ? undefined : await listen(config, (request) => handler?.(request) ?? new Response('starting', { status: 503 }));
+  const http = server as HttpServer | undefined; // @hono/node-server serves HTTP/1 unless told otherwise
+  let engines: Awaited<ReturnType<typeof openEngines>> | undefined;
+  let core: Awaited<ReturnType<typeof openCore>>;
+  try {
+    engines = runsJobs ? await openEngines(config, log, options.engine) : undefined;
+    core = await openCore(config, logger, log, engines);
+  } catch (err) {
+    http?.close();
+    throw err;
+  }
   const { db, store, backend, generations, upscales, images, guard, catalog } = core;
   let runner: JobRunner | undefined;
   let webhooks: Webhooks | undefined;
@@ -130,17 +142,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       logger,
       readiness: [databaseCheck(db), storeCheck(store), ...(backend.kind === 'redis' ? [redisCheck(backend)] : [])],
     });
-    let server: ServerType | undefined;
-    let port = config.port;
-    if (options.listen !== false) {
-      server = await new Promise<ServerType>((resolve, reject) => {
-        const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-        keepIdleConnectionsLonger(s);
-        s.once('error', reject);
-      });
-      port = (server.address() as AddressInfo).port;
-    }
-    const http = server as HttpServer | undefined; // @hono/node-server serves HTTP/1 unless told otherwise
+    handler = app.fetch;
+    const port = server ? (server.address() as AddressInfo).port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     let closing: Promise<void> | undefined;
     return {
@@ -181,9 +184,27 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         })()),
     };
   } catch (err) {
+    http?.close();
     await runner?.close(0).catch(() => undefined);
     await webhooks?.close().catch(() => undefined);
     await core.close();
+    throw err;
+  }
+}
+
+/** Binds the port, naming the setting when it cannot be had. */
+async function listen(config: Config, fetch: (request: Request) => Response | Promise<Response>): Promise<ServerType> {
+  try {
+    return await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      keepIdleConnectionsLonger(s);
+      s.once('error', reject);
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new DeploymentError(`DARKROOM_PORT=${config.port} on DARKROOM_HOST=${config.host}: ${code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'not allowed to bind it' : 'no such address here'} (${(err as Error).message})`);
+    }
     throw err;
   }
 }

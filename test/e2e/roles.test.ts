@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,4 +75,38 @@ test('a second process on the same SQLite file is refused, naming the first; aft
     third.once('exit', () => resolve());
     third.kill('SIGTERM');
   });
+});
+
+test('bad configuration stops start-up before anything is written, naming the setting: an unknown default model, a port in use, a data directory that cannot be written', async () => {
+  const fresh = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'darkroom-badcfg-'));
+    rmSync(dir, { recursive: true });
+    return dir;
+  };
+  const unknown = fresh();
+  const r1 = run(['serve'], { DARKROOM_DATA_DIR: unknown, DARKROOM_MODELS_DIR: join(dataDir, 'models'), DARKROOM_DEFAULT_MODEL: 'nope' });
+  assert.equal(r1.status, 1);
+  assert.match(r1.stderr, /DARKROOM_DEFAULT_MODEL="nope": no such model is installed; installed: .*darkroom-demo/);
+  assert.doesNotMatch(r1.stdout, /dr-[0-9a-f]{64}/, 'no admin key printed');
+  assert.equal(existsSync(unknown), false, 'nothing written');
+
+  const taken = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => taken.once('listening', r));
+  const port = (taken.address() as { port: number }).port;
+  const busy = fresh();
+  try {
+    const r2 = run(['serve'], { DARKROOM_DATA_DIR: busy, DARKROOM_MODELS_DIR: join(dataDir, 'models'), DARKROOM_PORT: String(port) });
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, new RegExp(`DARKROOM_PORT=${port} on DARKROOM_HOST=127.0.0.1: the port is in use`));
+    assert.doesNotMatch(r2.stdout, /dr-[0-9a-f]{64}/, 'no admin key printed');
+    assert.equal(existsSync(join(busy, 'darkroom.db')), false, 'no database written');
+  } finally {
+    taken.close();
+  }
+
+  const file = join(dataDir, 'a-file');
+  writeFileSync(file, 'not a directory');
+  const r3 = run(['serve'], { DARKROOM_DATA_DIR: join(file, 'data'), DARKROOM_MODELS_DIR: join(dataDir, 'models') });
+  assert.equal(r3.status, 1);
+  assert.match(r3.stderr, /DARKROOM_DATA_DIR=.*a-file\/data: not a directory Darkroom can write/);
 });
