@@ -1,6 +1,6 @@
 /**
  * A path no route serves answers 404 in the envelope of the dialect whose prefix it is under
- * (Leonardo's /api/rest/v1, Stability's /v2beta and /api/generate, OpenAI's /v1/images), and in
+ * (Leonardo's /api/rest/v1, Stability's /v2beta and /api/generate, OpenAI's /v1/images and /v1/models), and in
  * Stablecog's everywhere else, so a client's error handling sees the shape it was written for.
  */
 import type { Context } from 'hono';
@@ -27,7 +27,7 @@ export function notFoundInDialect(c: Context<Env>): Response {
     const { status, body } = toSeedAnswer(err);
     return c.json(body, status);
   }
-  if (under(path, '/v1/images')) {
+  if (under(path, '/v1/images') || under(path, '/v1/models')) {
     const { status, body } = toOpenAIAnswer(err);
     return c.json(body, status);
   }

@@ -60,6 +60,8 @@ export interface Config {
   outputsPublic: boolean;
   /** Seconds a signed image URL handed out in an answer stays valid. */
   signedUrlTtl: number;
+  /** Write the generation settings into PNG outputs (A1111's `parameters` text chunk). */
+  pngMetadata: boolean;
   /** The API dialects served (each one on or off). */
   dialects: Dialect[];
   /** Hosts, IPs or CIDR ranges that client-named URLs (init images, webhooks) may reach although private. */
@@ -249,6 +251,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   batchWindowMs: { env: 'DARKROOM_BATCH_WINDOW_MS', parse: integer(0, 10000), fallback: () => 25 },
   outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
   signedUrlTtl: { env: 'DARKROOM_SIGNED_URL_TTL', parse: integer(1, 604800), fallback: () => 3600 },
+  pngMetadata: { env: 'DARKROOM_PNG_METADATA', parse: boolean, fallback: () => true },
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },
   leonardoModels: { env: 'DARKROOM_LEONARDO_MODELS', parse: modelMap, fallback: () => ({}) },

@@ -115,7 +115,7 @@ export class ForbiddenError extends DarkroomError {
 
 export class NotFoundError extends DarkroomError {
   readonly code = 'not_found' as const;
-  constructor(readonly resource: 'output' | 'generation' | 'token' | 'user' | 'upscale' | 'image' | 'route', id: string) {
+  constructor(readonly resource: 'output' | 'generation' | 'token' | 'user' | 'upscale' | 'image' | 'route' | 'model', readonly id: string) {
     super(`${resource} ${id} not found`);
   }
 }

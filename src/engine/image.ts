@@ -10,6 +10,7 @@
  * decode, throws ImageDecodeError (callers map it to their API's invalid-image error).
  */
 import sharp from 'sharp';
+import { withPngText } from './png-text.ts';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export type ResizeFit = 'cover' | 'fill';
@@ -186,11 +187,20 @@ export function rgbToChw(rgb: Uint8Array, width: number, height: number): Float3
 
 /**
  * Encodes a CHW [-1, 1] image. PNG is lossless and byte-for-byte deterministic (no metadata, no
- * timestamps); `quality` (1..100, default 90) applies to JPEG and WebP.
+ * timestamps, only the text chunks of `pngText`, keyword → text, written after IHDR); `quality`
+ * (1..100, default 90) applies to JPEG and WebP.
  */
-export async function encodeImage(chw: Float32Array, width: number, height: number, format: ImageFormat, quality?: number): Promise<Buffer> {
+export async function encodeImage(
+  chw: Float32Array,
+  width: number,
+  height: number,
+  format: ImageFormat,
+  quality?: number,
+  pngText?: Readonly<Record<string, string>>,
+): Promise<Buffer> {
   const rgb = chwToRgb(chw, width, height);
-  return encodeRgb(rgb, width, height, format, quality);
+  const bytes = await encodeRgb(rgb, width, height, format, quality);
+  return format === 'png' && pngText ? withPngText(bytes, pngText) : bytes;
 }
 
 export interface ContactSheetOptions {

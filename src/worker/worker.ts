@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { encodeImage } from '../engine/image.ts';
+import { a1111Parameters } from '../core/a1111.ts';
 import { EngineInputError, GenerationCancelledError } from '../engine/errors.ts';
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from '../engine/pipelines/request.ts';
@@ -45,6 +46,25 @@ export interface WorkerOptions {
   onShutdown: 'requeue' | 'fail';
   /** How long a job whose user already has enough running waits before it is offered again. */
   busyRetryMs?: number;
+  /** Write each output's settings into its PNG (A1111's `parameters` text chunk); default true. */
+  pngMetadata?: boolean;
+}
+
+/** An output's settings as A1111 writes them (the seed is the output's own). */
+function pngParameters(gen: Generation, request: GenerationRequest, seed: number, imageToImage: boolean): string {
+  return a1111Parameters({
+    prompt: request.prompt,
+    negativePrompt: request.negativePrompt,
+    steps: request.steps,
+    scheduler: request.scheduler,
+    guidance: request.guidance,
+    seed,
+    width: request.width,
+    height: request.height,
+    model: gen.model,
+    strength: imageToImage ? request.strength : undefined,
+    tiling: request.tiling,
+  });
 }
 
 /** Thrown inside a job when the database says it is no longer this worker's to run. */
@@ -179,7 +199,8 @@ export class Worker {
         const outputId = randomUUID();
         const key = `outputs/${outputId}.png`;
         try {
-          await store.put(key, await encodeImage(image.pixels, image.width, image.height, 'png'), 'image/png');
+          const text = this.options.pngMetadata === false ? undefined : { parameters: pngParameters(gen, request, image.seed, initImageKey !== undefined) };
+          await store.put(key, await encodeImage(image.pixels, image.width, image.height, 'png', undefined, text), 'image/png');
           made.push({ id: outputId, idx, seed: image.seed, key, width: image.width, height: image.height });
         } catch (err) {
           failures++;

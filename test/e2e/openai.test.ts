@@ -217,3 +217,34 @@ test(`the wide test model is the default here (${WIDE_MODEL}); the default size 
   assert.deepEqual(await dims(Buffer.from(res.data![0]!.b64_json!, 'base64')), [64, 64]);
   assert.equal(res.size, '64x64');
 });
+
+test('models.list and models.retrieve: the installed models in OpenAI\'s shape; an unknown id is 404 model_not_found', async () => {
+  const list = await client.models.list();
+  const ids = list.data.map((m) => m.id).sort();
+  const catalog = (await (await fetch(`${t.url}/v1/image/generation/models`)).json()) as { models: { darkroom_id: string }[] };
+  assert.deepEqual(ids, catalog.models.map((m) => m.darkroom_id).sort());
+  assert.ok(ids.includes('tiny-sd1') && ids.includes(WIDE_MODEL), ids.join(', '));
+  for (const m of list.data) {
+    assert.deepEqual(Object.keys(m).sort(), ['created', 'id', 'object', 'owned_by']);
+    assert.equal(m.object, 'model');
+    assert.equal(typeof m.created, 'number');
+    assert.equal(m.owned_by, 'darkroom');
+  }
+  const raw = (await (await fetch(`${t.url}/v1/models`, { headers: { Authorization: `Bearer ${t.adminKey}` } })).json()) as { object: string };
+  assert.equal(raw.object, 'list');
+
+  const one = await client.models.retrieve('tiny-sd1');
+  assert.deepEqual(one, list.data.find((m) => m.id === 'tiny-sd1'));
+
+  const err = await client.models.retrieve('no-such-model').then(
+    () => assert.fail('an unknown model was found'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+  assert.equal(err.status, 404);
+  assert.deepEqual(err.error, { message: "The model 'no-such-model' does not exist.", type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+
+  const anon = await fetch(`${t.url}/v1/models`);
+  assert.equal(anon.status, 401);
+  assert.equal(((await anon.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+});

@@ -12,6 +12,8 @@ import {
   imageFormatOf,
   imageTensorFromBatch,
 } from '../../src/engine/image.ts';
+import { crc32, readPngText, textChunk, withPngText } from '../../src/engine/png-text.ts';
+import { a1111Parameters } from '../../src/core/a1111.ts';
 
 type Rgb = readonly [number, number, number];
 
@@ -309,4 +311,43 @@ test('contactSheet lays images out in a grid, centring smaller ones', async () =
   assert.ok(sheet.equals(await contactSheet(images, 2, { gap: 2, background: '#000000' })));
   const oneRow = await rawOf(await contactSheet(images, 10, { gap: 0 }));
   assert.deepEqual([oneRow.info.width, oneRow.info.height], [32, 8]);
+});
+
+test('crc32 is the PNG one; text chunks: tEXt for Latin-1, iTXt for the rest, spliced after IHDR and read back', async () => {
+  assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+  assert.equal(crc32(new Uint8Array()), 0);
+  const tEXt = textChunk('parameters', 'a cat');
+  assert.equal(tEXt.toString('latin1', 4, 8), 'tEXt');
+  assert.equal(tEXt.readUInt32BE(0), 'parameters'.length + 1 + 'a cat'.length);
+  assert.equal(tEXt.readUInt32BE(tEXt.length - 4), crc32(tEXt.subarray(4, tEXt.length - 4)));
+  assert.equal(textChunk('parameters', 'un café').toString('latin1', 4, 8), 'tEXt');
+  assert.equal(textChunk('parameters', '猫 🐈').toString('latin1', 4, 8), 'iTXt');
+  assert.throws(() => textChunk('', 'x'), RangeError);
+
+  const w = 8;
+  const h = 4;
+  const chw = new Float32Array(3 * w * h).map((_, i) => ((i % 17) / 8) - 1);
+  const plain = await encodeImage(chw, w, h, 'png');
+  assert.deepEqual(readPngText(plain), {});
+  const tagged = await encodeImage(chw, w, h, 'png', undefined, { parameters: 'a cat\nSteps: 4', Comment: '猫 🐈' });
+  assert.deepEqual(readPngText(tagged), { parameters: 'a cat\nSteps: 4', Comment: '猫 🐈' });
+  assert.equal(tagged.toString('latin1', 33 + 4, 33 + 8), 'tEXt', 'right after IHDR');
+  // libpng checks every chunk's CRC: the image still decodes to the same pixels.
+  const [a, b] = await Promise.all([plain, tagged].map((p) => sharp(p).raw().toBuffer()));
+  assert.ok(a!.equals(b!));
+  assert.ok(withPngText(plain, {}).equals(plain));
+  assert.throws(() => withPngText(Buffer.from('not a png at all, not a png at all'), { a: 'b' }), RangeError);
+  // Only PNG takes text.
+  const jpeg = await encodeImage(chw, w, h, 'jpeg', 90, { parameters: 'x' });
+  assert.equal(imageFormatOf(jpeg), 'jpeg');
+});
+
+test("a1111Parameters: A1111's layout, its sampler names, quoting, no negative line when there is none", () => {
+  const base = { prompt: 'a fox', steps: 20, scheduler: 'euler_a' as const, guidance: 7, seed: 42, width: 512, height: 768, model: 'darkroom-demo' };
+  assert.equal(a1111Parameters({ ...base, negativePrompt: 'blurry' }), 'a fox\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768, Model: darkroom-demo');
+  assert.equal(a1111Parameters({ ...base, negativePrompt: '' }), 'a fox\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768, Model: darkroom-demo');
+  assert.equal(
+    a1111Parameters({ ...base, scheduler: 'dpmpp_2m_karras', guidance: 7.5, model: 'a,b', strength: 0.6, tiling: true }),
+    'a fox\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 42, Size: 512x768, Model: "a,b", Denoising strength: 0.6, Tiling: True',
+  );
 });

@@ -703,6 +703,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the models (OpenAI Models API)
+         * @description Every installed image model; `id` is what `model` takes in /v1/images requests.
+         */
+        get: operations["openaiListModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model (OpenAI Models API) */
+        get: operations["openaiRetrieveModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/images/{key}": {
         parameters: {
             query?: never;
@@ -1434,6 +1471,24 @@ export interface components {
             /** @enum {string} */
             output_format?: "png" | "jpeg" | "webp";
             user?: string;
+        };
+        OpenAIModelList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["OpenAIModel"][];
+        };
+        OpenAIModel: {
+            /**
+             * @description The model's Darkroom id (its manifest id): what `model` takes in image requests.
+             * @example darkroom-demo
+             */
+            id: string;
+            /** @enum {string} */
+            object: "model";
+            /** @description Unix seconds: when this server process started (models carry no date of their own). */
+            created: number;
+            /** @example darkroom */
+            owned_by: string;
         };
     };
     responses: never;
@@ -3508,6 +3563,94 @@ export interface operations {
             };
             /** @description The generation failed or timed out; its credits were refunded. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    openaiListModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The models. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIModelList"];
+                };
+            };
+            /** @description Missing or unknown API key (invalid_api_key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Rate limit (rate_limit_exceeded, see Retry-After). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    openaiRetrieveModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A model id from GET /v1/models. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIModel"];
+                };
+            };
+            /** @description Missing or unknown API key (invalid_api_key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description No installed model has this id (model_not_found). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Rate limit (rate_limit_exceeded, see Retry-After). */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,7 +7,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { DarkroomError, RateLimitedError, ValidationError } from '../../core/errors.ts';
+import { DarkroomError, NotFoundError, RateLimitedError, ValidationError } from '../../core/errors.ts';
 import type { Env } from '../env.ts';
 
 /** Darkroom's field names → OpenAI's parameters. */
@@ -74,6 +74,7 @@ export function toOpenAIAnswer(err: DarkroomError): Answer {
     case 'forbidden':
       return answer(403, err.message, 'invalid_request_error', null, null);
     case 'not_found':
+      if (err instanceof NotFoundError && err.resource === 'model') return answer(404, `The model '${err.id}' does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
       return answer(404, err.message, 'invalid_request_error', null, null);
     case 'payload_too_large':
       return answer(413, `Request too large: ${err.message}.`, 'invalid_request_error', null, 'payload_too_large');

@@ -9,6 +9,7 @@ import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { mounter } from '../route.ts';
 import { openaiErrorHandler } from './errors.ts';
 import { registerImages } from './images.ts';
+import { registerModels } from './models.ts';
 
 export function createOpenAIApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
@@ -16,5 +17,6 @@ export function createOpenAIApp(services: ApiServices, options: ApiOptions): Ope
   registerBearer(app);
   const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter));
   registerImages(mount, services, options);
+  registerModels(mount, services);
   return app;
 }

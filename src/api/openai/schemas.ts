@@ -174,3 +174,23 @@ export const OpenAIError = z
     }),
   })
   .openapi('OpenAIError');
+
+export const OpenAIModel = z
+  .object({
+    id: z.string().openapi({ description: "The model's Darkroom id (its manifest id): what `model` takes in image requests.", example: 'darkroom-demo' }),
+    object: z.literal('model'),
+    created: z.number().int().openapi({ description: 'Unix seconds: when this server process started (models carry no date of their own).' }),
+    owned_by: z.string().openapi({ example: 'darkroom' }),
+  })
+  .openapi('OpenAIModel');
+
+export const OpenAIModelList = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(OpenAIModel),
+  })
+  .openapi('OpenAIModelList');
+
+export const ModelIdParams = z.object({
+  id: z.string().min(1).openapi({ param: { name: 'id', in: 'path' }, description: 'A model id from GET /v1/models.', example: 'darkroom-demo' }),
+});
