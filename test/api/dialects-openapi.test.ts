@@ -22,7 +22,7 @@ const ROUTES: Record<string, string[]> = {
     'GET /api/rest/v1/me',
     'GET /api/rest/v1/platformModels',
   ],
-  OpenAI: ['POST /v1/images/generations', 'POST /v1/images/edits', 'POST /v1/images/variations'],
+  OpenAI: ['POST /v1/images/generations', 'POST /v1/images/edits', 'POST /v1/images/variations', 'GET /v1/models', 'GET /v1/models/{id}'],
 };
 
 for (const [tag, routes] of Object.entries(ROUTES)) {
