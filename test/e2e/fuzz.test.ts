@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
 import { fastEngine } from '../helpers/fast-engine.ts';
+import { prng } from '../../tools/demo-model/scenes.ts';
 
 type Schema = {
   $ref?: string;
@@ -55,19 +56,9 @@ interface Document {
   components?: { schemas?: Record<string, Schema> };
 }
 
-/** mulberry32: a small seeded generator, so every run sends the same cases. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.DARKROOM_FUZZ_SEED ?? 15);
-const random = generator(SEED);
+// Seeded, so every run sends the same cases.
+const random = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
 const UNICODE = ['🦄🌈', 'Ωμέγα ℵ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢', '\u202eevil\u202c', 'e\u0301\u0301\u0301', '\u0000nul', '\ud800 lone surrogate', '中文提示词', '\ufeffbom', 'a\r\nb\tc', '${{7*7}}<script>'];

@@ -42,8 +42,9 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
 export const aborted = (signal: AbortSignal) =>
   new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
 
-export function queueContract(label: string, harness: () => QueueHarness): void {
-  const withHarness = (name: string, body: (h: QueueHarness) => Promise<void>) =>
+/** A test of the contract that gets a fresh harness and cleans it up whatever happens. */
+function harnessed<H extends { cleanup(): Promise<void> }>(label: string, harness: () => H) {
+  return (name: string, body: (h: H) => Promise<void>) =>
     test(`${label}: ${name}`, { timeout: 30_000 }, async () => {
       const h = harness();
       try {
@@ -52,6 +53,10 @@ export function queueContract(label: string, harness: () => QueueHarness): void 
         await h.cleanup();
       }
     });
+}
+
+export function queueContract(label: string, harness: () => QueueHarness): void {
+  const withHarness = harnessed(label, harness);
 
   withHarness('jobs run once each, in order, at most `concurrency` at a time', async (h) => {
     const q = h.make();
@@ -242,15 +247,7 @@ export interface BusHarness {
 const progress = (id: string, step: number): JobEvent => ({ type: 'progress', id, kind: 'generate', step, total: 100, at: new Date(0).toISOString() });
 
 export function eventBusContract(label: string, harness: () => BusHarness): void {
-  const withHarness = (name: string, body: (h: BusHarness) => Promise<void>) =>
-    test(`${label}: ${name}`, { timeout: 30_000 }, async () => {
-      const h = harness();
-      try {
-        await body(h);
-      } finally {
-        await h.cleanup();
-      }
-    });
+  const withHarness = harnessed(label, harness);
 
   withHarness('events arrive in publish order, across processes', async (h) => {
     const bus = h.make();
