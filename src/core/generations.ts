@@ -336,9 +336,7 @@ export class Generations {
    */
   async complete(id: string, made: MadeOutput[], error?: string): Promise<boolean> {
     const status = made.length > 0 ? 'succeeded' : 'failed';
-    const current = await this.get(id);
-    const refunded = current ? generationRefund(priceOf(current), current.num_outputs - made.length) : 0;
-    const end = { status, error: error ?? (made.length ? null : 'no images were made'), refunded } as const;
+    const end = { status, error: error ?? (made.length ? null : 'no images were made') } as const;
     const ended = await this.deps.lifecycle.finish('generate', id, end, async (tx, row) => {
       const gen = (await gens.getGeneration(tx, id))!;
       const settings = storedSettings(gen);
@@ -365,10 +363,11 @@ export class Generations {
       if (refund > 0) await ledger.credit(tx, gen.user_id, refund, 'refund', { generation_id: id, api_key_id: gen.api_key_id, note: `${missing} of ${gen.num_outputs} outputs failed` });
       if (gen.api_key_id && made.length) await keysDb.recordApiKeyUse(tx, gen.api_key_id, gen.cost - refund);
       await outbox.queueIfHooked(tx, id, row.api_key_id, timestamp());
-      return gen;
+      return { gen, refund };
     });
     if (!ended) return false;
-    this.publish(ended.result, { type: 'status', id, kind: 'generate', status, error, at: timestamp() });
+    this.deps.lifecycle.refunded(ended.result.refund);
+    this.publish(ended.result.gen, { type: 'status', id, kind: 'generate', status, error, at: timestamp() });
     return true;
   }
 

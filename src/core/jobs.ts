@@ -94,6 +94,11 @@ export class JobLifecycle {
     this.deps.metrics?.credits('debited', credits);
   }
 
+  /** Credits a finished job's own writes gave back (its missing images), once committed. */
+  refunded(credits: number): void {
+    if (credits > 0) this.deps.metrics?.credits('refunded', credits);
+  }
+
   /**
    * Last in the transaction that records a new job and debits for it (the debit locks the user's row
    * on Postgres, so concurrent admissions of one user queue behind it and count each other): refuses
@@ -169,7 +174,7 @@ export class JobLifecycle {
   async finish<T>(
     kind: JobKind,
     id: string,
-    end: { status: 'succeeded' | 'failed'; error?: string | null; patch?: Record<string, unknown>; /** Credits `within` gives back. */ refunded?: number },
+    end: { status: 'succeeded' | 'failed'; error?: string | null; patch?: Record<string, unknown> },
     within: (tx: Executor, row: JobRow) => Promise<T>,
   ): Promise<{ row: JobRow; result: T } | undefined> {
     const now = timestamp();
@@ -185,7 +190,7 @@ export class JobLifecycle {
       if (moved.numUpdatedRows === 0n) return undefined;
       return { row: { ...row, status: end.status, error: end.error ?? null }, result: await within(tx, row) };
     });
-    if (ended) this.ended(kind, ended.row, end.status, end.refunded ?? 0);
+    if (ended) this.ended(kind, ended.row, end.status, 0);
     return ended;
   }
 
