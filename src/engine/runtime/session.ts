@@ -182,7 +182,7 @@ export class OnnxSession {
       if (options.provider !== 'cpu' && isProviderFailure(reason)) {
         options.onFallback?.(
           `execution provider "${options.provider}" is not available (${firstLine(reason)}); using CPU instead.` +
-            (options.provider === 'cuda' ? ' Install the CUDA provider with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install.' : ''),
+            (options.provider === 'cuda' ? ' Install the CUDA provider with `npm run install:cuda`.' : ''),
         );
         return OnnxSession.load(path, { ...options, provider: 'cpu' });
       }
