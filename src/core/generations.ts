@@ -19,9 +19,11 @@ import * as outbox from '../db/webhook-outbox.ts';
 import { jobChannel, type EventBus, type JobEvent, type JobQueue } from '../queue/types.ts';
 import type { Auth } from './accounts.ts';
 import {
+  ConflictError,
   GenerationFailedError,
   GenerationTimeoutError,
   InsufficientCreditsError,
+  NotFoundError,
   UnknownSchedulerError,
   ValidationError,
 } from './errors.ts';
@@ -130,6 +132,9 @@ export interface GenerationDeps {
 }
 
 type RecordExtra = Omit<RunOptions, 'streamId'> & { streamId?: string; initImageKey?: string; maskImageKey?: string };
+
+/** The failure reason of a generation its owner cancelled. */
+export const CANCELLED = 'cancelled';
 
 export function storedSettings(gen: Generation): StoredSettings {
   return JSON.parse(gen.settings) as StoredSettings;
@@ -314,6 +319,21 @@ export class Generations {
     return gen;
   }
 
+  /**
+   * Cancels one of the user's generations while it is queued or running: failed with reason
+   * `cancelled` and its unfinished outputs refunded, through the one lifecycle (so a worker's late
+   * result, a second cancel or the reaper refund nothing more); a worker running it is told to stop,
+   * wherever it runs. NotFoundError when it is not one of the user's; ConflictError once it has ended.
+   */
+  async cancel(userId: string, id: string): Promise<{ generation: Generation; refunded: number }> {
+    const gen = await this.getOwned(userId, id);
+    if (!gen) throw new NotFoundError('generation', id);
+    const ended = await this.failed(id, CANCELLED);
+    const now = (await this.get(id))!;
+    if (!ended) throw new ConflictError(`generation ${id} has already ${now.status === 'failed' ? `failed (${now.error ?? 'no reason given'})` : now.status}: only a queued or running generation can be cancelled`);
+    return { generation: now, refunded: ended.refunded };
+  }
+
   // ---- the worker's side ----
 
   /** queued → running (or a lapsed lease taken over); busy when its user has enough running already. */
@@ -377,11 +397,16 @@ export class Generations {
    * by the request (reported as bad input).
    */
   async fail(id: string, message: string, field?: string): Promise<boolean> {
+    return (await this.failed(id, message, field)) !== undefined;
+  }
+
+  /** fail(), answering the credits it refunded (undefined: it had already ended). */
+  private async failed(id: string, message: string, field?: string): Promise<{ refunded: number } | undefined> {
     const row = await this.deps.lifecycle.fail('generate', id, message, (tx, r) => outbox.queueIfHooked(tx, id, r.api_key_id, timestamp()));
-    if (!row) return false;
+    if (!row) return undefined;
     await this.deps.queue.cancel(id).catch(() => false);
     const gen = (await this.get(id))!;
     this.publish(gen, { type: 'status', id, kind: 'generate', status: 'failed', error: message, field, at: timestamp() });
-    return true;
+    return { refunded: row.refunded };
   }
 }

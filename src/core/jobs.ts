@@ -196,9 +196,9 @@ export class JobLifecycle {
 
   /**
    * queued|running → failed, refunding whatever was not refunded yet, in one transaction; `within`
-   * adds the kind's own writes. The failed row, or undefined when the job had already ended.
+   * adds the kind's own writes. The failed row with the credits this refunded, or undefined when the job had already ended.
    */
-  async fail(kind: JobKind, id: string, message: string, within?: (tx: Executor, row: JobRow) => Promise<void>): Promise<JobRow | undefined> {
+  async fail(kind: JobKind, id: string, message: string, within?: (tx: Executor, row: JobRow) => Promise<void>): Promise<(JobRow & { refunded: number }) | undefined> {
     const now = timestamp();
     let refund = 0;
     const failed = await this.deps.db.transaction(async (tx) => {
@@ -215,7 +215,7 @@ export class JobLifecycle {
       refund = Number(row.cost) - (await ledger.refundedFor(tx, ref));
       if (refund > 0) await ledger.credit(tx, row.user_id, refund, 'refund', { ...ref, api_key_id: row.api_key_id, note: message.slice(0, 200) });
       await within?.(tx, row);
-      return { ...row, status: 'failed' as const, error: message };
+      return { ...row, status: 'failed' as const, error: message, refunded: refund };
     });
     if (failed) this.ended(kind, failed, 'failed', refund);
     return failed;

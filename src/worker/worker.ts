@@ -12,7 +12,7 @@ import { a1111Parameters } from '../core/a1111.ts';
 import { EngineInputError, GenerationCancelledError } from '../engine/errors.ts';
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from '../engine/pipelines/request.ts';
-import { storedSettings, type Generations, type MadeOutput } from '../core/generations.ts';
+import { CANCELLED, storedSettings, type Generations, type MadeOutput } from '../core/generations.ts';
 import type { ClaimResult, JobKind, JobLifecycle } from '../core/jobs.ts';
 import type { UpscalerBackend, Upscales } from '../core/upscales.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -152,7 +152,7 @@ export class Worker {
       return;
     }
     if (err instanceof GenerationCancelledError || signal.aborted) {
-      await fail('cancelled');
+      await fail(CANCELLED);
       return;
     }
     if (err instanceof EngineInputError) {

@@ -7,6 +7,7 @@ import { requireApiKey } from '../auth.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { mounter } from '../route.ts';
 import { registerAccount } from './account.ts';
+import { registerCancel } from './cancel.ts';
 import { stablecogErrorHandler } from './errors.ts';
 import { registerGeneration } from './generation.ts';
 import { registerModels } from './models.ts';
@@ -36,6 +37,7 @@ export function createStablecogApp(services: ApiServices, options: ApiOptions): 
     (c) => c.json({ status: 'ok' as const, version: options.version }, 200),
   );
   registerGeneration(mount, services, options);
+  registerCancel(mount, services);
   registerModels(mount, services);
   registerOutputs(mount, services, options);
   registerUpload(mount, services);

@@ -336,3 +336,13 @@ export const OperationsResponse = z
     next: z.string().optional(),
   })
   .openapi('OperationsResponse');
+
+export const IdParam = z.object({ id: strField('id').min(1, { error: 'id is required' }).max(200, { error: 'id is too long' }) });
+export const CancelResponse = z
+  .object({
+    id: z.string(),
+    status: z.literal('failed'),
+    failure_reason: z.literal('cancelled'),
+    refunded_credits: z.number().int().openapi({ description: 'Credits given back for the outputs it had not made.' }),
+  })
+  .openapi('CancelResponse');
