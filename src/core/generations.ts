@@ -320,6 +320,26 @@ export class Generations {
   }
 
   /**
+   * Deletes one of the user's outputs (not their generation): marked deleted, so it leaves every
+   * listing and its URLs stop serving, and its images (the upscaled one too) leave the store. Nothing
+   * is refunded. NotFoundError when it is not one of the user's (or is deleted already).
+   */
+  async deleteOutput(userId: string, id: string): Promise<GenerationOutput> {
+    const db = this.deps.db.kysely;
+    const output = await gens.getOutput(db, id.toLowerCase());
+    const owned = output && output.user_id === userId && (await this.getOwned(userId, output.generation_id)) !== undefined;
+    const deleted = owned ? await gens.markOutputDeleted(db, userId, output.id, timestamp()) : undefined;
+    if (!deleted) throw new NotFoundError('output', id);
+    const store = this.deps.store;
+    if (store) {
+      const keys = [deleted.image_key, ...(deleted.upscaled_image_key ? [deleted.upscaled_image_key] : [])];
+      const results = await Promise.allSettled(keys.map((k) => store.delete(k)));
+      for (const [i, r] of results.entries()) if (r.status === 'rejected') this.deps.log?.(`output ${deleted.id}: could not delete ${keys[i]} from the store: ${String(r.reason)}`);
+    }
+    return deleted;
+  }
+
+  /**
    * Cancels one of the user's generations while it is queued or running: failed with reason
    * `cancelled` and its unfinished outputs refunded, through the one lifecycle (so a worker's late
    * result, a second cancel or the reaper refund nothing more); a worker running it is told to stop,

@@ -29,12 +29,26 @@ export async function insertOutputs(ex: Executor, rows: NewGenerationOutput[]): 
   if (rows.length) await ex.insertInto('generation_outputs').values(rows).execute();
 }
 
+/** A generation's outputs (those not deleted), in batch order. */
 export function outputsOf(ex: Executor, generationId: string): Promise<GenerationOutput[]> {
-  return ex.selectFrom('generation_outputs').selectAll().where('generation_id', '=', generationId).orderBy('idx').execute();
+  return ex.selectFrom('generation_outputs').selectAll().where('generation_id', '=', generationId).where('deleted_at', 'is', null).orderBy('idx').execute();
 }
 
+/** An output not deleted, or undefined. */
 export function getOutput(ex: Executor, id: string): Promise<GenerationOutput | undefined> {
-  return ex.selectFrom('generation_outputs').selectAll().where('id', '=', id).executeTakeFirst();
+  return ex.selectFrom('generation_outputs').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+}
+
+/** Marks one of the user's outputs deleted: the row as it was, or undefined when there is no such output of theirs (or it is deleted already). */
+export function markOutputDeleted(ex: Executor, userId: string, id: string, at: string): Promise<GenerationOutput | undefined> {
+  return ex
+    .updateTable('generation_outputs')
+    .set({ deleted_at: at })
+    .where('id', '=', id)
+    .where('user_id', '=', userId)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /**
@@ -93,6 +107,7 @@ function filtered(ex: Executor, q: OutputQuery) {
     .selectFrom('generation_outputs as o')
     .innerJoin('generations as g', 'g.id', 'o.generation_id')
     .where('o.user_id', '=', q.userId)
+    .where('o.deleted_at', 'is', null)
     .where('g.deleted_at', 'is', null);
   if (q.models?.length) s = s.where('g.model', 'in', q.models);
   if (q.schedulers?.length) s = s.where('g.scheduler', 'in', q.schedulers);
@@ -145,6 +160,7 @@ export function findOutputByImageKey(ex: Executor, key: string): Promise<Generat
     .selectFrom('generation_outputs')
     .selectAll()
     .where((eb) => eb.or([eb('image_key', '=', key), eb('upscaled_image_key', '=', key)]))
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
 }
 
@@ -162,10 +178,17 @@ export function listGenerations(ex: Executor, userId: string, offset: number, li
     .execute();
 }
 
-/** The outputs of several generations, in batch order. */
+/** The outputs (those not deleted) of several generations, in batch order. */
 export function outputsOfMany(ex: Executor, generationIds: readonly string[]): Promise<GenerationOutput[]> {
   if (!generationIds.length) return Promise.resolve([]);
-  return ex.selectFrom('generation_outputs').selectAll().where('generation_id', 'in', generationIds).orderBy('generation_id').orderBy('idx').execute();
+  return ex
+    .selectFrom('generation_outputs')
+    .selectAll()
+    .where('generation_id', 'in', generationIds)
+    .where('deleted_at', 'is', null)
+    .orderBy('generation_id')
+    .orderBy('idx')
+    .execute();
 }
 
 /** Marks a generation deleted; false when it was already deleted (or does not exist). */

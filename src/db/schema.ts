@@ -109,6 +109,8 @@ export interface GenerationOutputsTable {
   upscaled_image_key: string | null;
   created_at: string;
   updated_at: string;
+  /** Set when its owner deleted it: its images are gone and it leaves every listing. */
+  deleted_at: Optional<string>;
 }
 
 export interface UploadsTable {

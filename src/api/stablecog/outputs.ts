@@ -1,7 +1,8 @@
 /**
  * GET /v1/image/generation/outputs (alias /v1/image/outputs): the caller's outputs, filtered, by cursor;
  * each with its generation, which lists all of that generation's outputs (as Stablecog's OpenAPI document has it).
- * Image URLs are signed afresh on every call.
+ * Image URLs are signed afresh on every call. DELETE /v1/image/generation/outputs/{id}: Darkroom's
+ * own route (Stablecog's API has none) to delete one of them.
  */
 import { createRoute } from '@hono/zod-openapi';
 import { modelUuid } from '../../core/models.ts';
@@ -12,10 +13,10 @@ import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { errorResponses, secured } from './openapi.ts';
 import { schedulerNamed, stablecogScheduler } from './schedulers.ts';
-import { OutputsQuery, OutputsResponse } from './schemas.ts';
+import { DeletedOutputResponse, ErrorResponse, IdParam, OutputsQuery, OutputsResponse } from './schemas.ts';
 
 export function registerOutputs(mount: Mount, services: ApiServices, options: ApiOptions): void {
-  const { outputs, catalog, imageAccess } = services;
+  const { outputs, catalog, imageAccess, generations } = services;
   mount(
     createRoute({
       method: 'get',
@@ -111,5 +112,29 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
       );
     },
     { aliases: ['/v1/image/outputs'] },
+  );
+
+  mount(
+    createRoute({
+      method: 'delete',
+      path: '/v1/image/generation/outputs/{id}',
+      operationId: 'deleteOutput',
+      tags: ['Generation'],
+      summary: 'Delete one of your outputs (Darkroom)',
+      description:
+        'A Darkroom extension (Stablecog has no delete). The output leaves every listing (these outputs, its generation in every dialect), ' +
+        'its image and upscaled image are removed from the store and their /images/ URLs answer 404. Its credits stay spent (usage keeps the charge).',
+      ...secured,
+      request: { params: IdParam },
+      responses: {
+        200: { description: 'Deleted.', content: { 'application/json': { schema: DeletedOutputResponse } } },
+        404: { description: 'No output of yours with that id (output_not_found).', content: { 'application/json': { schema: ErrorResponse } } },
+        ...errorResponses,
+      },
+    }),
+    async (c, { params }) => {
+      const output = await generations.deleteOutput(c.get('auth').user.id, params.id);
+      return c.json({ id: output.id, deleted: true as const }, 200);
+    },
   );
 }

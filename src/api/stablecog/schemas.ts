@@ -346,3 +346,4 @@ export const CancelResponse = z
     refunded_credits: z.number().int().openapi({ description: 'Credits given back for the outputs it had not made.' }),
   })
   .openapi('CancelResponse');
+export const DeletedOutputResponse = z.object({ id: z.string(), deleted: z.literal(true) }).openapi('DeletedOutputResponse');
