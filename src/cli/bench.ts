@@ -1,7 +1,9 @@
 /** `darkroom bench`: latency and throughput of Stable Diffusion-shaped models in the engine (tools/bench/run.ts). */
-import type { Command } from 'commander';
-import { BENCH_SHAPES } from '../../tools/bench/configs.ts';
-import { benchMain, OPT_SETS } from '../../tools/bench/run.ts';
+import { Option, type Command } from 'commander';
+import { BENCH_SHAPES, OPT_SETS } from '../../tools/bench/configs.ts';
+
+/** The flags that shape a timed run: --print-config and --build-only time nothing, so they refuse these (--build-only keeps the dtype, which --providers defaults). */
+const TIMING_FLAGS = ['dtype', 'providers', 'opt', 'batches', 'images', 'size', 'steps', 'guidance', 'scheduler', 'warmup', 'runs', 'e2eRuns', 'threads', 'e2e', 'model', 'json'];
 
 export function registerBench(program: Command): void {
   program
@@ -25,9 +27,10 @@ export function registerBench(program: Command): void {
     .option('--model <folder>', 'time this model folder instead of a built one')
     .option('--models-dir <folder>', 'where built benchmark models are cached (default data/bench-models)')
     .option('--json <file>', 'also write the full report as JSON')
-    .option('--build-only', 'build (or find) the model, print its folder and exit')
-    .option('--print-config', 'print the shape’s architecture config (for tools/bench/torch_reference.py) and exit')
+    .addOption(new Option('--build-only', 'build (or find) the model, print its folder and exit').conflicts(TIMING_FLAGS.filter((f) => f !== 'dtype' && f !== 'providers')))
+    .addOption(new Option('--print-config', 'print the shape’s architecture config (for tools/bench/torch_reference.py) and exit').conflicts([...TIMING_FLAGS, 'modelsDir', 'buildOnly']))
     .action(async (opts: Record<string, unknown>) => {
+      const { benchMain } = await import('../../tools/bench/run.ts');
       await benchMain(opts, ['darkroom', ...process.argv.slice(2)].join(' '));
     });
 }

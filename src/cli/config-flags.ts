@@ -1,9 +1,18 @@
-/** Every config setting as a CLI flag, so `--data-dir x` and DARKROOM_DATA_DIR=x mean the same. */
+/**
+ * Config settings as CLI flags, so `--data-dir x` and DARKROOM_DATA_DIR=x mean the same. A command
+ * takes the flags of the settings it uses and no others: a flag it would ignore is refused as unknown.
+ */
 import type { Command } from 'commander';
 import { flagName, loadConfig, settingEnvNames, type Config } from '../config/config.ts';
 
-export function withConfigFlags(cmd: Command): Command {
-  for (const env of settingEnvNames()) cmd.option(`${flagName(env)} <value>`, `same as ${env}`);
+/** What one-shot commands read: where the models and the data are, and how models run. */
+export const MODEL_SETTINGS = ['DARKROOM_DATA_DIR', 'DARKROOM_MODELS_DIR', 'DARKROOM_DEFAULT_MODEL'] as const;
+export const RUNTIME_SETTINGS = ['DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_THREADS', 'DARKROOM_OPTIMIZE_MODELS', 'DARKROOM_FP16'] as const;
+export const DATABASE_SETTINGS = ['DARKROOM_DATA_DIR', 'DARKROOM_DATABASE_URL'] as const;
+
+/** Adds the flags of `settings` (environment-variable names; every setting when omitted). */
+export function withConfigFlags(cmd: Command, settings: readonly string[] = settingEnvNames()): Command {
+  for (const env of settings) cmd.option(`${flagName(env)} <value>`, `same as ${env}`);
   return cmd;
 }
 

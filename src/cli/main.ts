@@ -1,5 +1,10 @@
-/** `darkroom <command>`: the one entry point for serving, working and one-shot generation. */
+/**
+ * `darkroom <command>`: the one entry point for serving, working and one-shot generation. Commands
+ * register their flags from light modules and import what they run inside their action, so
+ * `--help` and `--version` load neither onnxruntime, sharp nor the database.
+ */
 import { Command } from 'commander';
+import { VERSION } from '../version.ts';
 import { registerBench } from './bench.ts';
 import { registerGenerate } from './generate.ts';
 import { registerModels } from './models.ts';
@@ -9,7 +14,7 @@ import { registerKeys } from './keys.ts';
 import { registerCredits } from './credits.ts';
 import { registerOpenApi } from './openapi.ts';
 
-const program = new Command('darkroom').description('Self-hostable text-to-image generation on ONNX Runtime');
+const program = new Command('darkroom').description('Self-hostable text-to-image generation on ONNX Runtime').version(VERSION);
 registerGenerate(program);
 registerModels(program);
 registerBench(program);

@@ -3,19 +3,33 @@
  * the Hugging Face Hub; `models optimize`: the install-time rewrites made ahead of time.
  */
 import type { Command } from 'commander';
-import { SHIPPED_MODELS_DIR } from '../config/config.ts';
+import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { basename, resolve } from 'node:path';
-import { installModel, parseHubSource } from '../engine/models/install.ts';
-import { optimizeModel, type ComponentReport } from '../engine/models/optimized.ts';
-import { ModelRegistry } from '../engine/models/registry.ts';
-import { configFromFlags, withConfigFlags } from './config-flags.ts';
+import type { ComponentReport } from '../engine/models/optimized.ts';
+import { configFromFlags, MODEL_SETTINGS, withConfigFlags } from './config-flags.ts';
+import { FlagError } from './flag-error.ts';
+
+/** What optimising reads: the models, and the provider whose default decides float16. */
+const OPTIMIZE_SETTINGS = [...MODEL_SETTINGS, 'DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_FP16'];
+
+// The model modules (and the ONNX protobuf code under them) load only when a command runs.
+async function registryFor(config: Config) {
+  const { ModelRegistry } = await import('../engine/models/registry.ts');
+  return new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
+}
+
+/** `models --json optimize` parses --json as the list's flag, which the subcommands would ignore. */
+function refuseListFlags(cmd: Command): void {
+  if (cmd.parent?.opts()['json']) throw new FlagError('--json', `only \`darkroom models\` (the list) prints JSON, not \`models ${cmd.name()}\``);
+}
 
 export function registerModels(program: Command): void {
   const models = withConfigFlags(
     program.command('models').description('list installed models').option('--json', 'print JSON'),
+    MODEL_SETTINGS,
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromFlags(opts);
-    const models = await new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]).list();
+    const models = await (await registryFor(config)).list();
     if (opts['json']) {
       process.stdout.write(JSON.stringify(models.map((m) => (m.info ? { ...m.info.manifest, dir: m.dir } : m)), null, 2) + '\n');
       return;
@@ -42,10 +56,13 @@ export function registerModels(program: Command): void {
           'attention fused into MultiHeadAttention, and with --fp16 true (the default with --execution-provider cuda) float32 converted to float16',
       )
       .argument('[models...]'),
+    OPTIMIZE_SETTINGS,
   ).action(async (ids: string[], _opts: unknown, cmd: Command) => {
+    refuseListFlags(cmd);
     // `models` takes the same flags, and commander gives a flag to the parent when both know it.
     const config = configFromFlags(cmd.optsWithGlobals());
-    const registry = new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]);
+    const { optimizeModel } = await import('../engine/models/optimized.ts');
+    const registry = await registryFor(config);
     const infos = ids.length ? await Promise.all(ids.map((id) => registry.resolve(id))) : (await registry.list()).flatMap((m) => (m.info ? [m.info] : []));
     for (const info of infos) {
       printReports(info.manifest.id, await optimizeModel(info, { fuse: true, fp16: config.fp16 }));
@@ -78,9 +95,13 @@ function registerInstall(models: Command): void {
       )
       .argument('<source>')
       .option('--name <folder>', 'folder name under the models folder (default: the repository or folder name)'),
+    [...OPTIMIZE_SETTINGS, 'DARKROOM_OPTIMIZE_MODELS'],
   ).action(async (source: string, _opts: unknown, cmd: Command) => {
+    refuseListFlags(cmd);
     const opts = cmd.optsWithGlobals();
     const config = configFromFlags(opts);
+    const { installModel, parseHubSource } = await import('../engine/models/install.ts');
+    const { optimizeModel } = await import('../engine/models/optimized.ts');
     const hub = parseHubSource(source);
     const name = typeof opts['name'] === 'string' ? opts['name'] : basename(hub ? hub.repo : resolve(source));
     const info = await installModel(source, config.modelsDir, name, {

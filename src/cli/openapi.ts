@@ -5,7 +5,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { generatedOpenApi, generatedClientTypes } from '../api/generate-openapi.ts';
 
 export function registerOpenApi(program: Command): void {
   program
@@ -14,6 +13,7 @@ export function registerOpenApi(program: Command): void {
     .option('--out <file>', 'where to write the document (- for stdout)', '-')
     .option('--types <file>', 'also write openapi-typescript types for the typed client')
     .action(async (opts: { out: string; types?: string }) => {
+      const { generatedOpenApi, generatedClientTypes } = await import('../api/generate-openapi.ts');
       const doc = await generatedOpenApi();
       if (opts.out === '-') process.stdout.write(doc);
       else await writeFile(opts.out, doc);

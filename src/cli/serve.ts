@@ -1,6 +1,5 @@
 /** `darkroom serve` (what `npm start` runs): the API and, unless --no-worker, a worker in the same process. */
 import type { Command } from 'commander';
-import { startServer } from '../server/server.ts';
 import { configFromFlags, withConfigFlags } from './config-flags.ts';
 import { untilSignal } from './signals.ts';
 
@@ -12,6 +11,7 @@ export function registerServe(program: Command): void {
       .option('--no-worker', 'the API only: jobs go to `darkroom worker` processes (needs DARKROOM_REDIS_URL and Postgres)'),
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromFlags(opts);
+    const { startServer } = await import('../server/server.ts');
     const server = await startServer(config, { worker: opts['worker'] !== false });
     process.stderr.write(
       `darkroom: listening on ${server.url} (docs: ${server.url}/docs), data in ${config.dataDir}, default model ${server.defaultModel}\n`,

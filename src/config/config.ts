@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/session.ts';
+import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/execution-provider.ts';
 import { parseAllowList } from '../core/url-guard.ts';
 
 /** Models shipped in the repository (the demo model), searched after the user's models directory. */

@@ -40,7 +40,7 @@ test('darkroom generate reports bad input and exits non-zero', async () => {
   const model = await testModelDir('tiny-sd1');
   await assert.rejects(
     run(process.execPath, [bin, 'generate', 'x', '--model', model, '--width', '65', '--out', join(dir || tmpdir(), 'bad.png')]),
-    (err: { code: number; stderr: string }) => err.code === 1 && /width must be a multiple of 8/.test(err.stderr),
+    (err: { code: number; stderr: string }) => err.code === 1 && /--width: must be a multiple of 8/.test(err.stderr),
   );
   await assert.rejects(
     run(process.execPath, [bin, 'generate', 'x', '--model', model, '--scheduler', 'nope']),

@@ -14,20 +14,27 @@ let dataDir: string;
 before(() => void (dataDir = mkdtempSync(join(tmpdir(), 'darkroom-cli-hook-'))));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'keys', 'create', '--user', 'hooked', ...args], { env: { ...process.env, DARKROOM_DATA_DIR: dataDir }, encoding: 'utf8' });
+const runFor = (user: string, ...args: string[]) =>
+  spawnSync(process.execPath, [BIN, 'keys', 'create', '--user', user, ...args], { env: { ...process.env, DARKROOM_DATA_DIR: dataDir }, encoding: 'utf8' });
+const run = (...args: string[]) => runFor('hooked', ...args);
 
-test('the key stores its callback URL and secret; a non-http(s) callback or a key without a URL is refused', async () => {
+test('the key stores its callback URL and secret; a non-http(s) callback or a key without a URL is refused, naming the flag, writing nothing', async () => {
   const ok = run('--webhook-url', 'https://my.app/hook', '--webhook-key', 'receiver-secret');
   assert.equal(ok.status, 0, ok.stderr);
   const secret = ok.stdout.trim();
   const bad = run('--webhook-url', 'file:///etc/passwd');
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /scheme/);
+  assert.match(bad.stderr, /--webhook-url: .*scheme/);
   const orphan = run('--webhook-key', 'x');
   assert.notEqual(orphan.status, 0);
-  assert.match(orphan.stderr, /--webhook-key needs --webhook-url/);
+  assert.match(orphan.stderr, /--webhook-key: needs --webhook-url/);
+  // Refused before anything is written: no user is created for a key that is not made.
+  const newcomer = runFor('newcomer', '--webhook-url', 'file:///etc/passwd');
+  assert.notEqual(newcomer.status, 0);
+  assert.match(newcomer.stderr, /--webhook-url/);
   const db = await openDatabase(`sqlite:${join(dataDir, 'darkroom.db')}`);
   try {
+    assert.deepEqual((await db.kysely.selectFrom('users').select('name').execute()).map((u) => u.name), ['hooked']);
     const keys = await db.kysely.selectFrom('api_keys').selectAll().execute();
     assert.equal(keys.length, 1);
     assert.equal(keys[0]!.hash, hashApiKey(secret));

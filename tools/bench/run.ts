@@ -23,13 +23,10 @@ import { generate } from '../../src/engine/pipelines/generate.ts';
 import type { GenerationRequest } from '../../src/engine/pipelines/request.ts';
 import { EXECUTION_PROVIDERS, OnnxSession, type ExecutionProvider, type Feed, type SessionTuning, type SessionValue } from '../../src/engine/runtime/session.ts';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../src/engine/schedulers/index.ts';
-import { BENCH_SHAPES, isBenchShape, SHAPES, type BenchShapeName } from './configs.ts';
+import { BENCH_SHAPES, isBenchShape, OPT_SETS, SHAPES, type BenchShapeName, type OptSet } from './configs.ts';
 import { deriveModelFolder, fixedShapeFolder, fixShapes, fusedFolder } from './derive.ts';
 import { BENCH_INFO_FILE, DEFAULT_BENCH_MODELS_DIR, DTYPES, ensureBenchModel, type BenchModelInfo, type Dtype } from './make.ts';
 import { machineInfo, MemorySampler, timeRuns, timing, type MachineInfo, type MemoryReading, type Timing } from './measure.ts';
-
-export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'fused', 'fused-fixed', 'fp16', 'fused-fp16', 'nhwc'] as const;
-export type OptSet = (typeof OPT_SETS)[number];
 
 export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   none: 'graph optimisations disabled',

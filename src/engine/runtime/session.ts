@@ -5,9 +5,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import { float16ToFloat32, float32ToFloat16 } from './fp16.ts';
+import type { ExecutionProvider } from './execution-provider.ts';
 
-export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'webgpu'];
+export { EXECUTION_PROVIDERS, type ExecutionProvider } from './execution-provider.ts';
 
 export type ElementType = 'float32' | 'float16' | 'int32' | 'int64' | 'other';
 

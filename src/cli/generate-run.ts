@@ -1,0 +1,149 @@
+/**
+ * What `darkroom generate` does once its flags are sound: the model's rules, the same the server
+ * applies before it charges anything (core/generations.ts), then the engine. Every refusal names the
+ * flag the user typed, not the engine's field.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { resolveSchedulerName } from '../api/stablecog/schedulers.ts';
+import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
+import { EngineInputError, ModelFormatError, ModelNotFoundError } from '../engine/errors.ts';
+import type { ModelInfo } from '../engine/models/model-folder.ts';
+import { ModelRegistry } from '../engine/models/registry.ts';
+import { checkRequestFor } from '../engine/pipelines/check-request.ts';
+import { withDefaults } from '../engine/pipelines/defaults.ts';
+import type { GenerationRequest } from '../engine/pipelines/request.ts';
+import { configFromFlags } from './config-flags.ts';
+import { FlagError } from './flag-error.ts';
+import { formatOf, outputPaths } from './generate.ts';
+import { progressBar } from './progress-bar.ts';
+
+/** The engine's request fields → the flags that set them. */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  prompt: '<prompt>',
+  negativePrompt: '--negative',
+  width: '--width',
+  height: '--height',
+  steps: '--steps',
+  guidance: '--guidance',
+  scheduler: '--scheduler',
+  seed: '--seed',
+  numOutputs: '--num-outputs',
+  initImage: '--init-image',
+  strength: '--strength',
+  mask: '--mask',
+  maskSource: '--mask-alpha',
+  tiling: '--tiling',
+};
+
+/** An engine refusal as the flag's: "numOutputs must be ..." → "--num-outputs: must be ...". */
+function asFlagError(err: unknown): unknown {
+  if (!(err instanceof EngineInputError)) return err;
+  const flag = FLAG_OF_FIELD[err.field] ?? err.field;
+  const message = err.message.startsWith(`${err.field}: `) || err.message.startsWith(`${err.field} `) ? err.message.slice(err.field.length).replace(/^:? /, '') : err.message;
+  return new FlagError(flag, message);
+}
+
+async function isPresent(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The model by id, folder name or path; a folder that is there but holds no model says so. */
+async function resolveModel(config: Config, ref: string, source: string): Promise<ModelInfo> {
+  try {
+    return await new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]).resolve(ref);
+  } catch (err) {
+    if (err instanceof ModelNotFoundError && (await isPresent(ref))) {
+      throw new FlagError(
+        source,
+        `${ref} is not a model folder: it has no model_index.json (a model folder in the Hugging Face ONNX layout holds model_index.json, ` +
+          'scheduler/, text_encoder/, tokenizer/, unet/, vae_decoder/, optionally vae_encoder/ and darkroom.json)',
+      );
+    }
+    if (err instanceof ModelNotFoundError || err instanceof ModelFormatError) throw new FlagError(source, err.message);
+    throw err;
+  }
+}
+
+async function readInput(flag: string, path: string | undefined): Promise<Uint8Array | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new FlagError(flag, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+function schedulerOf(name: string | undefined) {
+  if (name === undefined) return undefined;
+  try {
+    return resolveSchedulerName(name);
+  } catch (err) {
+    throw new FlagError('--scheduler', (err as Error).message);
+  }
+}
+
+/** The server's checks: the engine's rules over the manifest, and a scheduler the model offers. */
+function checkAsServer(info: ModelInfo, request: GenerationRequest): void {
+  const m = info.manifest;
+  try {
+    checkRequestFor({ manifest: m, imageToImage: info.components.vaeEncoder !== undefined }, request);
+  } catch (err) {
+    throw asFlagError(err);
+  }
+  if (!m.schedulers.includes(request.scheduler)) {
+    throw new FlagError('--scheduler', `model ${m.id} does not offer scheduler "${request.scheduler}" (it offers ${m.schedulers.join(', ')})`);
+  }
+}
+
+export async function runGenerate(prompt: string, opts: Record<string, unknown>): Promise<void> {
+  const config = configFromFlags(opts);
+  const model = opts['model'] as string | undefined;
+  const info = await resolveModel(config, model ?? config.defaultModel, model !== undefined ? '--model' : 'DARKROOM_DEFAULT_MODEL');
+  const request = withDefaults(info.manifest, {
+    prompt,
+    negativePrompt: opts['negative'] as string | undefined,
+    seed: opts['seed'] as number | undefined,
+    steps: opts['steps'] as number | undefined,
+    scheduler: schedulerOf(opts['scheduler'] as string | undefined),
+    width: opts['width'] as number | undefined,
+    height: opts['height'] as number | undefined,
+    guidance: opts['guidance'] as number | undefined,
+    numOutputs: opts['numOutputs'] as number,
+    initImage: await readInput('--init-image', opts['initImage'] as string | undefined),
+    strength: opts['strength'] as number | undefined,
+    mask: await readInput('--mask', opts['mask'] as string | undefined),
+    maskSource: opts['maskAlpha'] ? 'alpha' : 'luminance',
+    tiling: opts['tiling'] === true,
+    noise: config.noise,
+  });
+  checkAsServer(info, request);
+
+  const { engineFromConfig } = await import('../engine/from-config.ts');
+  const { encodeImage } = await import('../engine/image.ts');
+  const engine = engineFromConfig(config);
+  try {
+    const bar = progressBar('generating');
+    const started = Date.now();
+    const { images } = await engine.generate(info.dir, request, { onProgress: (p) => bar.update(p.step, p.total) }).catch((err: unknown) => {
+      throw asFlagError(err);
+    });
+    const paths = outputPaths(opts['out'] as string, images.length);
+    await mkdir(dirname(paths[0]!), { recursive: true });
+    for (const [k, image] of images.entries()) {
+      await writeFile(paths[k]!, await encodeImage(image.pixels, image.width, image.height, formatOf(paths[k]!)));
+      process.stdout.write(`${paths[k]}  seed ${image.seed}\n`);
+    }
+    process.stderr.write(
+      `${request.width}x${request.height}, ${request.steps} steps, ${request.scheduler}, guidance ${request.guidance}, ` +
+        `${((Date.now() - started) / 1000).toFixed(2)} s\n`,
+    );
+  } finally {
+    await engine.dispose();
+  }
+}
