@@ -303,7 +303,7 @@ describe('sessions', () => {
       const spec = VARIANTS[v];
       const f = spec.fp16 ? 'float16' : 'float32';
       const ts = spec.timestep.type === 'int64' ? 'timestep:int64[1]' : `timestep:${f}[batch]`;
-      const unetInputs = [`sample:${f}[batch,${spec.unetInChannels},height,width]`, ts, `encoder_hidden_states:${f}[batch,77,${spec.sdxl ? 80 : 32}]`];
+      const unetInputs = [`sample:${f}[batch,${spec.unetInChannels},height,width]`, ts, `encoder_hidden_states:${f}[batch,sequence,${spec.sdxl ? 80 : 32}]`];
       if (spec.sdxl) unetInputs.push(`text_embeds:${f}[batch,32]`, `time_ids:${f}[batch,6]`);
       if (spec.lcm) unetInputs.push(`timestep_cond:${f}[batch,32]`);
       assert.deepEqual(sig(await load(v, 'unet')), { inputs: unetInputs, outputs: [`out_sample:${f}[batch,4,height,width]`] }, v);

@@ -755,7 +755,7 @@ def export_model(args, tok, te, unet, enc, dec, scale):
     export_onnx(unet, (sample, torch.tensor([999.0, 999.0]), torch.randn(2, MAX_LENGTH, args.text_dim)),
                 os.path.join(out, 'unet', 'model.onnx'), ['sample', 'timestep', 'encoder_hidden_states'], ['out_sample'],
                 {'sample': {0: 'batch', 2: 'height', 3: 'width'}, 'timestep': {0: 'batch'},
-                 'encoder_hidden_states': {0: 'batch'}, 'out_sample': {0: 'batch', 2: 'height', 3: 'width'}})
+                 'encoder_hidden_states': {0: 'batch', 1: 'sequence'}, 'out_sample': {0: 'batch', 2: 'height', 3: 'width'}})
     write_json(os.path.join(out, 'unet', 'config.json'), {
         '_class_name': 'UNet2DConditionModel', '_diffusers_version': '0.30.0', 'in_channels': 4, 'out_channels': 4,
         'sample_size': 32, 'cross_attention_dim': args.text_dim, 'block_out_channels': [32, 96, 128],

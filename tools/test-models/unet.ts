@@ -4,7 +4,7 @@
  * conv out. Symbolic batch/height/width, so any batch and any latent size run.
  *
  * Inputs: sample [b, 4|9, h, w], timestep (int64 [1] or float [batch]; either broadcasts over the
- * batch inside the graph), encoder_hidden_states [b, 77, ctx], and optionally SDXL's text_embeds
+ * batch inside the graph), encoder_hidden_states [b, 77 × chunks, ctx], and optionally SDXL's text_embeds
  * [b, 32] + time_ids [b, 6] or LCM's timestep_cond [b, 32]. Output: out_sample [b, 4, h, w].
  */
 import type { ModelProto } from '../../src/engine/onnx/proto.ts';
@@ -38,7 +38,8 @@ export function buildUnet(spec: UnetSpec, rng: Prng): ModelProto {
     spec.timestep.type === 'int64'
       ? g.cast(g.input('timestep', 'int64', spec.timestep.dims), 'float32')
       : net.floatInput('timestep', spec.timestep.dims);
-  const context = net.floatInput('encoder_hidden_states', ['batch', 77, spec.contextDim]);
+  // A dynamic sequence axis, as optimum exports it: prompts longer than one 77-token chunk run.
+  const context = net.floatInput('encoder_hidden_states', ['batch', 'sequence', spec.contextDim]);
 
   // Time embedding [n, c], n = 1 or batch.
   let temb = net.sinusoid(g.reshape(timestep, [-1]), TIME_FREQS);

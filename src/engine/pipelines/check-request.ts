@@ -10,6 +10,7 @@ import { EngineInputError } from '../errors.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { ModelManifest } from '../models/manifest.ts';
 import { assertSeed } from '../random.ts';
+import { DEFAULT_PROMPT_SYNTAX, PROMPT_SYNTAXES, isPromptSyntax, parsePrompt } from '../prompts/weighting.ts';
 import { SCHEDULER_NAMES, isSchedulerName } from '../schedulers/index.ts';
 import type { GenerationRequest } from './request.ts';
 
@@ -71,6 +72,17 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
   }
   if (req.mask !== undefined && req.initImage === undefined) throw new EngineInputError('mask', 'a mask needs an init image to paint into');
   if (req.tiling && !m.tiling) throw new EngineInputError('tiling', `model ${m.id} does not support seamless tiling`);
+  checkPromptSyntax(req);
+}
+
+/** A known syntax, and under it prompts whose weights are numbers (A1111 fails on `(red:1.2.3)`; we say so first). */
+function checkPromptSyntax(req: CheckedRequest): void {
+  if (req.promptSyntax !== undefined && !isPromptSyntax(req.promptSyntax)) {
+    throw new EngineInputError('promptSyntax', `promptSyntax must be one of ${PROMPT_SYNTAXES.join(', ')}, got ${JSON.stringify(req.promptSyntax)}`);
+  }
+  const syntax = req.promptSyntax ?? DEFAULT_PROMPT_SYNTAX;
+  parsePrompt(req.prompt, syntax, 'prompt');
+  if (typeof req.negativePrompt === 'string') parsePrompt(req.negativePrompt, syntax, 'negativePrompt');
 }
 
 export function checkRequest(model: LoadedModel, req: GenerationRequest): void {

@@ -36,7 +36,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
   const guided = usesUnconditionalPass(model, req.guidance);
 
   // 3. Encode the prompt.
-  const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
+  const cond = await encodeConditioning(model, req, guided);
   const text = staticFeeds(model, [{ cond, images: shape.images, guidance: req.guidance }], req.width, req.height);
 
   // 4. Prepare timesteps: only the last part of the schedule, by strength.

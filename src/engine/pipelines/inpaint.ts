@@ -39,7 +39,7 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
   const guided = usesUnconditionalPass(model, req.guidance);
 
   // 3. Encode the prompt.
-  const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
+  const cond = await encodeConditioning(model, req, guided);
   const text = staticFeeds(model, [{ cond, images: shape.images, guidance: req.guidance }], req.width, req.height);
 
   // 4. Prepare timesteps (strength < 1 starts part-way, as image-to-image does).

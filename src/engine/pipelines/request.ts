@@ -1,4 +1,5 @@
 /** What a caller asks the engine for, and what it gets back. */
+import type { PromptSyntax } from '../prompts/weighting.ts';
 import type { SchedulerName } from '../schedulers/index.ts';
 
 export interface GenerationRequest {
@@ -22,6 +23,8 @@ export interface GenerationRequest {
   maskSource?: 'luminance' | 'alpha';
   /** Seamless textures: the model's convolutions wrap around the image edges. */
   tiling?: boolean;
+  /** How the prompts are read: A1111's weights, escapes and BREAK (the default), or every character as text. */
+  promptSyntax?: PromptSyntax;
 }
 
 export interface PreviewImage {

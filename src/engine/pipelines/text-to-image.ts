@@ -1,7 +1,7 @@
 import { checkRequest } from './check-request.ts';
 import { decodeOutputs, latentShape, outputSeeds, previewDecoder, scaled, scheduler, usesUnconditionalPass } from './common.ts';
 import { denoise, throwIfCancelled } from './denoise.ts';
-import { encodeConditioning } from './prompt.ts';
+import { encodeConditioning, promptChunkCount } from './prompt.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './request.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import { BatchNoise } from '../random.ts';
@@ -15,12 +15,14 @@ export function textToImage(model: LoadedModel, req: GenerationRequest, options:
 /**
  * Requests with equal keys can share one denoising batch (dynamic batching): same size, steps,
  * scheduler, tiling, and the same kind of guidance (both or neither with an unconditional pass, so each
- * image's arithmetic is exactly that of its single run). Image-to-image and inpainting run alone.
+ * image's arithmetic is exactly that of its single run), and prompts of as many 75-token chunks (the
+ * text states of one UNet call have one length). Image-to-image and inpainting run alone.
  */
 export function batchKey(model: LoadedModel, req: GenerationRequest): string | undefined {
   if (req.initImage || req.mask) return undefined;
   const guided = usesUnconditionalPass(model, req.guidance);
-  return [model.id, req.width, req.height, req.steps, req.scheduler, guided ? 'cfg' : 'cond', req.tiling ? 'tiled' : 'plain'].join('/');
+  const chunks = `${promptChunkCount(model, req, guided)}-chunk`;
+  return [model.id, req.width, req.height, req.steps, req.scheduler, guided ? 'cfg' : 'cond', req.tiling ? 'tiled' : 'plain', chunks].join('/');
 }
 
 /** Several text-to-image requests in one denoising batch; returns each request's images, in order. */
@@ -39,7 +41,7 @@ export async function textToImageBatch(model: LoadedModel, reqs: readonly Genera
   // 3. Encode each request's prompt (and negative prompt when guidance is on).
   const parts: BatchPart[] = [];
   for (const req of reqs) {
-    const cond = await encodeConditioning(model, req.prompt, req.negativePrompt ?? '', guided);
+    const cond = await encodeConditioning(model, req, guided);
     parts.push({ cond, images: req.numOutputs, guidance: req.guidance });
   }
   const text = staticFeeds(model, parts, first.width, first.height);
