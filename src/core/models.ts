@@ -6,6 +6,8 @@
  */
 import type { ListedModel } from '../engine/models/registry.ts';
 import type { ModelManifest } from '../engine/models/manifest.ts';
+import { MAX_GUIDANCE, MAX_OUTPUTS, MAX_STEPS } from '../engine/pipelines/check-request.ts';
+import type { SchedulerName } from '../engine/schedulers/index.ts';
 import { UnknownModelError } from './errors.ts';
 import { isUuid, uuidV5 } from './uuid.ts';
 
@@ -21,6 +23,42 @@ export interface CatalogModel {
   /** Whether the model has a VAE encoder (image-to-image). */
   imageToImage: boolean;
   isDefault: boolean;
+}
+
+export interface Range {
+  min: number;
+  max: number;
+}
+
+/** What a model takes, by the engine's own rules (engine/pipelines/check-request.ts) over its manifest. */
+export interface ModelLimits {
+  width: Range & { multiple: number };
+  height: Range & { multiple: number };
+  steps: Range;
+  guidance: Range;
+  outputs: Range;
+  schedulers: SchedulerName[];
+}
+
+/** The engine refuses a side that is not a multiple of this (the VAE's 8x down-sampling). */
+export const SIZE_MULTIPLE = 8;
+
+export function modelLimits(model: CatalogModel): ModelLimits {
+  const m = model.manifest;
+  const side = { min: m.minSize, max: m.maxSize, multiple: SIZE_MULTIPLE };
+  return {
+    width: side,
+    height: { ...side },
+    steps: { min: 1, max: m.maxSteps ?? MAX_STEPS },
+    guidance: { min: 0, max: MAX_GUIDANCE },
+    outputs: { min: 1, max: MAX_OUTPUTS },
+    schedulers: [...m.schedulers],
+  };
+}
+
+/** A dialect's documented range narrowed by a model's (min above max: the dialect cannot reach this model). */
+export function narrow<R extends Range>(dialect: Range, model: R): R {
+  return { ...model, min: Math.max(dialect.min, model.min), max: Math.min(dialect.max, model.max) };
 }
 
 export function modelUuid(manifestId: string): string {

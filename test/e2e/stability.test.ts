@@ -65,8 +65,8 @@ describe('seed 002: POST /api/generate/core', () => {
     assert.notEqual(c.seed, 0);
   });
 
-  test('aspect_ratio alone (default 1:1): the model\'s pixel count in that shape, multiples of 64 within 320-1536', async () => {
-    for (const [aspect, size] of [[undefined, [320, 320]], ['16:9', [576, 320]], ['9:21', [320, 768]], ['3:2', [512, 320]]] as const) {
+  test("aspect_ratio alone (default 1:1): the shape nearest the ratio at the model's native pixel count (64 x 64 here)", async () => {
+    for (const [aspect, size] of [[undefined, [64, 64]], ['16:9', [88, 48]], ['9:21', [48, 112]], ['3:2', [96, 64]]] as const) {
       const res = await seedCall({ prompt: 'shape', ...(aspect ? { aspect_ratio: aspect } : {}) });
       assert.equal(res.status, 200, aspect);
       const { data } = (await res.json()) as { data: { image: string } };
@@ -146,7 +146,7 @@ describe("Stability's v2beta: POST /v2beta/stable-image/generate/core", () => {
     assert.equal(res.headers.get('content-type'), 'image/png');
     assert.equal(res.headers.get('finish-reason'), 'SUCCESS');
     assert.equal(res.headers.get('seed'), '99');
-    assert.deepEqual(await dims(Buffer.from(await res.arrayBuffer())), [320, 320, 'png']);
+    assert.deepEqual(await dims(Buffer.from(await res.arrayBuffer())), [64, 64, 'png']);
     assert.equal(await balance(t), before - 3);
   });
 
@@ -158,7 +158,7 @@ describe("Stability's v2beta: POST /v2beta/stable-image/generate/core", () => {
     const body = (await res.json()) as { image: string; finish_reason: string; seed: number };
     assert.equal(body.finish_reason, 'SUCCESS');
     assert.ok(body.seed > 0);
-    assert.deepEqual(await dims(Buffer.from(body.image, 'base64')), [320, 576, 'jpeg']);
+    assert.deepEqual(await dims(Buffer.from(body.image, 'base64')), [48, 88, 'jpeg']);
     const webp = await v2Call({ prompt: 'a plum', output_format: 'webp', style_preset: 'origami', negative_prompt: 'paper cuts' });
     assert.equal(webp.headers.get('content-type'), 'image/webp');
     assert.equal((await dims(Buffer.from(await webp.arrayBuffer())))[2], 'webp');
