@@ -2,9 +2,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Env } from './env.ts';
 
-type Document = ReturnType<OpenAPIHono<Env>['getOpenAPI31Document']>;
-
-export function openApiDocument(app: OpenAPIHono<Env>, version: string): Document {
+export function openApiDocument(app: OpenAPIHono<Env>, version: string): ReturnType<OpenAPIHono<Env>['getOpenAPI31Document']> {
   return app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -29,9 +27,4 @@ export function openApiDocument(app: OpenAPIHono<Env>, version: string): Documen
       { name: 'Server', description: 'Health.' },
     ],
   });
-}
-
-/** The document as served: its server is DARKROOM_PUBLIC_URL when set, else the origin the request came to (urls.ts). */
-export function withServer(document: Document, url: string): Document {
-  return { ...document, servers: [{ url, description: 'This Darkroom server.' }] };
 }

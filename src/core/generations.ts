@@ -15,6 +15,7 @@ import type { Generation, GenerationOutput } from '../db/schema.ts';
 import { EngineInputError } from '../engine/errors.ts';
 import { checkRequestFor } from '../engine/pipelines/check-request.ts';
 import type { GenerationRequest } from '../engine/pipelines/request.ts';
+import { DEFAULT_NOISE, type NoiseKind } from '../engine/random.ts';
 import * as outbox from '../db/webhook-outbox.ts';
 import { jobChannel, type EventBus, type JobEvent, type JobQueue } from '../queue/types.ts';
 import type { Auth } from './accounts.ts';
@@ -117,6 +118,8 @@ export interface GenerationOptions {
   timeoutMs: number;
   /** Whether new outputs are visible to everyone with the URL (else to their owner and signed URLs). */
   outputsPublic: boolean;
+  /** The noise of specs that do not choose one (DARKROOM_NOISE); absent: Darkroom's own. */
+  noise?: NoiseKind;
 }
 
 export interface GenerationDeps {
@@ -224,8 +227,10 @@ export class Generations {
   }
 
   private async record(id: string, auth: Auth, spec: GenerationSpec, extra: RecordExtra): Promise<Generation> {
+    // The request keeps the noise it was made with, whatever a worker's own setting (absent: Darkroom's own).
+    const noise = spec.noise ?? this.options.noise ?? DEFAULT_NOISE;
     const settings: StoredSettings = {
-      request: engineSettingsOf(spec),
+      request: { ...engineSettingsOf(spec), ...(noise !== DEFAULT_NOISE ? { noise } : {}) },
       ...(spec.tariff ? { tariff: spec.tariff } : {}),
       initImageKey: extra.initImageKey,
       maskImageKey: extra.maskImageKey,

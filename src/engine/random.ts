@@ -1,12 +1,23 @@
 /**
- * Darkroom's own seeded Gaussian noise, so that an image depends only on its seed and settings,
- * never on the host, the runtime or the batch it ran in. Seeds are integers in 0..2^32-1.
+ * Seeded Gaussian noise, so that an image depends only on its seed and settings, never on the host,
+ * the runtime or the batch it ran in. Seeds are integers in 0..2^32-1. Two sources:
  *
- * Uniforms come from sfc32 (Small Fast Counter, 128-bit state) seeded through splitmix32;
- * normals from the Box-Muller transform (both values of each pair are used).
+ * - `darkroom` (the default): uniforms from sfc32 (Small Fast Counter, 128-bit state) seeded through
+ *   splitmix32; normals from the Box-Muller transform (both values of each pair are used).
+ * - `torch-cpu`: PyTorch's CPU generator (noise/torch-cpu.ts), so a seed gives the latents diffusers
+ *   gives for `torch.Generator("cpu").manual_seed(seed)`.
  */
+import { TorchCpuGenerator } from './noise/torch-cpu.ts';
 
 export const MAX_SEED = 0xffffffff;
+
+export const NOISE_KINDS = ['darkroom', 'torch-cpu'] as const;
+export type NoiseKind = (typeof NOISE_KINDS)[number];
+export const DEFAULT_NOISE: NoiseKind = 'darkroom';
+
+export function isNoiseKind(value: unknown): value is NoiseKind {
+  return (NOISE_KINDS as readonly unknown[]).includes(value);
+}
 
 export function assertSeed(seed: number): void {
   if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
@@ -80,20 +91,35 @@ export class Rng {
   }
 }
 
+/** One image's noise stream: the next `length` normals written at `offset`. */
+type NormalStream = (out: Float32Array, offset: number, length: number) => void;
+
+function normalStream(seed: number, kind: NoiseKind): NormalStream {
+  if (kind === 'torch-cpu') {
+    // Each draw is one torch.randn of the image's latent size, as diffusers' randn_tensor draws
+    // per image from a list of generators.
+    const g = new TorchCpuGenerator(seed);
+    return (out, offset, length) => out.set(g.randn(length), offset);
+  }
+  const rng = new Rng(seed);
+  return (out, offset, length) => rng.fillNormal(out, offset, length);
+}
+
 /**
- * Gaussian noise for a batch: image k draws only from its own stream (seed + k), so its slice equals
- * what a batch of one seeded with seed + k would draw, call after call.
+ * Gaussian noise for a batch: image k draws only from its own stream (seed + k, of its own kind), so
+ * its slice equals what a batch of one seeded with seed + k would draw, call after call.
  */
 export class BatchNoise {
-  private readonly streams: Rng[];
+  private readonly streams: NormalStream[];
 
-  constructor(seeds: readonly number[], private readonly perImage: number) {
-    this.streams = seeds.map((s) => new Rng(s));
+  /** `kinds[k]` is image k's noise source (`darkroom` where absent). */
+  constructor(seeds: readonly number[], private readonly perImage: number, kinds: readonly (NoiseKind | undefined)[] = []) {
+    this.streams = seeds.map((s, k) => normalStream(s, kinds[k] ?? DEFAULT_NOISE));
   }
 
   next(): Float32Array {
     const out = new Float32Array(this.streams.length * this.perImage);
-    this.streams.forEach((rng, k) => rng.fillNormal(out, k * this.perImage, this.perImage));
+    this.streams.forEach((draw, k) => draw(out, k * this.perImage, this.perImage));
     return out;
   }
 }

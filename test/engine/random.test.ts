@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { BatchNoise, Rng, assertSeed, seedForOutput, MAX_SEED } from '../../src/engine/random.ts';
+import { TorchCpuGenerator } from '../../src/engine/noise/torch-cpu.ts';
 
 test('same seed gives the same normals; different seeds differ', () => {
   const a = new Rng(42).fillNormal(new Float32Array(1000));
@@ -33,6 +36,36 @@ test('batch noise slice k equals a single stream seeded seed+k, call after call'
     const b = batch.next();
     const s = single.next();
     assert.deepEqual(b.subarray(2 * per, 3 * per), s);
+  }
+});
+
+test('torch-cpu batch noise: image k draws from its own torch generator seeded seed+k, call after call', () => {
+  const per = 4 * 8 * 8;
+  const batch = new BatchNoise([10, 11], per, ['torch-cpu', 'torch-cpu']);
+  const own = [new TorchCpuGenerator(10), new TorchCpuGenerator(11)];
+  for (let call = 0; call < 3; call++) {
+    const b = batch.next();
+    own.forEach((g, k) => assert.deepEqual(b.subarray(k * per, (k + 1) * per), g.randn(per)));
+  }
+});
+
+test('images of one batch may draw from different sources', () => {
+  const per = 32;
+  const mixed = new BatchNoise([5, 5], per, ['darkroom', 'torch-cpu']).next();
+  assert.deepEqual(mixed.subarray(0, per), new BatchNoise([5], per).next());
+  assert.deepEqual(mixed.subarray(per), new TorchCpuGenerator(5).randn(per));
+});
+
+test("torch-cpu latents of seed 42 at 512x512 are torch.randn((1, 4, 64, 64)) of manual_seed(42), and the next draw (an ancestral step's noise) torch's next randn", () => {
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/torch-randn.json', import.meta.url), 'utf8')) as {
+    cases: { seed: number; calls: { size: number; sha256: string }[] }[];
+  };
+  const calls = fixture.cases.find((c) => c.seed === 42)!.calls;
+  const noise = new BatchNoise([42], 4 * 64 * 64, ['torch-cpu']);
+  for (const call of calls) {
+    const x = noise.next();
+    assert.equal(x.length, call.size);
+    assert.equal(createHash('sha256').update(new Uint8Array(x.buffer)).digest('hex'), call.sha256);
   }
 });
 

@@ -49,6 +49,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         seed: body.seed === undefined || body.seed < 0 ? randomSeed() : body.seed,
         numOutputs: body.num_outputs ?? d.numOutputs,
         ...(body.init_image_url ? { initImageUrl: body.init_image_url, strength: body.prompt_strength ?? d.promptStrength } : {}),
+        ...(body.noise ? { noise: body.noise } : {}),
       };
       if (spec.width * spec.height * spec.steps > LIMITS.maxPixelSteps) {
         throw new ValidationError(

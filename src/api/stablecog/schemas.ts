@@ -4,6 +4,7 @@
  * say; the error envelope adds the field name.
  */
 import { z } from '@hono/zod-openapi';
+import { NOISE_KINDS } from '../../engine/random.ts';
 import { LIMITS } from './defaults.ts';
 
 const intField = (name: string) => z.number({ error: `${name} must be a number` }).int({ error: `${name} must be an integer` });
@@ -18,9 +19,6 @@ const size = (label: 'Width' | 'Height', name: string) =>
     .multipleOf(LIMITS.sizeMultiple, { error: `${label} must be a multiple of ${LIMITS.sizeMultiple}` })
     .openapi({ multipleOf: LIMITS.sizeMultiple }); // zod-to-openapi does not carry multipleOf over by itself
 
-/** Where a client reads what a model narrows these to. */
-const NARROWED = "The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits).";
-
 export const StreamId = strField('stream_id').regex(/^[A-Za-z0-9_-]{16,128}$/, { error: 'stream_id must be 16-128 letters, digits, _ or -' });
 
 export const GenerationCreateInput = z
@@ -29,26 +27,26 @@ export const GenerationCreateInput = z
       .string({ error: (i) => (i.input === undefined ? 'Prompt is required' : 'prompt must be a string') })
       .refine((s) => s.trim() !== '', { error: 'Prompt is required' })
       .openapi({ description: `What to draw. Line breaks become spaces; cut to ${LIMITS.maxPromptLength} characters.`, example: 'red cat wearing a purple hat' }),
-    negative_prompt: strField('negative_prompt').optional().openapi({ description: `What not to draw. Line breaks become spaces; cut to ${LIMITS.maxPromptLength} characters.` }),
+    negative_prompt: strField('negative_prompt').optional().openapi({ description: 'What not to draw.' }),
     model_id: uuidOrId('model_id').optional().openapi({ description: 'A model id from /v1/image/generation/models (its UUID or its plain id). Default: the default model.' }),
-    scheduler_id: uuidOrId('scheduler_id').optional().openapi({ description: "A scheduler id from the model's available_schedulers in GET /v1/image/generation/models (or a scheduler name). Default: the model's." }),
-    width: size('Width', 'width').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. ${NARROWED}` }),
-    height: size('Height', 'height').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. ${NARROWED}` }),
+    scheduler_id: uuidOrId('scheduler_id').optional().openapi({ description: "A scheduler id from the model's available_schedulers (or a scheduler name). Default: the model's." }),
+    width: size('Width', 'width').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's.` }),
+    height: size('Height', 'height').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's.` }),
     num_outputs: intField('num_outputs')
       .min(LIMITS.minOutputs, { error: `Number of outputs can't be less than ${LIMITS.minOutputs}` })
       .max(LIMITS.maxOutputs, { error: `Number of outputs can't be more than ${LIMITS.maxOutputs}` })
       .optional()
-      .openapi({ description: `Images to make, ${LIMITS.minOutputs}-${LIMITS.maxOutputs} (1 credit each). Default: 2. ${NARROWED}` }),
+      .openapi({ description: 'Images to make, 1-4 (1 credit each). Default: 2.' }),
     guidance_scale: numField('guidance_scale')
       .min(LIMITS.minGuidance, { error: 'Guidance scale is too small, min is: 1.000000' })
       .max(LIMITS.maxGuidance, { error: 'Guidance scale is too large, max is: 20.000000' })
       .optional()
-      .openapi({ description: `${LIMITS.minGuidance}-${LIMITS.maxGuidance}. Default: the model's (7 for most). ${NARROWED}` }),
+      .openapi({ description: "1-20. Default: the model's (7 for most)." }),
     inference_steps: intField('inference_steps')
       .min(LIMITS.minSteps, { error: `Inference steps is too small, min is: ${LIMITS.minSteps}` })
       .max(LIMITS.maxSteps, { error: `Inference steps is too large, max is: ${LIMITS.maxSteps}` })
       .optional()
-      .openapi({ description: `${LIMITS.minSteps}-${LIMITS.maxSteps}. Default: the model's. ${NARROWED}` }),
+      .openapi({ description: "10-50. Default: the model's." }),
     seed: intField('seed')
       .min(-1, { error: `Seed is too small, min is: 0 (or -1 for a random seed)` })
       .max(LIMITS.maxSeed, { error: `Seed is too large, max is: ${LIMITS.maxSeed}` })
@@ -62,6 +60,13 @@ export const GenerationCreateInput = z
       .openapi({ description: 'With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5.' }),
     stream_id: StreamId.optional().openapi({ description: 'Darkroom: a client-chosen id; progress is sent as Server-Sent Events on /v1/sse?id=<stream_id>.' }),
     submit_to_gallery: z.boolean().optional().openapi({ description: 'Accepted for compatibility; there is no public gallery.' }),
+    noise: z
+      .enum(NOISE_KINDS, { error: `noise must be one of ${NOISE_KINDS.join(', ')}` })
+      .optional()
+      .openapi({
+        description:
+          "Darkroom: where the seeded noise comes from. darkroom: Darkroom's own generator; torch-cpu: PyTorch's CPU generator, so a seed gives diffusers' picture of that seed (output k as torch.Generator(\"cpu\").manual_seed(seed + k)). Default: the server's DARKROOM_NOISE (darkroom).",
+      }),
   })
   .openapi('GenerationCreateInput');
 
@@ -104,22 +109,6 @@ export const ErrorResponse = z
 
 export const SchedulerItem = z.object({ id: z.string(), name: z.string() }).openapi('Scheduler');
 
-const Range = z.object({ min: z.number(), max: z.number() });
-const SideRange = Range.extend({ multiple: z.number().int() });
-
-/** Stablecog's documented ranges narrowed by the model's own (in the create request's field names). */
-export const StablecogLimits = z
-  .object({
-    width: SideRange,
-    height: SideRange,
-    inference_steps: Range,
-    guidance_scale: Range,
-    num_outputs: Range,
-  })
-  .openapi('StablecogModelLimits', {
-    description: "Darkroom: what a create request may ask of this model: Stablecog's limits narrowed by the model's own (width * height * inference_steps <= 1024 * 1024 * 30 still applies).",
-  });
-
 export const GenerationModelsResponse = z
   .object({
     models: z.array(
@@ -134,7 +123,6 @@ export const GenerationModelsResponse = z
           description: z.string().optional(),
           darkroom_id: z.string().openapi({ description: "Darkroom: the model's plain id (also accepted as model_id)." }),
           image_to_image: z.boolean(),
-          darkroom_limits: StablecogLimits,
         })
         .openapi('GenerationModel'),
     ),

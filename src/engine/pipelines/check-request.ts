@@ -9,7 +9,7 @@
 import { EngineInputError } from '../errors.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { ModelManifest } from '../models/manifest.ts';
-import { assertSeed } from '../random.ts';
+import { NOISE_KINDS, assertSeed, isNoiseKind } from '../random.ts';
 import { DEFAULT_PROMPT_SYNTAX, PROMPT_SYNTAXES, isPromptSyntax, parsePrompt } from '../prompts/weighting.ts';
 import { SCHEDULER_NAMES, isSchedulerName } from '../schedulers/index.ts';
 import type { GenerationRequest } from './request.ts';
@@ -72,6 +72,9 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
   }
   if (req.mask !== undefined && req.initImage === undefined) throw new EngineInputError('mask', 'a mask needs an init image to paint into');
   if (req.tiling && !m.tiling) throw new EngineInputError('tiling', `model ${m.id} does not support seamless tiling`);
+  if (req.noise !== undefined && !isNoiseKind(req.noise)) {
+    throw new EngineInputError('noise', `unknown noise "${String(req.noise)}" (known: ${NOISE_KINDS.join(', ')})`);
+  }
   checkPromptSyntax(req);
 }
 

@@ -2,7 +2,7 @@
 import { EngineInputError } from '../errors.ts';
 import { ImageDecodeError } from '../image.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
-import { seedForOutput } from '../random.ts';
+import { seedForOutput, type NoiseKind } from '../random.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { Scheduler } from '../schedulers/types.ts';
 import type { GeneratedImage, GenerationRequest, PreviewImage } from './request.ts';
@@ -12,6 +12,11 @@ import type { LatentShape } from './denoise.ts';
 
 export function outputSeeds(req: GenerationRequest): number[] {
   return Array.from({ length: req.numOutputs }, (_, k) => seedForOutput(req.seed, k));
+}
+
+/** The noise source of each output (BatchNoise's kinds). */
+export function outputNoise(req: GenerationRequest): (NoiseKind | undefined)[] {
+  return Array.from({ length: req.numOutputs }, () => req.noise);
 }
 
 /** Classifier-free guidance needs a second (unconditional) pass; LCM models take guidance as an input instead. */

@@ -5,6 +5,7 @@ import { checkRequest } from './check-request.ts';
 import {
   decodeOutputs,
   latentShape,
+  outputNoise,
   outputSeeds,
   previewDecoder,
   readInputImage,
@@ -46,7 +47,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
   // 5. Encode the init image (resized to the target size) and noise it to the first kept timestep.
   const init = await readInputImage('initImage', () => decodeImage(req.initImage!, { width: req.width, height: req.height }));
   const imageLatents = repeatBatch(await encodeImage(model, init.data, req.width, req.height), shape.images);
-  const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width);
+  const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width, outputNoise(req));
   const latents = timesteps.length > 0 ? sched.addNoise(imageLatents, noise.next(), timesteps[0]!) : imageLatents;
 
   // 6. Denoising loop.

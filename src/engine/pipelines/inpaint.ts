@@ -5,6 +5,7 @@ import { checkRequest } from './check-request.ts';
 import {
   decodeOutputs,
   latentShape,
+  outputNoise,
   outputSeeds,
   previewDecoder,
   readInputImage,
@@ -54,7 +55,7 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
   const imageLatents = repeatBatch(await encodeImage(model, image.data, req.width, req.height), shape.images);
 
   // 6. Prepare latents: pure noise at full strength, else the noised init image.
-  const noise = new BatchNoise(seeds, shape.channels * pixels);
+  const noise = new BatchNoise(seeds, shape.channels * pixels, outputNoise(req));
   const initialNoise = noise.next();
   let latents: Float32Array;
   if (strength >= 1) latents = scaled(initialNoise, sched.initNoiseSigma);

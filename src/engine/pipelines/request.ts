@@ -1,5 +1,6 @@
 /** What a caller asks the engine for, and what it gets back. */
 import type { PromptSyntax } from '../prompts/weighting.ts';
+import type { NoiseKind } from '../random.ts';
 import type { SchedulerName } from '../schedulers/index.ts';
 
 export interface GenerationRequest {
@@ -25,6 +26,8 @@ export interface GenerationRequest {
   tiling?: boolean;
   /** How the prompts are read: A1111's weights, escapes and BREAK (the default), or every character as text. */
   promptSyntax?: PromptSyntax;
+  /** Where the seeded noise comes from: Darkroom's own generator (the default), or PyTorch's CPU one, for diffusers' pictures. */
+  noise?: NoiseKind;
 }
 
 export interface PreviewImage {

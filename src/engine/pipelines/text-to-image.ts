@@ -1,5 +1,5 @@
 import { checkRequest } from './check-request.ts';
-import { decodeOutputs, latentShape, outputSeeds, previewDecoder, scaled, scheduler, usesUnconditionalPass } from './common.ts';
+import { decodeOutputs, latentShape, outputNoise, outputSeeds, previewDecoder, scaled, scheduler, usesUnconditionalPass } from './common.ts';
 import { denoise, throwIfCancelled } from './denoise.ts';
 import { encodeConditioning, promptChunkCount } from './prompt.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './request.ts';
@@ -50,7 +50,7 @@ export async function textToImageBatch(model: LoadedModel, reqs: readonly Genera
   const sched = scheduler(model, first);
 
   // 5. Prepare latents: seeded noise per output, scaled to the scheduler's starting noise level.
-  const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width);
+  const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width, reqs.flatMap(outputNoise));
   const latents = scaled(noise.next(), sched.initNoiseSigma);
 
   // 6. Denoising loop.
