@@ -9,7 +9,8 @@ import { cors } from 'hono/cors';
 import type { ApiOptions, ApiServices, Env } from './env.ts';
 import { registerImages } from './images.ts';
 import { observeRequests, registerOps } from './ops.ts';
-import { openApiDocument } from './openapi.ts';
+import { openApiDocument, withServer } from './openapi.ts';
+import { baseUrl } from './urls.ts';
 import { createStablecogApp } from './stablecog/index.ts';
 import { createOpenAIApp } from './openai/index.ts';
 import { createStabilityApp } from './stability/index.ts';
@@ -45,7 +46,7 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   registerImages(app, services);
 
   const document = openApiDocument(app, options.version);
-  app.get('/openapi.json', (c) => c.json(document));
+  app.get('/openapi.json', (c) => c.json(withServer(document, baseUrl(c, options.publicUrl))));
   app.get('/docs', (c) => c.html(readFileSync(DOCS_PAGE, 'utf8')));
   app.get('/', (c) => c.html(readFileSync(WEB_PAGE, 'utf8')));
   app.notFound(notFoundInDialect);

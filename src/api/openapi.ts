@@ -2,7 +2,9 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Env } from './env.ts';
 
-export function openApiDocument(app: OpenAPIHono<Env>, version: string): ReturnType<OpenAPIHono<Env>['getOpenAPI31Document']> {
+type Document = ReturnType<OpenAPIHono<Env>['getOpenAPI31Document']>;
+
+export function openApiDocument(app: OpenAPIHono<Env>, version: string): Document {
   return app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -27,4 +29,9 @@ export function openApiDocument(app: OpenAPIHono<Env>, version: string): ReturnT
       { name: 'Server', description: 'Health.' },
     ],
   });
+}
+
+/** The document as served: its server is DARKROOM_PUBLIC_URL when set, else the origin the request came to (urls.ts). */
+export function withServer(document: Document, url: string): Document {
+  return { ...document, servers: [{ url, description: 'This Darkroom server.' }] };
 }

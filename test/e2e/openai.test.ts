@@ -225,7 +225,7 @@ test('models.list and models.retrieve: the installed models in OpenAI\'s shape; 
   assert.deepEqual(ids, catalog.models.map((m) => m.darkroom_id).sort());
   assert.ok(ids.includes('tiny-sd1') && ids.includes(WIDE_MODEL), ids.join(', '));
   for (const m of list.data) {
-    assert.deepEqual(Object.keys(m).sort(), ['created', 'id', 'object', 'owned_by']);
+    assert.deepEqual(Object.keys(m).sort(), ['created', 'darkroom_limits', 'id', 'object', 'owned_by']);
     assert.equal(m.object, 'model');
     assert.equal(typeof m.created, 'number');
     assert.equal(m.owned_by, 'darkroom');
@@ -235,6 +235,11 @@ test('models.list and models.retrieve: the installed models in OpenAI\'s shape; 
 
   const one = await client.models.retrieve('tiny-sd1');
   assert.deepEqual(one, list.data.find((m) => m.id === 'tiny-sd1'));
+  // Darkroom's extension: the sizes and n the model takes (its manifest: 32-256 px, default 64 x 64).
+  const side = { min: 32, max: 256, multiple: 8 };
+  assert.deepEqual((one as unknown as { darkroom_limits: unknown }).darkroom_limits, { width: side, height: side, n: { min: 1, max: 8 }, default_size: '64x64' });
+  const outside = await client.images.generate({ prompt: 'too wide', model: 'tiny-sd1', size: '264x64' as '256x256' }).catch((e: unknown) => e);
+  assert.ok(outside instanceof OpenAI.BadRequestError && outside.param === 'size', String(outside));
 
   const err = await client.models.retrieve('no-such-model').then(
     () => assert.fail('an unknown model was found'),

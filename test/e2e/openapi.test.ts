@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import createClient from 'openapi-fetch';
-import { generatedClientTypes, generatedOpenApi } from '../../src/api/generate-openapi.ts';
+import { COMMITTED_SERVER_URL, generatedClientTypes, generatedOpenApi } from '../../src/api/generate-openapi.ts';
 import { CreateGenerationResponse, GenerationDefaultsResponse } from '../../src/api/stablecog/schemas.ts';
 import type { paths } from '../helpers/stablecog-client.types.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -22,8 +22,26 @@ after(() => t.close());
 
 test('the committed openapi.json is what the routes generate, and what the server serves (run `npm run openapi` after changing a route)', async () => {
   assert.equal(COMMITTED, await generatedOpenApi());
-  const served = await (await fetch(`${t.url}/openapi.json`)).json();
-  assert.deepEqual(served, JSON.parse(COMMITTED));
+  const served = (await (await fetch(`${t.url}/openapi.json`)).json()) as { servers: { url: string }[] };
+  assert.deepEqual({ ...served, servers: [] }, { ...JSON.parse(COMMITTED), servers: [] });
+  assert.deepEqual(
+    served.servers.map((s) => s.url),
+    [t.url],
+    'a running server names itself',
+  );
+});
+
+test('servers: the committed document names `npm start` on its defaults; a served one DARKROOM_PUBLIC_URL when set, else the origin asked', async () => {
+  assert.deepEqual((JSON.parse(COMMITTED) as { servers: { url: string }[] }).servers.map((s) => s.url), [COMMITTED_SERVER_URL]);
+  const proxied = (await (await fetch(`${t.url}/openapi.json`, { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'img.example.org' } })).json()) as { servers: { url: string }[] };
+  assert.deepEqual(proxied.servers.map((s) => s.url), ['https://img.example.org']);
+  const pub = await startTestServer({ DARKROOM_PUBLIC_URL: 'https://darkroom.example.com' });
+  try {
+    const doc = (await (await fetch(`${pub.url}/openapi.json`)).json()) as { servers: { url: string }[] };
+    assert.deepEqual(doc.servers.map((s) => s.url), ['https://darkroom.example.com']);
+  } finally {
+    await pub.close();
+  }
 });
 
 test('the committed client types are what openapi-typescript makes of openapi.json', async () => {

@@ -118,6 +118,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/image/generation/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a queued or running generation (Darkroom)
+         * @description A Darkroom extension (Stablecog has no cancel). The generation id comes from the `queued` event on /v1/sse (or any listing). It ends failed with failure reason `cancelled`; every output it had not made is refunded, once. A running one stops at its next denoising step, wherever it runs.
+         */
+        post: operations["cancelGeneration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/image/generation/models": {
         parameters: {
             query?: never;
@@ -307,6 +327,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/image/generation/outputs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of your outputs (Darkroom)
+         * @description A Darkroom extension (Stablecog has no delete). The output leaves every listing (these outputs, its generation in every dialect), its image and upscaled image are removed from the store and their /images/ URLs answer 404. Its credits stay spent (usage keeps the charge).
+         */
+        delete: operations["deleteOutput"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/image/upload": {
         parameters: {
             query?: never;
@@ -455,7 +495,7 @@ export interface paths {
         put?: never;
         /**
          * Stable Image Core (seed 002): one image, base64 in JSON
-         * @description Authorization: the API key, raw or as "Bearer <key>". width and height (320-1536, multiples of 64) together, or aspect_ratio alone (default 1:1). 6 credits per successful image; failures are not charged.
+         * @description Authorization: the API key, raw or as "Bearer <key>". width and height (320-1536, multiples of 64) together, or aspect_ratio alone (default 1:1). 6 credits per successful image; failures are not charged. Runs the default model, which may narrow the sizes: see GET /v1/image/generation/models or GET /v1/models (its darkroom_limits).
          */
         post: operations["stableImageCore"];
         delete?: never;
@@ -475,7 +515,7 @@ export interface paths {
         put?: never;
         /**
          * Stable Image Core (Stability's v2beta): one image as bytes or JSON
-         * @description multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers {image (base64), finish_reason, seed}. 3 credits per successful image; failures are not charged. The size is the model's native pixel count in the aspect ratio asked for.
+         * @description multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers {image (base64), finish_reason, seed}. 3 credits per successful image; failures are not charged. Runs the default model: the size is the one it can draw whose shape is nearest the aspect ratio asked for, at about its native pixel count (see GET /v1/image/generation/models or GET /v1/models, its darkroom_limits).
          */
         post: operations["stabilityGenerateCore"];
         delete?: never;
@@ -632,7 +672,7 @@ export interface paths {
         };
         /**
          * Darkroom's models as Leonardo platform models
-         * @description Each installed model by its UUID (use it as modelId), then each Leonardo model id that DARKROOM_LEONARDO_MODELS maps, and the SDK's default id, described as the model they stand for.
+         * @description Each installed model by its UUID (use it as modelId), then each Leonardo model id that DARKROOM_LEONARDO_MODELS maps, and the SDK's default id, described as the model they stand for. Each entry's darkroom_limits gives the ranges POST /generations may ask of that model.
          */
         get: operations["leonardoListPlatformModels"];
         put?: never;
@@ -712,7 +752,7 @@ export interface paths {
         };
         /**
          * List the models (OpenAI Models API)
-         * @description Every installed image model; `id` is what `model` takes in /v1/images requests.
+         * @description Every installed image model; `id` is what `model` takes in /v1/images requests, and darkroom_limits what `size` and `n` may ask of it.
          */
         get: operations["openaiListModels"];
         put?: never;
@@ -830,21 +870,21 @@ export interface components {
              * @example red cat wearing a purple hat
              */
             prompt: string;
-            /** @description What not to draw. */
+            /** @description What not to draw. Line breaks become spaces; cut to 500 characters. */
             negative_prompt?: string;
             /** @description A model id from /v1/image/generation/models (its UUID or its plain id). Default: the default model. */
             model_id?: string;
-            /** @description A scheduler id from the model's available_schedulers (or a scheduler name). Default: the model's. */
+            /** @description A scheduler id from the model's available_schedulers in GET /v1/image/generation/models (or a scheduler name). Default: the model's. */
             scheduler_id?: string;
-            /** @description Multiple of 8, 256-1024; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. */
+            /** @description Multiple of 8, 256-1024; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits). */
             width?: number;
-            /** @description Multiple of 8, 256-1024; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. */
+            /** @description Multiple of 8, 256-1024; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits). */
             height?: number;
-            /** @description Images to make, 1-4 (1 credit each). Default: 2. */
+            /** @description Images to make, 1-4 (1 credit each). Default: 2. The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits). */
             num_outputs?: number;
-            /** @description 1-20. Default: the model's (7 for most). */
+            /** @description 1-20. Default: the model's (7 for most). The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits). */
             guidance_scale?: number;
-            /** @description 10-50. Default: the model's. */
+            /** @description 10-50. Default: the model's. The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits). */
             inference_steps?: number;
             /** @description 0-4294967295. Same seed + same settings = same image; output k uses seed + k. -1 or absent: random (Stablecog draws a random seed for a negative one). */
             seed?: number;
@@ -856,6 +896,15 @@ export interface components {
             stream_id?: string;
             /** @description Accepted for compatibility; there is no public gallery. */
             submit_to_gallery?: boolean;
+        };
+        CancelResponse: {
+            id: string;
+            /** @enum {string} */
+            status: "failed";
+            /** @enum {string} */
+            failure_reason: "cancelled";
+            /** @description Credits given back for the outputs it had not made. */
+            refunded_credits: number;
         };
         GenerationModelsResponse: {
             models: components["schemas"]["GenerationModel"][];
@@ -871,10 +920,36 @@ export interface components {
             /** @description Darkroom: the model's plain id (also accepted as model_id). */
             darkroom_id: string;
             image_to_image: boolean;
+            darkroom_limits: components["schemas"]["StablecogModelLimits"];
         };
         Scheduler: {
             id: string;
             name: string;
+        };
+        /** @description Darkroom: what a create request may ask of this model: Stablecog's limits narrowed by the model's own (width * height * inference_steps <= 1024 * 1024 * 30 still applies). */
+        StablecogModelLimits: {
+            width: {
+                min: number;
+                max: number;
+                multiple: number;
+            };
+            height: {
+                min: number;
+                max: number;
+                multiple: number;
+            };
+            inference_steps: {
+                min: number;
+                max: number;
+            };
+            guidance_scale: {
+                min: number;
+                max: number;
+            };
+            num_outputs: {
+                min: number;
+                max: number;
+            };
         };
         GenerationDefaultsResponse: {
             model_id: string;
@@ -957,6 +1032,11 @@ export interface components {
             gallery_status: string;
             is_favorited: boolean;
             was_auto_submitted: boolean;
+        };
+        DeletedOutputResponse: {
+            id: string;
+            /** @enum {boolean} */
+            deleted: true;
         };
         UploadResponse: {
             /** @example s3://<sha256 of your user id>/<uuid>.png */
@@ -1053,22 +1133,22 @@ export interface components {
         };
         StableImageCoreInput: {
             /**
-             * @description What to draw.
+             * @description What to draw, 1-10000 characters.
              * @example A lighthouse on a cliff
              */
             prompt: string;
-            /** @description 320-1536, a multiple of 64; give width and height together, or neither (then aspect_ratio). */
+            /** @description 320-1536, a multiple of 64; give width and height together, or neither (then aspect_ratio). The model may narrow this: see GET /v1/image/generation/models or GET /v1/models (the default model's darkroom_limits). */
             width?: number;
-            /** @description 320-1536, a multiple of 64; give width and height together, or neither (then aspect_ratio). */
+            /** @description 320-1536, a multiple of 64; give width and height together, or neither (then aspect_ratio). The model may narrow this: see GET /v1/image/generation/models or GET /v1/models (the default model's darkroom_limits). */
             height?: number;
             /**
-             * @description Shape of the image (default 1:1), at the model's native pixel count.
+             * @description Shape of the image (default 1:1): the size the default model can draw whose shape is nearest, at about its native pixel count (at most 1536 a side). The model may narrow this: see GET /v1/image/generation/models or GET /v1/models (the default model's darkroom_limits).
              * @enum {string}
              */
             aspect_ratio?: "21:9" | "16:9" | "3:2" | "5:4" | "1:1" | "4:5" | "2:3" | "9:16" | "9:21";
             /** @description 0 or absent: random. */
             seed?: number;
-            /** @description What not to draw. */
+            /** @description What not to draw, at most 10000 characters. */
             negative_prompt?: string;
             /**
              * @description A style: prompt and negative-prompt templates (tile-texture also draws a seamless tile where the model can).
@@ -1099,8 +1179,12 @@ export interface components {
         StabilityCoreForm: {
             /** @description Required, 1-10000 characters. */
             prompt: string;
-            /** @enum {string} */
+            /**
+             * @description Default 1:1: the size the default model can draw whose shape is nearest, at about its native pixel count. The model may narrow this: see GET /v1/image/generation/models or GET /v1/models (the default model's darkroom_limits).
+             * @enum {string}
+             */
             aspect_ratio?: "21:9" | "16:9" | "3:2" | "5:4" | "1:1" | "4:5" | "2:3" | "9:16" | "9:21";
+            /** @description At most 10000 characters. */
             negative_prompt?: string;
             /** @description 0-4294967294; 0 or absent: random. */
             seed?: string;
@@ -1132,8 +1216,12 @@ export interface components {
             code: string;
         };
         LeonardoCreateGenerationInput: {
-            /** @example A majestic cat in the snow */
+            /**
+             * @description What to draw, 1-10000 characters.
+             * @example A majestic cat in the snow
+             */
             prompt: string;
+            /** @description What not to draw, at most 10000 characters. */
             negative_prompt?: string | null;
             /** @description A Darkroom model (UUID or plain id), or a Leonardo model id mapped by DARKROOM_LEONARDO_MODELS; the SDK's default b24e16ff-06e3-43eb-8d33-4416c2d75876 means the mapped or default model. */
             modelId?: string | null;
@@ -1142,20 +1230,20 @@ export interface components {
              * @enum {string|null}
              */
             sd_version?: "v1_5" | "v2" | "v3" | "SDXL_0_8" | "SDXL_0_9" | "SDXL_1_0" | "SDXL_LIGHTNING" | "PHOENIX" | "FLUX" | "FLUX_DEV" | "KINO_2_0" | null;
-            /** @description 32-1536, a multiple of 8. Default: the model's default size. */
+            /** @description 32-1536, a multiple of 8. Default: the model's default size. The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits). */
             width?: number | null;
-            /** @description 32-1536, a multiple of 8. Default: the model's default size. */
+            /** @description 32-1536, a multiple of 8. Default: the model's default size. The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits). */
             height?: number | null;
-            /** @description 1-8; 1-4 when width or height is over 768. Default 4. One credit each. */
+            /** @description 1-8; 1-4 when width or height is over 768. Default 4. One credit each. The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits). */
             num_images?: number | null;
-            /** @description 10-60, default 15. */
+            /** @description 10-60, default 15. The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits). */
             num_inference_steps?: number | null;
-            /** @description 1-20. Default: the model's. */
+            /** @description 1-20. Default: the model's. The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits). */
             guidance_scale?: number | null;
             /** @description Same seed, same settings: same images (the engine uses seed mod 2^32). Absent: random. */
             seed?: number | null;
             /**
-             * @description Default EULER_DISCRETE (or the model's own when it lacks Euler). LEONARDO is DPM++ 2M Karras.
+             * @description Default EULER_DISCRETE (or the model's own when it lacks Euler). LEONARDO is DPM++ 2M Karras. The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits).
              * @enum {string|null}
              */
             scheduler?: "KLMS" | "EULER_ANCESTRAL_DISCRETE" | "EULER_DISCRETE" | "DDIM" | "DPM_SOLVER" | "PNDM" | "LEONARDO" | null;
@@ -1356,7 +1444,35 @@ export interface components {
                 nsfw: boolean;
                 featured: boolean;
                 generated_image: null;
+                darkroom_limits: components["schemas"]["LeonardoModelLimits"];
             }[];
+        };
+        /** @description Darkroom: what POST /generations may ask of this model: Leonardo's limits narrowed by the model's own (num_images at most 4 above 768 px still applies). */
+        LeonardoModelLimits: {
+            width: {
+                min: number;
+                max: number;
+                multiple: number;
+            };
+            height: {
+                min: number;
+                max: number;
+                multiple: number;
+            };
+            num_images: {
+                min: number;
+                max: number;
+            };
+            num_inference_steps: {
+                min: number;
+                max: number;
+            };
+            guidance_scale: {
+                min: number;
+                max: number;
+            };
+            /** @description The scheduler values this model takes. */
+            scheduler: ("KLMS" | "EULER_ANCESTRAL_DISCRETE" | "EULER_DISCRETE" | "DDIM" | "DPM_SOLVER" | "PNDM" | "LEONARDO")[];
         };
         OpenAIImagesResponse: {
             /** @description Unix time (seconds) the request was accepted. */
@@ -1385,15 +1501,15 @@ export interface components {
         };
         OpenAIImageGenerationInput: {
             /**
-             * @description What to draw (for edits: what the repainted area shows).
+             * @description What to draw (for edits: what the repainted area shows), 1-32000 characters.
              * @example A cute baby sea otter
              */
             prompt: string;
             /** @description A Darkroom model id (its plain id or UUID, see the Stablecog /v1/image/generation/models). OpenAI's names (dall-e-2, dall-e-3, gpt-image-*) mean the default model. */
             model?: string | null;
-            /** @description Images to make, 1-8 (one credit each). Default 1. */
+            /** @description Images to make, 1-8 (one credit each). Default 1. The model may narrow this: see GET /v1/models (each model's darkroom_limits). */
             n?: number | null;
-            /** @description WIDTHxHEIGHT in pixels, multiples of 8 within the model's range, or auto (the model's default size; for edits and variations the input image's size when the model can draw it). */
+            /** @description WIDTHxHEIGHT in pixels, multiples of 8 within the model's range, or auto (the model's default size; for edits and variations the input image's size when the model can draw it). The model may narrow this: see GET /v1/models (each model's darkroom_limits). */
             size?: string | null;
             /**
              * @description url (default: a signed link to the image on this server) or b64_json.
@@ -1447,8 +1563,9 @@ export interface components {
             mask?: string;
             prompt: string;
             model?: string;
-            /** @description 1-8 */
+            /** @description 1-8. The model may narrow this: see GET /v1/models (each model's darkroom_limits). */
             n?: string;
+            /** @description WIDTHxHEIGHT or auto (the image's own size when the model can draw it). The model may narrow this: see GET /v1/models (each model's darkroom_limits). */
             size?: string;
             /** @enum {string} */
             response_format?: "url" | "b64_json";
@@ -1463,8 +1580,9 @@ export interface components {
              */
             image: string;
             model?: string;
-            /** @description 1-8 */
+            /** @description 1-8. The model may narrow this: see GET /v1/models (each model's darkroom_limits). */
             n?: string;
+            /** @description WIDTHxHEIGHT or auto (the image's own size when the model can draw it). The model may narrow this: see GET /v1/models (each model's darkroom_limits). */
             size?: string;
             /** @enum {string} */
             response_format?: "url" | "b64_json";
@@ -1489,6 +1607,31 @@ export interface components {
             created: number;
             /** @example darkroom */
             owned_by: string;
+            darkroom_limits: components["schemas"]["OpenAIModelLimits"];
+        };
+        /** @description Darkroom: what an images request may ask of this model (not part of OpenAI's Model object). */
+        OpenAIModelLimits: {
+            /** @description The WIDTH of size: the model's range. */
+            width: {
+                min: number;
+                max: number;
+                multiple: number;
+            };
+            /** @description The HEIGHT of size: the model's range. */
+            height: {
+                min: number;
+                max: number;
+                multiple: number;
+            };
+            n: {
+                min: number;
+                max: number;
+            };
+            /**
+             * @description What size auto (or no size) means for a generation.
+             * @example 256x256
+             */
+            default_size: string;
         };
     };
     responses: never;
@@ -1714,6 +1857,82 @@ export interface operations {
             };
         };
     };
+    cancelGeneration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled, with the credits refunded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelResponse"];
+                };
+            };
+            /** @description Bad input (the field is named), insufficient_credits, too_many_tokens or queue_limit_reached. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key ("Unauthorized"). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No generation of yours with that id (generation_not_found). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The generation has already ended (succeeded or failed); the description says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests for this key; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The generation failed or timed out (TIMEOUT); its credits were refunded. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     listGenerationModels: {
         parameters: {
             query?: never;
@@ -1723,7 +1942,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every installed model, its schedulers (Stablecog ids where Stablecog has them) and default size. */
+            /** @description Every installed model, its schedulers (Stablecog ids where Stablecog has them), default size and, in darkroom_limits, the ranges a create request may ask of it. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1752,7 +1971,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every installed model, its schedulers (Stablecog ids where Stablecog has them) and default size. */
+            /** @description Every installed model, its schedulers (Stablecog ids where Stablecog has them), default size and, in darkroom_limits, the ranges a create request may ask of it. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2091,6 +2310,73 @@ export interface operations {
             };
             /** @description Missing, unknown or revoked API key ("Unauthorized"). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests for this key; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The generation failed or timed out (TIMEOUT); its credits were refunded. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    deleteOutput: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedOutputResponse"];
+                };
+            };
+            /** @description Bad input (the field is named), insufficient_credits, too_many_tokens or queue_limit_reached. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key ("Unauthorized"). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No output of yours with that id (output_not_found). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

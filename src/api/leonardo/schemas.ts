@@ -68,6 +68,9 @@ export const IGNORED_OPTIONS = [
 
 type Issue = { input?: unknown };
 
+/** Where a client reads what a model narrows these to. */
+const NARROWED = "The model may narrow this: see GET /api/rest/v1/platformModels (each model's darkroom_limits).";
+
 const int = (name: string) => z.number({ error: `${name}: must be an integer` }).int({ error: `${name}: must be an integer` });
 const num = (name: string) => z.number({ error: `${name}: must be a number` });
 const str = (name: string, max = 1000) => z.string({ error: `${name}: must be a string` }).max(max, { error: `${name}: must be at most ${max} characters` });
@@ -79,7 +82,7 @@ const size = (name: 'width' | 'height') =>
     .max(LIMITS.maxSize, { error: `${name}: must be between ${LIMITS.minSize} and ${LIMITS.maxSize}` })
     .multipleOf(LIMITS.sizeMultiple, { error: `${name}: must be a multiple of ${LIMITS.sizeMultiple}` })
     .nullish()
-    .openapi({ multipleOf: LIMITS.sizeMultiple, description: `${LIMITS.minSize}-${LIMITS.maxSize}, a multiple of 8. Default: the model's default size.` });
+    .openapi({ multipleOf: LIMITS.sizeMultiple, description: `${LIMITS.minSize}-${LIMITS.maxSize}, a multiple of 8. Default: the model's default size. ${NARROWED}` });
 
 const ignored = (description = 'Accepted; no effect on Darkroom.') => z.unknown().optional().openapi({ description });
 
@@ -89,8 +92,8 @@ export const CreateGenerationInput = z
       .string({ error: (i: Issue) => (i.input === undefined || i.input === null ? 'prompt: is required' : 'prompt: must be a string') })
       .refine((s) => s.trim() !== '', { error: 'prompt: is required' })
       .refine((s) => s.length <= LIMITS.maxPrompt, { error: `prompt: must be at most ${LIMITS.maxPrompt} characters` })
-      .openapi({ example: 'A majestic cat in the snow' }),
-    negative_prompt: str('negative_prompt', LIMITS.maxPrompt).nullish(),
+      .openapi({ description: `What to draw, 1-${LIMITS.maxPrompt} characters.`, example: 'A majestic cat in the snow' }),
+    negative_prompt: str('negative_prompt', LIMITS.maxPrompt).nullish().openapi({ description: `What not to draw, at most ${LIMITS.maxPrompt} characters.` }),
     modelId: str('modelId', 200)
       .nullish()
       .openapi({ description: "A Darkroom model (UUID or plain id), or a Leonardo model id mapped by DARKROOM_LEONARDO_MODELS; the SDK's default b24e16ff-06e3-43eb-8d33-4416c2d75876 means the mapped or default model." }),
@@ -104,17 +107,17 @@ export const CreateGenerationInput = z
       .min(1, { error: `num_images: must be between 1 and ${LIMITS.maxImages}` })
       .max(LIMITS.maxImages, { error: `num_images: must be between 1 and ${LIMITS.maxImages}` })
       .nullish()
-      .openapi({ description: `1-${LIMITS.maxImages}; 1-${LIMITS.maxImagesLarge} when width or height is over ${LIMITS.largeSide}. Default ${LIMITS.defaultImages}. One credit each.` }),
+      .openapi({ description: `1-${LIMITS.maxImages}; 1-${LIMITS.maxImagesLarge} when width or height is over ${LIMITS.largeSide}. Default ${LIMITS.defaultImages}. One credit each. ${NARROWED}` }),
     num_inference_steps: int('num_inference_steps')
       .min(LIMITS.minSteps, { error: `num_inference_steps: must be between ${LIMITS.minSteps} and ${LIMITS.maxSteps}` })
       .max(LIMITS.maxSteps, { error: `num_inference_steps: must be between ${LIMITS.minSteps} and ${LIMITS.maxSteps}` })
       .nullish()
-      .openapi({ description: `${LIMITS.minSteps}-${LIMITS.maxSteps}, default ${LIMITS.defaultSteps}.` }),
+      .openapi({ description: `${LIMITS.minSteps}-${LIMITS.maxSteps}, default ${LIMITS.defaultSteps}. ${NARROWED}` }),
     guidance_scale: num('guidance_scale')
       .min(LIMITS.minGuidance, { error: `guidance_scale: must be between ${LIMITS.minGuidance} and ${LIMITS.maxGuidance}` })
       .max(LIMITS.maxGuidance, { error: `guidance_scale: must be between ${LIMITS.minGuidance} and ${LIMITS.maxGuidance}` })
       .nullish()
-      .openapi({ description: "1-20. Default: the model's." }),
+      .openapi({ description: `${LIMITS.minGuidance}-${LIMITS.maxGuidance}. Default: the model's. ${NARROWED}` }),
     seed: int('seed')
       .min(0, { error: `seed: must be between 0 and ${LIMITS.maxSeed}` })
       .max(LIMITS.maxSeed, { error: `seed: must be between 0 and ${LIMITS.maxSeed}` })
@@ -123,7 +126,7 @@ export const CreateGenerationInput = z
     scheduler: z
       .enum(LEONARDO_SCHEDULER_NAMES, { error: `scheduler: must be one of ${LEONARDO_SCHEDULER_NAMES.join(', ')}` })
       .nullish()
-      .openapi({ description: 'Default EULER_DISCRETE (or the model\'s own when it lacks Euler). LEONARDO is DPM++ 2M Karras.' }),
+      .openapi({ description: `Default EULER_DISCRETE (or the model's own when it lacks Euler). LEONARDO is DPM++ 2M Karras. ${NARROWED}` }),
     presetStyle: z
       .enum(LEONARDO_STYLE_NAMES, { error: `presetStyle: must be one of ${LEONARDO_STYLE_NAMES.join(', ')}` })
       .nullish()
@@ -232,6 +235,23 @@ export const Me = z
   })
   .openapi('LeonardoMe');
 
+const Range = z.object({ min: z.number(), max: z.number() });
+const SideRange = Range.extend({ multiple: z.number().int() });
+
+/** Leonardo's documented ranges narrowed by the model's own (in POST /generations' field names). */
+export const LeonardoLimits = z
+  .object({
+    width: SideRange,
+    height: SideRange,
+    num_images: Range,
+    num_inference_steps: Range,
+    guidance_scale: Range,
+    scheduler: z.array(z.enum(LEONARDO_SCHEDULER_NAMES)).openapi({ description: 'The scheduler values this model takes.' }),
+  })
+  .openapi('LeonardoModelLimits', {
+    description: `Darkroom: what POST /generations may ask of this model: Leonardo's limits narrowed by the model's own (num_images at most ${LIMITS.maxImagesLarge} above ${LIMITS.largeSide} px still applies).`,
+  });
+
 export const PlatformModels = z
   .object({
     custom_models: z.array(
@@ -242,6 +262,7 @@ export const PlatformModels = z
         nsfw: z.boolean(),
         featured: z.boolean(),
         generated_image: z.null(),
+        darkroom_limits: LeonardoLimits,
       }),
     ),
   })

@@ -4,11 +4,11 @@
  * before using one (and the SDK's `client.models`) work. Authenticated like the Images routes.
  */
 import { createRoute } from '@hono/zod-openapi';
-import type { CatalogModel } from '../../core/models.ts';
+import { modelLimits, narrow, type CatalogModel } from '../../core/models.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { ApiServices } from '../env.ts';
 import type { Mount } from '../route.ts';
-import { ModelIdParams, OpenAIError, OpenAIModel, OpenAIModelList } from './schemas.ts';
+import { MAX_N, ModelIdParams, OpenAIError, OpenAIModel, OpenAIModelList } from './schemas.ts';
 
 /** Models have no date of their own: `created` is when this process started, stable between calls. */
 const STARTED = Math.floor(Date.now() / 1000);
@@ -21,7 +21,21 @@ const common = {
   429: { description: 'Rate limit (rate_limit_exceeded, see Retry-After).', content: errorJson },
 } as const;
 
-const shape = (m: CatalogModel) => ({ id: m.id, object: 'model' as const, created: STARTED, owned_by: MODEL_OWNER });
+function shape(m: CatalogModel) {
+  const limits = modelLimits(m);
+  return {
+    id: m.id,
+    object: 'model' as const,
+    created: STARTED,
+    owned_by: MODEL_OWNER,
+    darkroom_limits: {
+      width: limits.width,
+      height: limits.height,
+      n: narrow({ min: 1, max: MAX_N }, limits.outputs),
+      default_size: `${m.manifest.defaults.width}x${m.manifest.defaults.height}`,
+    },
+  };
+}
 
 export function registerModels(mount: Mount, services: ApiServices): void {
   mount(
@@ -31,7 +45,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
       operationId: 'openaiListModels',
       tags: ['OpenAI'],
       summary: 'List the models (OpenAI Models API)',
-      description: 'Every installed image model; `id` is what `model` takes in /v1/images requests.',
+      description: "Every installed image model; `id` is what `model` takes in /v1/images requests, and darkroom_limits what `size` and `n` may ask of it.",
       ...secured,
       responses: { 200: { description: 'The models.', content: { 'application/json': { schema: OpenAIModelList } } }, ...common },
     }),

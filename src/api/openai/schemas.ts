@@ -11,6 +11,9 @@ export const MAX_N = 8;
 export const MAX_PROMPT = 32000;
 
 type Issue = { input?: unknown };
+
+/** Where a client reads what a model narrows these to. */
+const NARROWED = "The model may narrow this: see GET /v1/models (each model's darkroom_limits).";
 const got = (i: Issue) => JSON.stringify(i.input);
 
 const requiredString = (name: string) =>
@@ -25,7 +28,7 @@ const optString = (name: string, max = 1000) =>
 export const Prompt = requiredString('prompt')
   .min(1, { error: "Invalid 'prompt': empty string. Expected a string with minimum length 1." })
   .max(MAX_PROMPT, { error: `Invalid 'prompt': string too long. Expected a string with maximum length ${MAX_PROMPT}.` })
-  .openapi({ description: 'What to draw (for edits: what the repainted area shows).', example: 'A cute baby sea otter' });
+  .openapi({ description: `What to draw (for edits: what the repainted area shows), 1-${MAX_PROMPT} characters.`, example: 'A cute baby sea otter' });
 
 /** `n`, as JSON (a number) or as a form field (digits). */
 const nField = (coerce: boolean) =>
@@ -34,13 +37,17 @@ const nField = (coerce: boolean) =>
     .min(1, { error: (i: Issue) => `Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${got(i)} instead.` })
     .max(MAX_N, { error: (i: Issue) => `Invalid 'n': integer above maximum value. Expected a value <= ${MAX_N} (this server's batch limit), but got ${got(i)} instead.` })
     .nullish()
-    .openapi({ description: `Images to make, 1-${MAX_N} (one credit each). Default 1.` });
+    .openapi({ description: `Images to make, 1-${MAX_N} (one credit each). Default 1. ${NARROWED}` });
 
 export const Size = z
   .string({ error: "Invalid type for 'size': expected a string such as '512x512'." })
   .regex(/^(auto|\d{1,5}x\d{1,5})$/, { error: (i: Issue) => `Invalid value for 'size': ${got(i)}. Expected 'WIDTHxHEIGHT' (multiples of 8 the model can draw, e.g. '512x512') or 'auto'.` })
   .nullish()
-  .openapi({ description: "WIDTHxHEIGHT in pixels, multiples of 8 within the model's range, or auto (the model's default size; for edits and variations the input image's size when the model can draw it)." });
+  .openapi({
+    description:
+      "WIDTHxHEIGHT in pixels, multiples of 8 within the model's range, or auto (the model's default size; for edits and variations the input image's size when the model can draw it). " +
+      NARROWED,
+  });
 
 export const ResponseFormat = z
   .enum(['url', 'b64_json'], { error: (i: Issue) => `Invalid value for 'response_format': ${got(i)}. Supported values are: 'url' and 'b64_json'.` })
@@ -125,8 +132,8 @@ const binary = (description: string) => z.string().openapi({ type: 'string', for
 /** The form fields the edit and variation endpoints share (multipart: every value is a string). */
 const imageFormFields = {
   model: z.string().optional(),
-  n: z.string().optional().openapi({ description: `1-${MAX_N}` }),
-  size: z.string().optional(),
+  n: z.string().optional().openapi({ description: `1-${MAX_N}. ${NARROWED}` }),
+  size: z.string().optional().openapi({ description: `WIDTHxHEIGHT or auto (the image's own size when the model can draw it). ${NARROWED}` }),
   response_format: z.enum(['url', 'b64_json']).optional(),
   output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
   user: z.string().optional(),
@@ -175,12 +182,25 @@ export const OpenAIError = z
   })
   .openapi('OpenAIError');
 
+const Range = z.object({ min: z.number(), max: z.number() });
+const SideRange = Range.extend({ multiple: z.number().int() });
+
+export const OpenAIModelLimits = z
+  .object({
+    width: SideRange.openapi({ description: "The WIDTH of size: the model's range." }),
+    height: SideRange.openapi({ description: "The HEIGHT of size: the model's range." }),
+    n: Range,
+    default_size: z.string().openapi({ description: 'What size auto (or no size) means for a generation.', example: '256x256' }),
+  })
+  .openapi('OpenAIModelLimits', { description: 'Darkroom: what an images request may ask of this model (not part of OpenAI\'s Model object).' });
+
 export const OpenAIModel = z
   .object({
     id: z.string().openapi({ description: "The model's Darkroom id (its manifest id): what `model` takes in image requests.", example: 'darkroom-demo' }),
     object: z.literal('model'),
     created: z.number().int().openapi({ description: 'Unix seconds: when this server process started (models carry no date of their own).' }),
     owned_by: z.string().openapi({ example: 'darkroom' }),
+    darkroom_limits: OpenAIModelLimits,
   })
   .openapi('OpenAIModel');
 

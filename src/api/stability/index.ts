@@ -18,7 +18,7 @@ import { parseWith } from '../validation.ts';
 import { seedErrorHandler, v2ErrorHandler } from './errors.ts';
 import { generateOne } from './generate.ts';
 import { SeedCoreError, SeedCoreInput, SeedCoreResponse, V2CoreForm, V2CoreFormDoc, V2CoreJson, V2Error } from './schemas.ts';
-import { sizeForAspect } from './sizes.ts';
+import { SIZE, sizeForAspect } from './sizes.ts';
 
 const MAX_BODY = 10 * 1024 * 1024;
 const secured = { security: [{ bearer: [] }] };
@@ -38,8 +38,9 @@ function seedApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
       tags: ['Stability'],
       summary: 'Stable Image Core (seed 002): one image, base64 in JSON',
       description:
-        `Authorization: the API key, raw or as "Bearer <key>". width and height (${320}-${1536}, multiples of 64) together, or aspect_ratio alone (default 1:1). ` +
-        `${FLAT_PRICES.stable_image_core} credits per successful image; failures are not charged.`,
+        `Authorization: the API key, raw or as "Bearer <key>". width and height (${SIZE.min}-${SIZE.max}, multiples of ${SIZE.multiple}) together, or aspect_ratio alone (default 1:1). ` +
+        `${FLAT_PRICES.stable_image_core} credits per successful image; failures are not charged. Runs the default model, which may narrow the sizes: ` +
+        "see GET /v1/image/generation/models or GET /v1/models (its darkroom_limits).",
       ...secured,
       request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: SeedCoreInput } } } },
       responses: {
@@ -88,7 +89,8 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
       description:
         'multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers ' +
         `{image (base64), finish_reason, seed}. ${FLAT_PRICES.stability_core} credits per successful image; failures are not charged. ` +
-        "The size is the model's native pixel count in the aspect ratio asked for.",
+        "Runs the default model: the size is the one it can draw whose shape is nearest the aspect ratio asked for, at about its native pixel count " +
+        '(see GET /v1/image/generation/models or GET /v1/models, its darkroom_limits).',
       ...secured,
       request: { headers: IdempotencyHeaders, body: { required: true, content: { 'multipart/form-data': { schema: V2CoreFormDoc } } } },
       responses: {

@@ -7,6 +7,9 @@ import { STABILITY_STYLE_NAMES } from '../../core/style-presets.ts';
 import { ASPECT_RATIOS, SIZE } from './sizes.ts';
 
 export const MAX_PROMPT = 10000;
+
+/** Where a client reads what the default model (the one these routes use) takes. */
+export const NARROWED = "The model may narrow this: see GET /v1/image/generation/models or GET /v1/models (the default model's darkroom_limits).";
 export const MAX_SEED = 4294967294;
 
 type Issue = { input?: unknown };
@@ -15,18 +18,18 @@ const prompt = z
   .string({ error: (i: Issue) => (i.input === undefined ? 'prompt: is required' : 'prompt: must be a string') })
   .refine((s) => s.trim() !== '', { error: 'prompt: is required' })
   .refine((s) => s.length <= MAX_PROMPT, { error: `prompt: must be at most ${MAX_PROMPT} characters` })
-  .openapi({ description: 'What to draw.', example: 'A lighthouse on a cliff' });
+  .openapi({ description: `What to draw, 1-${MAX_PROMPT} characters.`, example: 'A lighthouse on a cliff' });
 
 const negativePrompt = z
   .string({ error: 'negative_prompt: must be a string' })
   .max(MAX_PROMPT, { error: `negative_prompt: must be at most ${MAX_PROMPT} characters` })
   .optional()
-  .openapi({ description: 'What not to draw.' });
+  .openapi({ description: `What not to draw, at most ${MAX_PROMPT} characters.` });
 
 const aspectRatio = z
   .enum(ASPECT_RATIOS, { error: `aspect_ratio: must be one of ${ASPECT_RATIOS.join(', ')}` })
   .optional()
-  .openapi({ description: "Shape of the image (default 1:1), at the model's native pixel count." });
+  .openapi({ description: `Shape of the image (default 1:1): the size the default model can draw whose shape is nearest, at about its native pixel count (at most ${SIZE.max} a side). ${NARROWED}` });
 
 const stylePreset = z
   .enum(STABILITY_STYLE_NAMES, { error: `style_preset: must be one of ${STABILITY_STYLE_NAMES.join(', ')}` })
@@ -41,7 +44,10 @@ const side = (name: 'width' | 'height') =>
     .max(SIZE.max, { error: `${name}: must be between ${SIZE.min} and ${SIZE.max}` })
     .multipleOf(SIZE.multiple, { error: `${name}: must be a multiple of ${SIZE.multiple}` })
     .optional()
-    .openapi({ multipleOf: SIZE.multiple, description: `${SIZE.min}-${SIZE.max}, a multiple of ${SIZE.multiple}; give width and height together, or neither (then aspect_ratio).` });
+    .openapi({
+      multipleOf: SIZE.multiple,
+      description: `${SIZE.min}-${SIZE.max}, a multiple of ${SIZE.multiple}; give width and height together, or neither (then aspect_ratio). ${NARROWED}`,
+    });
 
 const seedJson = z
   .number({ error: 'seed: must be an integer' })
@@ -105,8 +111,8 @@ export const V2CoreForm = z.object({
 export const V2CoreFormDoc = z
   .object({
     prompt: z.string().openapi({ description: `Required, 1-${MAX_PROMPT} characters.` }),
-    aspect_ratio: z.enum(ASPECT_RATIOS).optional(),
-    negative_prompt: z.string().optional(),
+    aspect_ratio: z.enum(ASPECT_RATIOS).optional().openapi({ description: `Default 1:1: the size the default model can draw whose shape is nearest, at about its native pixel count. ${NARROWED}` }),
+    negative_prompt: z.string().optional().openapi({ description: `At most ${MAX_PROMPT} characters.` }),
     seed: z.string().optional().openapi({ description: `0-${MAX_SEED}; 0 or absent: random.` }),
     style_preset: z.enum(STABILITY_STYLE_NAMES).optional(),
     output_format: z.enum(OUTPUT_FORMATS).optional().openapi({ description: 'png (default), jpeg or webp.' }),

@@ -1,11 +1,24 @@
 /** Model and default-settings discovery (no key needed), with Stablecog's paths and their aliases. */
 import { createRoute } from '@hono/zod-openapi';
+import { modelLimits, narrow, type CatalogModel } from '../../core/models.ts';
 import type { ApiServices } from '../env.ts';
 import type { Mount } from '../route.ts';
-import { defaultsFor } from './defaults.ts';
+import { defaultsFor, LIMITS } from './defaults.ts';
 import { publicErrorResponses } from './openapi.ts';
 import { stablecogScheduler } from './schedulers.ts';
 import { GenerationDefaultsResponse, GenerationModelsResponse, UpscaleDefaultsResponse, UpscaleModelsResponse } from './schemas.ts';
+
+function limitsOf(model: CatalogModel) {
+  const m = modelLimits(model);
+  const side = { min: LIMITS.minSize, max: LIMITS.maxSize };
+  return {
+    width: narrow(side, m.width),
+    height: narrow(side, m.height),
+    inference_steps: narrow({ min: LIMITS.minSteps, max: LIMITS.maxSteps }, m.steps),
+    guidance_scale: narrow({ min: LIMITS.minGuidance, max: LIMITS.maxGuidance }, m.guidance),
+    num_outputs: narrow({ min: LIMITS.minOutputs, max: LIMITS.maxOutputs }, m.outputs),
+  };
+}
 
 const ok = <S>(description: string, schema: S) => ({ 200: { description, content: { 'application/json': { schema } } }, ...publicErrorResponses });
 
@@ -19,7 +32,10 @@ export function registerModels(mount: Mount, services: ApiServices): void {
       operationId: 'listGenerationModels',
       tags: ['Models'],
       summary: 'Generation models with their schedulers',
-      responses: ok('Every installed model, its schedulers (Stablecog ids where Stablecog has them) and default size.', GenerationModelsResponse),
+      responses: ok(
+        'Every installed model, its schedulers (Stablecog ids where Stablecog has them), default size and, in darkroom_limits, the ranges a create request may ask of it.',
+        GenerationModelsResponse,
+      ),
     }),
     async (c) => {
       const models = await catalog.list();
@@ -37,6 +53,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
               ...(m.description ? { description: m.description } : {}),
               darkroom_id: m.id,
               image_to_image: m.imageToImage,
+              darkroom_limits: limitsOf(m),
             };
           }),
         },

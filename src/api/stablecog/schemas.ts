@@ -19,6 +19,9 @@ const size = (label: 'Width' | 'Height', name: string) =>
     .multipleOf(LIMITS.sizeMultiple, { error: `${label} must be a multiple of ${LIMITS.sizeMultiple}` })
     .openapi({ multipleOf: LIMITS.sizeMultiple }); // zod-to-openapi does not carry multipleOf over by itself
 
+/** Where a client reads what a model narrows these to. */
+const NARROWED = "The model may narrow this: see GET /v1/image/generation/models (each model's darkroom_limits).";
+
 export const StreamId = strField('stream_id').regex(/^[A-Za-z0-9_-]{16,128}$/, { error: 'stream_id must be 16-128 letters, digits, _ or -' });
 
 export const GenerationCreateInput = z
@@ -27,26 +30,26 @@ export const GenerationCreateInput = z
       .string({ error: (i) => (i.input === undefined ? 'Prompt is required' : 'prompt must be a string') })
       .refine((s) => s.trim() !== '', { error: 'Prompt is required' })
       .openapi({ description: `What to draw. Line breaks become spaces; cut to ${LIMITS.maxPromptLength} characters.`, example: 'red cat wearing a purple hat' }),
-    negative_prompt: strField('negative_prompt').optional().openapi({ description: 'What not to draw.' }),
+    negative_prompt: strField('negative_prompt').optional().openapi({ description: `What not to draw. Line breaks become spaces; cut to ${LIMITS.maxPromptLength} characters.` }),
     model_id: uuidOrId('model_id').optional().openapi({ description: 'A model id from /v1/image/generation/models (its UUID or its plain id). Default: the default model.' }),
-    scheduler_id: uuidOrId('scheduler_id').optional().openapi({ description: "A scheduler id from the model's available_schedulers (or a scheduler name). Default: the model's." }),
-    width: size('Width', 'width').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's.` }),
-    height: size('Height', 'height').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's.` }),
+    scheduler_id: uuidOrId('scheduler_id').optional().openapi({ description: "A scheduler id from the model's available_schedulers in GET /v1/image/generation/models (or a scheduler name). Default: the model's." }),
+    width: size('Width', 'width').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. ${NARROWED}` }),
+    height: size('Height', 'height').optional().openapi({ description: `Multiple of 8, ${LIMITS.minSize}-${LIMITS.maxSize}; width * height * inference_steps <= 1024 * 1024 * 30. Default: the model's. ${NARROWED}` }),
     num_outputs: intField('num_outputs')
       .min(LIMITS.minOutputs, { error: `Number of outputs can't be less than ${LIMITS.minOutputs}` })
       .max(LIMITS.maxOutputs, { error: `Number of outputs can't be more than ${LIMITS.maxOutputs}` })
       .optional()
-      .openapi({ description: 'Images to make, 1-4 (1 credit each). Default: 2.' }),
+      .openapi({ description: `Images to make, ${LIMITS.minOutputs}-${LIMITS.maxOutputs} (1 credit each). Default: 2. ${NARROWED}` }),
     guidance_scale: numField('guidance_scale')
       .min(LIMITS.minGuidance, { error: 'Guidance scale is too small, min is: 1.000000' })
       .max(LIMITS.maxGuidance, { error: 'Guidance scale is too large, max is: 20.000000' })
       .optional()
-      .openapi({ description: "1-20. Default: the model's (7 for most)." }),
+      .openapi({ description: `${LIMITS.minGuidance}-${LIMITS.maxGuidance}. Default: the model's (7 for most). ${NARROWED}` }),
     inference_steps: intField('inference_steps')
       .min(LIMITS.minSteps, { error: `Inference steps is too small, min is: ${LIMITS.minSteps}` })
       .max(LIMITS.maxSteps, { error: `Inference steps is too large, max is: ${LIMITS.maxSteps}` })
       .optional()
-      .openapi({ description: "10-50. Default: the model's." }),
+      .openapi({ description: `${LIMITS.minSteps}-${LIMITS.maxSteps}. Default: the model's. ${NARROWED}` }),
     seed: intField('seed')
       .min(-1, { error: `Seed is too small, min is: 0 (or -1 for a random seed)` })
       .max(LIMITS.maxSeed, { error: `Seed is too large, max is: ${LIMITS.maxSeed}` })
@@ -109,6 +112,22 @@ export const ErrorResponse = z
 
 export const SchedulerItem = z.object({ id: z.string(), name: z.string() }).openapi('Scheduler');
 
+const Range = z.object({ min: z.number(), max: z.number() });
+const SideRange = Range.extend({ multiple: z.number().int() });
+
+/** Stablecog's documented ranges narrowed by the model's own (in the create request's field names). */
+export const StablecogLimits = z
+  .object({
+    width: SideRange,
+    height: SideRange,
+    inference_steps: Range,
+    guidance_scale: Range,
+    num_outputs: Range,
+  })
+  .openapi('StablecogModelLimits', {
+    description: "Darkroom: what a create request may ask of this model: Stablecog's limits narrowed by the model's own (width * height * inference_steps <= 1024 * 1024 * 30 still applies).",
+  });
+
 export const GenerationModelsResponse = z
   .object({
     models: z.array(
@@ -123,6 +142,7 @@ export const GenerationModelsResponse = z
           description: z.string().optional(),
           darkroom_id: z.string().openapi({ description: "Darkroom: the model's plain id (also accepted as model_id)." }),
           image_to_image: z.boolean(),
+          darkroom_limits: StablecogLimits,
         })
         .openapi('GenerationModel'),
     ),
