@@ -896,6 +896,11 @@ export interface components {
             stream_id?: string;
             /** @description Accepted for compatibility; there is no public gallery. */
             submit_to_gallery?: boolean;
+            /**
+             * @description Darkroom: where the seeded noise comes from. darkroom: Darkroom's own generator; torch-cpu: PyTorch's CPU generator, so a seed gives diffusers' picture of that seed (output k as torch.Generator("cpu").manual_seed(seed + k)). Default: the server's DARKROOM_NOISE (darkroom).
+             * @enum {string}
+             */
+            noise?: "darkroom" | "torch-cpu";
         };
         CancelResponse: {
             id: string;
