@@ -1,4 +1,5 @@
 /** Queries on generations and their outputs. */
+import { sql } from 'kysely';
 import type { Executor } from './database.ts';
 import { nextMicrosecond, timestamp } from './clock.ts';
 import { lockUser } from './users.ts';
@@ -81,6 +82,8 @@ export interface OutputQuery {
   cursor?: string;
   order: 'asc' | 'desc';
   orderBy: 'created_at' | 'updated_at';
+  /** Part of the prompt, any case; `%` and `_` match themselves. */
+  search?: string;
   models?: string[];
   schedulers?: string[];
   minWidth?: number;
@@ -102,6 +105,11 @@ export interface OutputQuery {
 
 export type OutputWithGeneration = GenerationOutput & { generation: Generation };
 
+/** A LIKE pattern (escape character `\`) matching any text that contains `text` as it is. */
+function likeContaining(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 function filtered(ex: Executor, q: OutputQuery) {
   let s = ex
     .selectFrom('generation_outputs as o')
@@ -109,6 +117,8 @@ function filtered(ex: Executor, q: OutputQuery) {
     .where('o.user_id', '=', q.userId)
     .where('o.deleted_at', 'is', null)
     .where('g.deleted_at', 'is', null);
+  // lower() on both sides: SQLite's folds ASCII only, Postgres's all of Unicode; either way the two sides fold alike.
+  if (q.search) s = s.where(sql<boolean>`lower(${sql.ref('g.prompt')}) like lower(${likeContaining(q.search)}) escape '\\'`);
   if (q.models?.length) s = s.where('g.model', 'in', q.models);
   if (q.schedulers?.length) s = s.where('g.scheduler', 'in', q.schedulers);
   if (q.minWidth !== undefined) s = s.where('g.width', '>=', q.minWidth);

@@ -26,7 +26,8 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
       summary: "The caller's outputs, newest first, with filters",
       description:
         'Cursor pagination: pass the previous answer\'s `next` as `cursor`. `total` is given on the first page only. ' +
-        "Stablecog's gallery-only filters (search, gallery_status, likes, aesthetic scores) do not apply to a private server.",
+        '`search` finds outputs by their prompt (a part of it, any case). ' +
+        "Stablecog's gallery-only filters (gallery_status, likes, aesthetic scores) do not apply to a private server.",
       ...secured,
       request: { query: OutputsQuery },
       responses: { 200: { description: 'One page of outputs.', content: { 'application/json': { schema: OutputsResponse } } }, ...errorResponses },
@@ -42,6 +43,7 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
         cursor: q.cursor,
         order: q.order ?? 'desc',
         orderBy: q.order_by ?? 'created_at',
+        search: q.search,
         models: modelIds,
         schedulers,
         minWidth: q.min_width,

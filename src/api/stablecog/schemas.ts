@@ -250,6 +250,7 @@ export const OutputsQuery = z.object({
   max_height: qInt('max_height').optional(),
   widths: commaList(qInt('widths'), 'widths'),
   heights: commaList(qInt('heights'), 'heights'),
+  search: strField('search').max(1000, { error: 'search is too long' }).optional().openapi({ description: 'Darkroom: only outputs whose prompt contains this text, in any case (% and _ are plain characters).' }),
   min_inference_steps: qInt('min_inference_steps').optional(),
   max_inference_steps: qInt('max_inference_steps').optional(),
   inference_steps: commaList(qInt('inference_steps'), 'inference steps'),
