@@ -4,7 +4,7 @@
  * stops start-up with one message listing every bad value.
  */
 import { fileURLToPath } from 'node:url';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/execution-provider.ts';
 import { parseAllowList } from '../core/url-guard.ts';
 import { NOISE_KINDS, type NoiseKind } from '../engine/random.ts';
@@ -17,6 +17,8 @@ export interface Config {
   host: string;
   dataDir: string;
   modelsDir: string;
+  /** Installed LoRA adapters (`<name>.safetensors`); default the models directory's sibling `loras`. */
+  lorasDir: string;
   defaultModel: string;
   executionProvider: ExecutionProvider;
   /** Threads per ONNX operator on CPU; 0 lets ONNX Runtime decide. */
@@ -226,6 +228,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   host: { env: 'DARKROOM_HOST', parse: text, fallback: () => '0.0.0.0' },
   dataDir: { env: 'DARKROOM_DATA_DIR', parse: (r) => resolve(text(r)), fallback: () => resolve('data') },
   modelsDir: { env: 'DARKROOM_MODELS_DIR', parse: (r) => resolve(text(r)), fallback: (c) => join(c.dataDir!, 'models') },
+  lorasDir: { env: 'DARKROOM_LORAS_DIR', parse: (r) => resolve(text(r)), fallback: (c) => join(dirname(c.modelsDir!), 'loras') },
   defaultModel: { env: 'DARKROOM_DEFAULT_MODEL', parse: text, fallback: () => 'darkroom-demo' },
   executionProvider: { env: 'DARKROOM_EXECUTION_PROVIDER', parse: oneOf(EXECUTION_PROVIDERS), fallback: () => 'cpu' },
   threads: { env: 'DARKROOM_THREADS', parse: integer(0, 1024), fallback: () => 0 },

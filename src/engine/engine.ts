@@ -13,6 +13,7 @@ import { generate, generateBatch } from './pipelines/generate.ts';
 import { batchKey } from './pipelines/text-to-image.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './pipelines/request.ts';
 import { UpscalerRegistry } from './upscale/registry.ts';
+import { LoraLibrary, loraSetKey, type LoraChoice } from './lora/library.ts';
 import type { UpscaledImage } from './upscale/types.ts';
 
 export interface EngineOptions {
@@ -25,7 +26,9 @@ export interface EngineOptions {
   optimize?: boolean;
   /** Load float32 models converted to float16 (cached next to the model on first load). */
   fp16?: boolean;
-  /** How many models stay loaded at once. */
+  /** The folder of installed LoRA adapters (`<name>.safetensors`). */
+  lorasDir?: string;
+  /** How many models stay loaded at once (a model with a set of LoRAs merged in counts as one). */
   maxLoadedModels?: number;
   log?: (message: string) => void;
 }
@@ -39,10 +42,12 @@ interface CacheEntry {
 export class Engine {
   readonly registry: ModelRegistry;
   readonly upscalers: UpscalerRegistry;
+  readonly loras: LoraLibrary;
   private readonly cache = new Map<string, CacheEntry>();
 
   constructor(readonly options: EngineOptions) {
     this.registry = new ModelRegistry(options.modelDirs);
+    this.loras = new LoraLibrary(options.lorasDir);
     this.upscalers = new UpscalerRegistry(options.modelDirs, {
       provider: options.provider,
       threads: options.threads,
@@ -56,20 +61,22 @@ export class Engine {
     return (await this.upscalers.get(upscalerId)).upscale(image, signal);
   }
 
-  /** Loads (or returns the loaded) model by id, folder name or path. */
-  async model(idOrPath: string): Promise<LoadedModel> {
+  /** Loads (or returns the loaded) model by id, folder name or path, with `loras` merged into its weights. */
+  async model(idOrPath: string, loras: readonly LoraChoice[] = []): Promise<LoadedModel> {
     const info = await this.registry.resolve(idOrPath);
-    const key = info.dir;
+    const key = loras.length ? `${info.dir}\n${loraSetKey(loras)}` : info.dir;
     let entry = this.cache.get(key);
     if (!entry) {
-      const model = LoadedModel.load(info, {
+      const fitting = loras.length ? this.loras.fit(info, loras) : Promise.resolve(undefined);
+      const model = fitting.then((fitted) => LoadedModel.load(info, {
+        ...(fitted ? { loras: fitted } : {}),
         provider: this.options.provider,
         threads: this.options.threads,
         tuning: this.options.tuning,
         optimize: { fuse: this.options.optimize, fp16: this.options.fp16 },
         onFallback: (m) => this.options.log?.(m),
         log: this.options.log,
-      });
+      }));
       entry = { model, inUse: 0, lastUsed: Date.now() };
       this.cache.set(key, entry);
       model.catch(() => this.cache.delete(key));
@@ -101,7 +108,9 @@ export class Engine {
     // Each float16 component that overflows is refused once, so this ends after at most one retry per component.
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.using(idOrPath, async (model) => {
+        const loras = inputs[0]?.loras ?? [];
+        if (inputs.some((input) => loraSetKey(input.loras) !== loraSetKey(loras))) throw new Error('a batch shares one set of LoRAs');
+        return await this.using(idOrPath, loras, async (model) => {
           const requests = inputs.map((input) => withDefaults(model.info.manifest, input));
           const images = requests.length === 1 ? [await generate(model, requests[0]!, options)] : await generateBatch(model, requests, options);
           return requests.map((request, i) => ({ request, images: images[i]! }));
@@ -129,14 +138,15 @@ export class Engine {
 
   /** Requests with the same key (and model) can go through generateBatch together; undefined: run alone. */
   async batchKeyOf(idOrPath: string, input: GenerationInput): Promise<string | undefined> {
-    const model = await this.model(idOrPath);
+    const model = await this.model(idOrPath, input.loras);
     return batchKey(model, withDefaults(model.info.manifest, { ...input, seed: input.seed ?? 0 }));
   }
 
   /** Runs `work` with the model loaded and marked in use, so the cache does not evict it meanwhile. */
-  private async using<T>(idOrPath: string, work: (model: LoadedModel) => Promise<T>): Promise<T> {
-    const model = await this.model(idOrPath);
-    const entry = this.cache.get(model.info.dir);
+  private async using<T>(idOrPath: string, loras: readonly LoraChoice[], work: (model: LoadedModel) => Promise<T>): Promise<T> {
+    const model = await this.model(idOrPath, loras);
+    const key = loras.length ? `${model.info.dir}\n${loraSetKey(loras)}` : model.info.dir;
+    const entry = this.cache.get(key);
     if (entry) entry.inUse++;
     try {
       return await work(model);
@@ -144,7 +154,7 @@ export class Engine {
       if (entry) {
         entry.inUse--;
         entry.lastUsed = Date.now();
-        if (entry.inUse === 0 && this.cache.get(model.info.dir) !== entry) await model.dispose();
+        if (entry.inUse === 0 && this.cache.get(key) !== entry) await model.dispose();
       }
     }
   }

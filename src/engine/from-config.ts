@@ -4,6 +4,7 @@ import { Engine } from './engine.ts';
 export function engineFromConfig(config: Config, log: (message: string) => void = (m) => void process.stderr.write(`darkroom: ${m}\n`)): Engine {
   return new Engine({
     modelDirs: [config.modelsDir, SHIPPED_MODELS_DIR],
+    lorasDir: config.lorasDir,
     provider: config.executionProvider,
     threads: config.threads,
     optimize: config.optimizeModels,

@@ -13,6 +13,7 @@ import { GenerationCancelledError } from '../engine/errors.ts';
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from '../engine/pipelines/request.ts';
 import type { ImageEngine } from './worker.ts';
+import { loraSetKey } from '../engine/lora/library.ts';
 
 type Result = { request: GenerationRequest; images: GeneratedImage[] };
 
@@ -77,7 +78,8 @@ export class BatchingEngine implements ImageEngine {
     return new Promise<Result>((resolve, reject) => {
       const entry: Entry = { input, options, resolve, reject, settled: false };
       options.signal?.addEventListener('abort', () => this.settle(entry, () => reject(new GenerationCancelledError())), { once: true });
-      const groupKey = `${model}\n${key}`;
+      // Requests with different LoRAs run different weights: they never share a batch.
+      const groupKey = `${model}\n${loraSetKey(input.loras)}\n${key}`;
       const limit = this.limitFor(groupKey);
       let group = this.pending.get(groupKey);
       if (group && imagesIn(group.entries) + imagesOf(entry) > limit) this.flush(groupKey);

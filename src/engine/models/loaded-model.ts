@@ -3,6 +3,9 @@
  * only needed for image-to-image and inpainting, so it is created on first use.
  */
 import { ModelFormatError } from '../errors.ts';
+import type { LoraComponent } from '../lora/keys.ts';
+import type { FittedSet } from '../lora/library.ts';
+import { mergedFile } from '../lora/merged-file.ts';
 import { OnnxSession, type ExecutionProvider, type SessionOptions } from '../runtime/session.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
@@ -18,6 +21,17 @@ export interface LoadOptions {
   /** Install-time rewrites to load the components through (optimized.ts), made and cached on first load. */
   optimize?: OptimizeSteps;
   log?: (message: string) => void;
+  /** LoRA adapters to merge into the weights (cached next to the model, lora/merged-file.ts). */
+  loras?: FittedSet;
+}
+
+/** The component's file with the LoRA adapters merged in; no fallback: without them it would be another model. */
+async function withLoras(component: OnnxComponent, path: string, options: LoadOptions): Promise<string> {
+  const adapters = options.loras?.[component as LoraComponent];
+  if (!adapters?.length) return path;
+  const merged = await mergedFile(path, adapters);
+  if (merged.fresh) options.log?.(`${path}: ${merged.changed ?? 0} weights merged with LoRA ${adapters.map((a) => `${a.adapter.name}:${a.weight}`).join(', ')} (cached as ${merged.path})`);
+  return merged.path;
 }
 
 /** The file to load for a component: its optimised twin when asked for and possible. */
@@ -125,7 +139,8 @@ export class LoadedModel {
         loaded.push(s);
         return s;
       };
-      const openAs = (component: OnnxComponent, path: string) => track(openComponent(path, stepsOf(info, options, component), options, open));
+      const openAs = async (component: OnnxComponent, path: string) =>
+        track(openComponent(await withLoras(component, path, options), stepsOf(info, options, component), options, open));
       const textEncoder = await openAs('textEncoder', c.textEncoder);
       const textEncoder2 = c.textEncoder2 ? await openAs('textEncoder2', c.textEncoder2) : undefined;
       const unet = await openAs('unet', c.unet);
@@ -191,7 +206,7 @@ export class LoadedModel {
       const c = this.info.components;
       const options = { ...this.options, provider: this.provider };
       const openTiled = async (file: string) => OnnxSession.load(await tilingVariant(file), options);
-      const unet = await openComponent(c.unet, stepsOf(this.info, options, 'unet'), options, openTiled);
+      const unet = await openComponent(await withLoras('unet', c.unet, options), stepsOf(this.info, options, 'unet'), options, openTiled);
       const vaeDecoder = await openComponent(c.vaeDecoder, stepsOf(this.info, options, 'vaeDecoder'), options, openTiled);
       const twin = new LoadedModel(this.info, this.options, this.tokenizer, this.textEncoder, unet, vaeDecoder, this.tokenizer2, this.textEncoder2, [
         unet,

@@ -24,6 +24,8 @@ export interface GenerationRequest {
   maskSource?: 'luminance' | 'alpha';
   /** Seamless textures: the model's convolutions wrap around the image edges. */
   tiling?: boolean;
+  /** LoRA adapters (by installed name) merged into the model's weights at these weights. */
+  loras?: { name: string; weight: number }[];
   /** How the prompts are read: A1111's weights, escapes and BREAK (the default), or every character as text. */
   promptSyntax?: PromptSyntax;
   /** Where the seeded noise comes from: Darkroom's own generator (the default), or PyTorch's CPU one, for diffusers' pictures. */

@@ -1,0 +1,114 @@
+/**
+ * Merges LoRA adapters into a model file's weights: W' = W + Σ weight · (alpha / rank) · up · down, each
+ * product reshaped to the weight's shape and transposed where the file stores it transposed. Float16
+ * weights are widened, merged in float32 and narrowed back. Changed weights that the file kept in
+ * external data go to the twin's own `<twin>_data`; the unchanged ones stay where they were.
+ */
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ExternalDataReader, ExternalDataWriter, externalEntries, isExternal } from '../onnx/external-data.ts';
+import { floatValues, halveFloats } from '../onnx/float16-graph.ts';
+import { DataLocation, DataType, type ModelProto, type TensorProto } from '../onnx/proto.ts';
+import { float16ToFloat32 } from '../runtime/fp16.ts';
+import type { FittedModule, LoraAdapter } from './adapter.ts';
+import { TensorReader } from './safetensors.ts';
+
+export interface WeightedAdapter {
+  adapter: LoraAdapter;
+  weight: number;
+  fitted: FittedModule[];
+}
+
+/** up [out, r] · down [r, rest] → [out, rest], scaled. */
+export function loraDelta(up: Float32Array, down: Float32Array, out: number, rank: number, rest: number, scale: number): Float32Array {
+  const delta = new Float32Array(out * rest);
+  for (let o = 0; o < out; o++) {
+    const row = o * rest;
+    for (let k = 0; k < rank; k++) {
+      const u = up[o * rank + k]! * scale;
+      if (u === 0) continue;
+      const d = k * rest;
+      for (let j = 0; j < rest; j++) delta[row + j]! += u * down[d + j]!;
+    }
+  }
+  return delta;
+}
+
+/** The scale kohya applies: weight · alpha / rank (alpha defaults to the rank). */
+async function scaleOf(reader: TensorReader, f: FittedModule, weight: number): Promise<number> {
+  const alpha = f.module.alpha ? (await reader.float32(f.module.alpha))[0]! : f.rank;
+  return (weight * alpha) / f.rank;
+}
+
+function bytesOf(values: Float32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+async function weightValues(t: TensorProto, external: ExternalDataReader): Promise<Float32Array> {
+  const raw = isExternal(t) ? await external.read(t) : t.raw_data;
+  if (t.data_type === DataType.FLOAT16) {
+    const bytes = raw ? new Uint8Array(raw) : undefined; // a copy: aligned, and not the original's bytes
+    return bytes ? float16ToFloat32(new Uint16Array(bytes.buffer)) : float16ToFloat32(Uint16Array.from(t.int32_data ?? []));
+  }
+  if (t.data_type !== DataType.FLOAT) throw new Error(`${t.name} is neither float32 nor float16`);
+  return isExternal(t) ? new Float32Array(new Uint8Array(raw!).buffer) : Float32Array.from(floatValues(t));
+}
+
+/**
+ * Merges `adapters` into `model` (the file at `modelPath`) in place; external weights go to
+ * `<target>_data`. Returns how many weights changed.
+ */
+export async function mergeAdapters(model: ModelProto, modelPath: string, target: string, adapters: readonly WeightedAdapter[]): Promise<number> {
+  const initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
+  // Each weight once, with every adapter's change to it.
+  const changes = new Map<string, { adapter: WeightedAdapter; fitted: FittedModule }[]>();
+  for (const a of adapters) {
+    for (const f of a.fitted) changes.set(f.target.initializer, [...(changes.get(f.target.initializer) ?? []), { adapter: a, fitted: f }]);
+  }
+  const readers = new Map<LoraAdapter, TensorReader>();
+  const external = new ExternalDataReader(modelPath, dirname(modelPath));
+  const location = `${basename(target)}_data`;
+  const dataPath = join(dirname(target), location);
+  const tmp = `${dataPath}.${process.pid}.tmp`;
+  let writer: ExternalDataWriter | undefined;
+  let done = false;
+  try {
+    for (const a of adapters) readers.set(a.adapter, await TensorReader.open(a.adapter.path, a.adapter.header));
+    for (const [name, list] of changes) {
+      const t = initializers.get(name)!;
+      const w = await weightValues(t, external);
+      for (const { adapter, fitted } of list) {
+        const reader = readers.get(adapter.adapter)!;
+        const shape = fitted.target.shape;
+        const out = shape[0]!;
+        const rest = w.length / out;
+        const delta = loraDelta(await reader.float32(fitted.module.up!), await reader.float32(fitted.module.down!), out, fitted.rank, rest, await scaleOf(reader, fitted, adapter.weight));
+        if (fitted.target.transposed) {
+          // Stored [in, out]: element (o, i) of the delta lands at i * out + o.
+          for (let o = 0; o < out; o++) for (let i = 0; i < rest; i++) w[i * out + o]! += delta[o * rest + i]!;
+        } else {
+          for (let i = 0; i < w.length; i++) w[i]! += delta[i]!;
+        }
+      }
+      const bytes = bytesOf(t.data_type === DataType.FLOAT16 ? halveFloats(w) : w);
+      delete t.float_data;
+      delete t.int32_data;
+      if (isExternal(t)) {
+        writer ??= await ExternalDataWriter.create(tmp);
+        const offset = await writer.append(bytes);
+        t.data_location = DataLocation.EXTERNAL;
+        t.external_data = externalEntries({ location, offset, length: bytes.byteLength });
+      } else {
+        t.raw_data = bytes;
+      }
+    }
+    done = true;
+  } finally {
+    await writer?.close();
+    await external.close();
+    await Promise.all([...readers.values()].map((r) => r.close()));
+    if (!done) await rm(tmp, { force: true });
+  }
+  if (writer) await rename(tmp, dataPath); // before the .onnx that refers to it appears
+  return changes.size;
+}
