@@ -14,12 +14,16 @@ export interface OperationRow {
   refunded: number;
   source: string;
   api_key_id: string | null;
+  /** A generation's prompt; null for an upscale. */
+  prompt: string | null;
+  /** A generation's stored settings (JSON); null for an upscale. */
+  settings: string | null;
 }
 
 export async function listOperations(ex: Executor, userId: string, perPage: number, cursor?: string): Promise<OperationRow[]> {
   let g = ex
     .selectFrom('generations')
-    .select(['id', 'status', 'created_at', 'started_at', 'completed_at', 'num_outputs', 'cost', 'source', 'api_key_id'])
+    .select(['id', 'status', 'created_at', 'started_at', 'completed_at', 'num_outputs', 'cost', 'source', 'api_key_id', 'prompt', 'settings'])
     .where('user_id', '=', userId);
   let u = ex
     .selectFrom('upscales')
@@ -35,7 +39,7 @@ export async function listOperations(ex: Executor, userId: string, perPage: numb
   ]);
   const rows: OperationRow[] = [
     ...gens.map((r) => ({ ...r, type: 'generate' as const, cost: Number(r.cost), refunded: 0 })),
-    ...ups.map((r) => ({ ...r, type: 'upscale' as const, num_outputs: 1, cost: Number(r.cost), refunded: 0 })),
+    ...ups.map((r) => ({ ...r, type: 'upscale' as const, num_outputs: 1, cost: Number(r.cost), refunded: 0, prompt: null, settings: null })),
   ]
     .sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0))
     .slice(0, perPage);

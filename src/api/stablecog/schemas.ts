@@ -367,6 +367,8 @@ export const OperationsResponse = z
   .openapi('OperationsResponse');
 
 export const IdParam = z.object({ id: strField('id').min(1, { error: 'id is required' }).max(200, { error: 'id is too long' }) });
+          dialect: z.string().openapi({ description: 'Darkroom: the API that made it: stablecog, stability, leonardo or openai.' }),
+          prompt: z.string().nullable().openapi({ description: "Darkroom: a generation's prompt; null for an upscale." }),
 export const CancelResponse = z
   .object({
     id: z.string(),
