@@ -242,6 +242,7 @@ const isoTime = (name: string) => z.string().refine((s) => !Number.isNaN(Date.pa
 export const OutputsQuery = z.object({
   per_page: qInt('per_page').min(1, { error: 'per_page must be 1-300' }).max(300, { error: 'per_page must be 1-300' }).optional().openapi({ description: '1-300, default 50.' }),
   cursor: isoTime('cursor').optional().openapi({ description: 'The `next` of the previous page.' }),
+  search: strField('search').max(1000, { error: 'search is too long' }).optional().openapi({ description: 'Darkroom: only outputs whose prompt contains this text, in any case (% and _ are plain characters).' }),
   model_ids: commaList(z.string(), 'model ids'),
   scheduler_ids: commaList(z.string(), 'scheduler ids'),
   min_width: qInt('min_width').optional(),
@@ -250,7 +251,6 @@ export const OutputsQuery = z.object({
   max_height: qInt('max_height').optional(),
   widths: commaList(qInt('widths'), 'widths'),
   heights: commaList(qInt('heights'), 'heights'),
-  search: strField('search').max(1000, { error: 'search is too long' }).optional().openapi({ description: 'Darkroom: only outputs whose prompt contains this text, in any case (% and _ are plain characters).' }),
   min_inference_steps: qInt('min_inference_steps').optional(),
   max_inference_steps: qInt('max_inference_steps').optional(),
   inference_steps: commaList(qInt('inference_steps'), 'inference steps'),
@@ -359,6 +359,8 @@ export const OperationsResponse = z
           num_outputs: z.number().int(),
           cost: z.number().int().openapi({ description: 'Credits spent (after refunds).' }),
           source: z.string(),
+          dialect: z.string().openapi({ description: 'Darkroom: the API that made it: stablecog, stability, leonardo or openai.' }),
+          prompt: z.string().nullable().openapi({ description: "Darkroom: a generation's prompt; null for an upscale." }),
         })
         .openapi('Operation'),
     ),
@@ -367,8 +369,6 @@ export const OperationsResponse = z
   .openapi('OperationsResponse');
 
 export const IdParam = z.object({ id: strField('id').min(1, { error: 'id is required' }).max(200, { error: 'id is too long' }) });
-          dialect: z.string().openapi({ description: 'Darkroom: the API that made it: stablecog, stability, leonardo or openai.' }),
-          prompt: z.string().nullable().openapi({ description: "Darkroom: a generation's prompt; null for an upscale." }),
 export const CancelResponse = z
   .object({
     id: z.string(),
