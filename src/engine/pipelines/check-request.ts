@@ -76,6 +76,36 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
     throw new EngineInputError('noise', `unknown noise "${String(req.noise)}" (known: ${NOISE_KINDS.join(', ')})`);
   }
   checkPromptSyntax(req);
+  if (req.hires !== undefined) checkHires(model, req);
+}
+
+export const MAX_HIRES_SCALE = 4;
+
+/** The size a hires pass draws at: each side `scale` times the base, down to the engine's multiple of 8. */
+export function hiresSize(req: Pick<GenerationRequest, 'width' | 'height'>, scale: number): { width: number; height: number } {
+  return { width: Math.floor((req.width * scale) / 8) * 8, height: Math.floor((req.height * scale) / 8) * 8 };
+}
+
+/** The model's size limits apply to the target size, which the image-to-image pass needs a VAE encoder for. */
+function checkHires(model: ModelTraits, req: CheckedRequest): void {
+  const { scale, strength, steps } = req.hires!;
+  if (!Number.isFinite(scale) || scale <= 1 || scale > MAX_HIRES_SCALE) {
+    throw new EngineInputError('hires.scale', `hires.scale must be over 1 and at most ${MAX_HIRES_SCALE}, got ${scale}`);
+  }
+  if (!Number.isFinite(strength) || strength <= 0 || strength > 1) throw new EngineInputError('hires.strength', `hires.strength must be over 0 and at most 1, got ${strength}`);
+  const maxSteps = model.manifest.maxSteps ?? MAX_STEPS;
+  if (steps !== undefined && (!Number.isInteger(steps) || steps < 1 || steps > maxSteps)) {
+    throw new EngineInputError('hires.steps', `hires.steps must be an integer from 1 to ${maxSteps}, got ${steps}`);
+  }
+  if (req.initImage !== undefined) throw new EngineInputError('hires', 'hires applies to text-to-image only; it cannot be combined with an init image');
+  if (!model.imageToImage) throw new EngineInputError('hires', `model ${model.manifest.id} has no VAE encoder, so it cannot take the hires image-to-image pass`);
+  const m = model.manifest;
+  const target = hiresSize(req, scale);
+  for (const side of ['width', 'height'] as const) {
+    if (target[side] > m.maxSize) {
+      throw new EngineInputError('hires.scale', `hires.scale ${scale} makes the ${side} ${target[side]}, over ${m.maxSize}, the most model ${m.id} draws`);
+    }
+  }
 }
 
 /** A known syntax, and under it prompts whose weights are numbers (A1111 fails on `(red:1.2.3)`; we say so first). */

@@ -1,6 +1,10 @@
-/** Picks the pipeline a request needs: a mask means inpainting, an init image image-to-image; tiling swaps in the wrap-around twin. */
+/**
+ * Picks the pipeline a request needs: a mask means inpainting, an init image image-to-image, hires a
+ * text-to-image draft redrawn larger; tiling swaps in the wrap-around twin.
+ */
 import type { LoadedModel } from '../models/loaded-model.ts';
 import { checkRequest } from './check-request.ts';
+import { hires } from './hires.ts';
 import { imageToImage } from './image-to-image.ts';
 import { inpaint } from './inpaint.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './request.ts';
@@ -12,6 +16,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   const m = req.tiling ? await model.withTiling() : model;
   if (req.mask) return inpaint(m, req, options);
   if (req.initImage) return imageToImage(m, req, options);
+  if (req.hires) return hires(m, req, options);
   return textToImage(m, req, options);
 }
 

@@ -30,6 +30,17 @@ export interface GenerationRequest {
   promptSyntax?: PromptSyntax;
   /** Where the seeded noise comes from: Darkroom's own generator (the default), or PyTorch's CPU one, for diffusers' pictures. */
   noise?: NoiseKind;
+  /**
+   * A1111's hires fix: draw at width x height, upscale each image `scale` times (Lanczos), then an
+   * image-to-image pass at that target size with `strength` (and `steps`, default the request's).
+   */
+  hires?: HiresOptions;
+}
+
+export interface HiresOptions {
+  scale: number;
+  strength: number;
+  steps?: number;
 }
 
 export interface PreviewImage {

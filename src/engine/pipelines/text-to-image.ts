@@ -16,10 +16,10 @@ export function textToImage(model: LoadedModel, req: GenerationRequest, options:
  * Requests with equal keys can share one denoising batch (dynamic batching): same size, steps,
  * scheduler, tiling, and the same kind of guidance (both or neither with an unconditional pass, so each
  * image's arithmetic is exactly that of its single run), and prompts of as many 75-token chunks (the
- * text states of one UNet call have one length). Image-to-image and inpainting run alone.
+ * text states of one UNet call have one length). Image-to-image, inpainting and hires run alone.
  */
 export function batchKey(model: LoadedModel, req: GenerationRequest): string | undefined {
-  if (req.initImage || req.mask) return undefined;
+  if (req.initImage || req.mask || req.hires) return undefined;
   const guided = usesUnconditionalPass(model, req.guidance);
   const chunks = `${promptChunkCount(model, req, guided)}-chunk`;
   return [model.id, req.width, req.height, req.steps, req.scheduler, guided ? 'cfg' : 'cond', req.tiling ? 'tiled' : 'plain', chunks].join('/');
