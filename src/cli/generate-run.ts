@@ -120,6 +120,7 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
     mask: await readInput('--mask', opts['mask'] as string | undefined),
     maskSource: opts['maskAlpha'] ? 'alpha' : 'luminance',
     tiling: opts['tiling'] === true,
+    promptSyntax: config.promptSyntax,
     noise: config.noise,
   });
   checkAsServer(info, request);

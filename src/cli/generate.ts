@@ -60,7 +60,7 @@ export function registerGenerate(program: Command): void {
       .option('--tiling', 'seamless texture (models that allow it)')
       .option('-n, --num-outputs <n>', 'number of images; image k uses seed + k', number, 1)
       .option('-o, --out <file>', `output file (${Object.keys(OUTPUT_FORMATS).join(', ')})`, 'out.png'),
-    [...MODEL_SETTINGS, ...RUNTIME_SETTINGS, 'DARKROOM_NOISE'],
+    [...MODEL_SETTINGS, ...RUNTIME_SETTINGS, 'DARKROOM_NOISE', 'DARKROOM_PROMPT_SYNTAX'],
   ).action(async (prompt: string, opts: Record<string, unknown>) => {
     checkFlagPairs(opts);
     formatOf(opts['out'] as string);

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/execution-provider.ts';
 import { parseAllowList } from '../core/url-guard.ts';
+import { DEFAULT_PROMPT_SYNTAX, PROMPT_SYNTAXES, type PromptSyntax } from '../engine/prompts/weighting.ts';
 import { NOISE_KINDS, type NoiseKind } from '../engine/random.ts';
 
 /** Models shipped in the repository (the demo model), searched after the user's models directory. */
@@ -65,6 +66,8 @@ export interface Config {
   signedUrlTtl: number;
   /** Write the generation settings into PNG outputs (A1111's `parameters` text chunk). */
   pngMetadata: boolean;
+  /** How prompts are read when a request does not say: A1111's weights, escapes and BREAK, or literally. */
+  promptSyntax: PromptSyntax;
   /** Noise of requests that do not choose: Darkroom's own generator, or PyTorch's CPU one (diffusers' pictures of a seed). */
   noise: NoiseKind;
   /** The API dialects served (each one on or off). */
@@ -258,6 +261,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
   signedUrlTtl: { env: 'DARKROOM_SIGNED_URL_TTL', parse: integer(1, 604800), fallback: () => 3600 },
   pngMetadata: { env: 'DARKROOM_PNG_METADATA', parse: boolean, fallback: () => true },
+  promptSyntax: { env: 'DARKROOM_PROMPT_SYNTAX', parse: (r) => oneOf(PROMPT_SYNTAXES)(r.trim().toLowerCase()), fallback: () => DEFAULT_PROMPT_SYNTAX },
   noise: { env: 'DARKROOM_NOISE', parse: (r) => oneOf(NOISE_KINDS)(r.trim().toLowerCase()), fallback: () => 'darkroom' },
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },
   urlAllowlist: { env: 'DARKROOM_URL_ALLOWLIST', parse: allowList, fallback: () => [] },

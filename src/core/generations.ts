@@ -16,6 +16,7 @@ import { EngineInputError } from '../engine/errors.ts';
 import { checkRequestFor } from '../engine/pipelines/check-request.ts';
 import type { GenerationRequest } from '../engine/pipelines/request.ts';
 import { DEFAULT_NOISE, type NoiseKind } from '../engine/random.ts';
+import { DEFAULT_PROMPT_SYNTAX, type PromptSyntax } from '../engine/prompts/weighting.ts';
 import * as outbox from '../db/webhook-outbox.ts';
 import { jobChannel, type EventBus, type JobEvent, type JobQueue } from '../queue/types.ts';
 import type { Auth } from './accounts.ts';
@@ -120,6 +121,8 @@ export interface GenerationOptions {
   outputsPublic: boolean;
   /** The noise of specs that do not choose one (DARKROOM_NOISE); absent: Darkroom's own. */
   noise?: NoiseKind;
+  /** How the prompts of specs that do not say are read (DARKROOM_PROMPT_SYNTAX); absent: A1111's syntax. */
+  promptSyntax?: PromptSyntax;
 }
 
 export interface GenerationDeps {
@@ -156,7 +159,7 @@ export class Generations {
   async check(spec: GenerationSpec): Promise<void> {
     const model = await this.deps.catalog.resolve(spec.model);
     try {
-      checkRequestFor(model, { ...spec, initImage: spec.initImageUrl, mask: spec.maskUrl });
+      checkRequestFor(model, { ...spec, promptSyntax: this.promptSyntaxOf(spec), initImage: spec.initImageUrl, mask: spec.maskUrl });
     } catch (err) {
       throw err instanceof EngineInputError ? new ValidationError(err.field, err.message) : err;
     }
@@ -230,7 +233,7 @@ export class Generations {
     // The request keeps the noise it was made with, whatever a worker's own setting (absent: Darkroom's own).
     const noise = spec.noise ?? this.options.noise ?? DEFAULT_NOISE;
     const settings: StoredSettings = {
-      request: { ...engineSettingsOf(spec), ...(noise !== DEFAULT_NOISE ? { noise } : {}) },
+      request: { ...engineSettingsOf(spec), ...(noise !== DEFAULT_NOISE ? { noise } : {}), promptSyntax: this.promptSyntaxOf(spec) },
       ...(spec.tariff ? { tariff: spec.tariff } : {}),
       initImageKey: extra.initImageKey,
       maskImageKey: extra.maskImageKey,
@@ -278,6 +281,11 @@ export class Generations {
     lifecycle.debited(cost);
     this.publish(gen, { type: 'status', id, kind: 'generate', status: 'queued', at: timestamp() });
     return gen;
+  }
+
+  /** The request's own syntax, else the server's: stored with the request, so a worker reads the prompt as it was checked. */
+  private promptSyntaxOf(spec: GenerationSpec): PromptSyntax {
+    return spec.promptSyntax ?? this.options.promptSyntax ?? DEFAULT_PROMPT_SYNTAX;
   }
 
   publish(gen: Pick<Generation, 'id' | 'user_id' | 'settings'>, event: JobEvent): void {

@@ -147,7 +147,7 @@ export async function openCore(config: Config, logger: Logger, log: (m: string) 
     const guard = new UrlGuard({ allow: config.urlAllowlist });
     const images = new ImageInputs(db, store, guard, config.maxImagePixels);
     const timeoutMs = config.generationTimeout * 1000;
-    const generations = new Generations({ db, queue, events, lifecycle, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic, noise: config.noise });
+    const generations = new Generations({ db, queue, events, lifecycle, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic, noise: config.noise, promptSyntax: config.promptSyntax });
     const upscalers: UpscalerList = engines?.upscaler ?? announced!.upscalers;
     const upscales = new Upscales({ db, queue, events, lifecycle, images, store }, { timeoutMs, upscalers });
     failJob = (kind, id, message) => (kind === 'generate' ? generations.fail(id, message) : upscales.fail(id, message));

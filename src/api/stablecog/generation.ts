@@ -50,6 +50,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         numOutputs: body.num_outputs ?? d.numOutputs,
         ...(body.init_image_url ? { initImageUrl: body.init_image_url, strength: body.prompt_strength ?? d.promptStrength } : {}),
         ...(body.noise ? { noise: body.noise } : {}),
+        ...(body.prompt_syntax ? { promptSyntax: body.prompt_syntax } : {}),
       };
       if (spec.width * spec.height * spec.steps > LIMITS.maxPixelSteps) {
         throw new ValidationError(

@@ -4,6 +4,7 @@
  * say; the error envelope adds the field name.
  */
 import { z } from '@hono/zod-openapi';
+import { PROMPT_SYNTAXES } from '../../engine/prompts/weighting.ts';
 import { NOISE_KINDS } from '../../engine/random.ts';
 import { LIMITS } from './defaults.ts';
 
@@ -69,6 +70,13 @@ export const GenerationCreateInput = z
       .openapi({
         description:
           "Darkroom: where the seeded noise comes from. darkroom: Darkroom's own generator; torch-cpu: PyTorch's CPU generator, so a seed gives diffusers' picture of that seed (output k as torch.Generator(\"cpu\").manual_seed(seed + k)). Default: the server's DARKROOM_NOISE (darkroom).",
+      }),
+    prompt_syntax: z
+      .enum(PROMPT_SYNTAXES, { error: `prompt_syntax must be one of ${PROMPT_SYNTAXES.join(', ')}` })
+      .optional()
+      .openapi({
+        description:
+          "Darkroom extension: how prompt and negative_prompt are read. a1111: AUTOMATIC1111's syntax, (word) ×1.1, ((word)) ×1.21, [word] ÷1.1, (word:1.3), \\( \\) \\[ \\] for the brackets themselves, BREAK to start a new 75-token chunk; literal: every character is text. Either way a prompt may run past 75 tokens (it is encoded in 75-token chunks), within the 500-character cut. Default: the server's DARKROOM_PROMPT_SYNTAX (a1111).",
       }),
   })
   .openapi('GenerationCreateInput');
