@@ -84,7 +84,7 @@ export async function readModelFolder(folder: string): Promise<ModelInfo> {
   };
   if (hasSecondEncoder) {
     components.textEncoder2 = await need('text_encoder_2/model.onnx');
-    components.tokenizer2 = (await exists(join(dir, 'tokenizer_2', 'vocab.json'))) ? join(dir, 'tokenizer_2') : components.tokenizer;
+    components.tokenizer2 = (await hasTokenizer(join(dir, 'tokenizer_2'))) ? join(dir, 'tokenizer_2') : components.tokenizer;
   }
 
   const vaeConfig =
@@ -102,7 +102,13 @@ export async function readModelFolder(folder: string): Promise<ModelInfo> {
   return { dir, manifest, inferred: !rawManifest, modelIndex, schedulerConfig, vaeScalingFactor, components };
 }
 
+/** A tokenizer folder holds vocab.json and merges.txt, or only tokenizer.json (what transformers 5 writes). */
+async function hasTokenizer(folder: string): Promise<boolean> {
+  return (await exists(join(folder, 'vocab.json'))) || (await exists(join(folder, 'tokenizer.json')));
+}
+
 async function tokenizerDir(dir: string, name: string, need: (rel: string) => Promise<string>): Promise<string> {
+  if (await exists(join(dir, name, 'tokenizer.json'))) return join(dir, name);
   await need(`${name}/vocab.json`);
   await need(`${name}/merges.txt`);
   return join(dir, name);

@@ -1,21 +1,24 @@
 /**
  * CLIP's byte-level BPE tokenizer, as Stable Diffusion's text encoders expect it.
  *
- * Behaves like Hugging Face's `CLIPTokenizer` (the Python one and the `tokenizers`-backed one, which
- * transformers.js also follows) on a Stable Diffusion `tokenizer/` folder (`vocab.json`, `merges.txt`,
- * optional `tokenizer_config.json` and `special_tokens_map.json`):
+ * Gives the ids of Hugging Face's `CLIPTokenizer` as transformers 5 builds it (the `tokenizers`-backed
+ * one, also `CLIPTokenizerFast` before it) on a Stable Diffusion `tokenizer/` folder: `vocab.json` and
+ * `merges.txt`, or only `tokenizer.json` (what transformers 5 `save_pretrained` writes), with optional
+ * `tokenizer_config.json` and `special_tokens_map.json`. test/engine/tokenizer-table.test.ts checks it
+ * against a table of 2,000+ prompts (tools/tokenizer-table/make.mjs):
  *
  * 1. The raw text is split on the special tokens (bos, eos, unk, pad) first, exactly as written
- *    (case-sensitive): they become their own ids. With SD 2.x's pad token `!`, every `!` in a prompt
- *    is therefore the pad id 0, as in Hugging Face.
- * 2. Each remaining piece is normalised: NFC, whitespace runs → one space, stripped, lowercased.
- *    (No ftfy and no HTML unescaping. Like the `tokenizers` version and Python's ftfy path, a run of
- *    CJK characters stays one word; Python's no-ftfy fallback would split it per character.)
- * 3. Pre-tokenised by CLIP's regex (below): contractions, letter runs, single digits, punctuation runs.
+ *    (case-sensitive, as `tokenizers` matches its unnormalised added tokens): they become their own ids.
+ *    `<|ENDOFTEXT|>` is not one: it is lowercased and split like any text. With SD 2.x's pad token `!`,
+ *    every `!` in a prompt is the pad id 0, as in Hugging Face.
+ * 2. Each remaining piece is normalised: NFC, whitespace runs → one space, lowercased one code point at
+ *    a time (Rust's `char::to_lowercase`, so a word-final `Σ` is `σ`, not the `ς` of JavaScript's
+ *    context-sensitive `toLowerCase`). No ftfy and no HTML unescaping; a run of CJK characters stays one word.
+ * 3. Pre-tokenised by CLIP's regex (below), case-sensitively: contractions, letter runs, single digits,
+ *    runs of anything else but whitespace (so a combining mark such as U+0345 is not a letter).
  * 4. Each pre-token's UTF-8 bytes are mapped through GPT-2's byte table; the last symbol gets `</w>`;
  *    merges apply lowest rank (line order of merges.txt) first, each merging every non-overlapping
- *    occurrence left to right, until none applies. The words `<|startoftext|>` / `<|endoftext|>`
- *    (after lowercasing, so in any case) pass through BPE unchanged, as in the Python tokenizer.
+ *    occurrence left to right, until none applies.
  * 5. Symbols not in the vocabulary become the unk id.
  *
  * `encode` gives `[bos, …tokens (truncated to maxLength - 2), eos, pad…]`, exactly maxLength long.
@@ -23,12 +26,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { byteDecode, byteEncode } from './byte-level.ts';
+import { parseTokenizerJson, type BpeModel } from './tokenizer-json.ts';
 
 export interface ClipTokenizerData {
   /** vocab.json: symbol → id. */
   vocab: Record<string, number>;
-  /** merges.txt lines, `'a b'`; a leading `#version` line and blank lines are skipped. */
-  merges: string[];
+  /** merges.txt lines, `'a b'` (a leading `#version` line and blank lines are skipped), or `[a, b]` pairs. */
+  merges: (string | readonly [string, string])[];
   bosToken?: string;
   eosToken?: string;
   padToken?: string;
@@ -55,11 +59,13 @@ export const DEFAULT_MAX_LENGTH = 77;
 const END_OF_WORD = '</w>';
 const CACHE_LIMIT = 10_000;
 
-/** CLIP's pre-tokeniser (Python's version is compiled with re.IGNORECASE). */
-const PRE_TOKENIZE = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\p{White_Space}\p{L}\p{N}]+/giu;
+/**
+ * CLIP's pre-tokeniser. Without the `i` flag: under it a `u` class also matches what case-folds into
+ * it (U+0345 folds to a Greek iota). The special tokens' alternatives of OpenAI's pattern are left out:
+ * they were split off before, and text that only lowercases to one is split like any other text.
+ */
+const PRE_TOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\p{White_Space}\p{L}\p{N}]+/gu;
 const WHITESPACE_RUN = /\p{White_Space}+/gu;
-/** Words whose BPE is themselves (Python CLIPTokenizer's initial cache). */
-const BPE_VERBATIM = new Set(['<|startoftext|>', '<|endoftext|>']);
 
 export class ClipTokenizer {
   readonly bosTokenId: number;
@@ -91,6 +97,10 @@ export class ClipTokenizer {
     this.ranks = new Map();
     let rank = 0;
     data.merges.forEach((line, i) => {
+      if (typeof line !== 'string') {
+        this.ranks.set(`${line[0]} ${line[1]}`, rank++);
+        return;
+      }
       const trimmed = line.trim();
       if (trimmed === '' || (i === 0 && trimmed.startsWith('#version'))) return;
       const parts = trimmed.split(/ +/);
@@ -116,24 +126,20 @@ export class ClipTokenizer {
     this.specialSplit = new RegExp(`(${specials.map(escapeRegExp).join('|')})`, 'u');
   }
 
-  /** Reads a Hugging Face tokenizer folder (Stable Diffusion's `tokenizer/` or `tokenizer_2/`). */
+  /**
+   * Reads a Hugging Face tokenizer folder (Stable Diffusion's `tokenizer/` or `tokenizer_2/`): its
+   * vocab.json and merges.txt, or without them its tokenizer.json.
+   */
   static async fromFolder(dir: string): Promise<ClipTokenizer> {
-    const vocabPath = join(dir, 'vocab.json');
-    const mergesPath = join(dir, 'merges.txt');
-    const vocabText = await readRequired(vocabPath);
-    const mergesText = await readRequired(mergesPath);
-    const vocab = parseJson(vocabPath, vocabText);
-    if (vocab === null || typeof vocab !== 'object' || Array.isArray(vocab)) {
-      throw new Error(`CLIP tokenizer: ${vocabPath} is not a JSON object of token → id`);
-    }
+    const { vocab, merges } = await readBpeModel(dir);
     // tokenizer_config.json first, then special_tokens_map.json overrides it (Hugging Face's order).
     const config = await readOptionalJson(join(dir, 'tokenizer_config.json'));
     const map = await readOptionalJson(join(dir, 'special_tokens_map.json'));
     const token = (key: string) => tokenContent(map[key]) ?? tokenContent(config[key]);
     const maxLength = config['model_max_length'];
     return new ClipTokenizer({
-      vocab: vocab as Record<string, number>,
-      merges: mergesText.split('\n'),
+      vocab,
+      merges,
       bosToken: token('bos_token'),
       eosToken: token('eos_token'),
       padToken: token('pad_token'),
@@ -198,37 +204,32 @@ export class ClipTokenizer {
   private bpe(word: string): string[] {
     const cached = this.cache.get(word);
     if (cached !== undefined) return cached;
-    let symbols: string[];
-    if (BPE_VERBATIM.has(word)) {
-      symbols = [word];
-    } else {
-      symbols = Array.from(word);
-      symbols[symbols.length - 1] += END_OF_WORD;
-      while (symbols.length > 1) {
-        let best = Infinity;
-        let at = -1;
-        for (let i = 0; i < symbols.length - 1; i++) {
-          const rank = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
-          if (rank !== undefined && rank < best) {
-            best = rank;
-            at = i;
-          }
+    let symbols = Array.from(word);
+    symbols[symbols.length - 1] += END_OF_WORD;
+    while (symbols.length > 1) {
+      let best = Infinity;
+      let at = -1;
+      for (let i = 0; i < symbols.length - 1; i++) {
+        const rank = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
+        if (rank !== undefined && rank < best) {
+          best = rank;
+          at = i;
         }
-        if (at < 0) break;
-        const first = symbols[at]!;
-        const second = symbols[at + 1]!;
-        const merged: string[] = symbols.slice(0, at);
-        for (let i = at; i < symbols.length; ) {
-          if (i < symbols.length - 1 && symbols[i] === first && symbols[i + 1] === second) {
-            merged.push(first + second);
-            i += 2;
-          } else {
-            merged.push(symbols[i]!);
-            i += 1;
-          }
-        }
-        symbols = merged;
       }
+      if (at < 0) break;
+      const first = symbols[at]!;
+      const second = symbols[at + 1]!;
+      const merged: string[] = symbols.slice(0, at);
+      for (let i = at; i < symbols.length; ) {
+        if (i < symbols.length - 1 && symbols[i] === first && symbols[i + 1] === second) {
+          merged.push(first + second);
+          i += 2;
+        } else {
+          merged.push(symbols[i]!);
+          i += 1;
+        }
+      }
+      symbols = merged;
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(word, symbols);
@@ -236,31 +237,52 @@ export class ClipTokenizer {
   }
 }
 
+async function readBpeModel(dir: string): Promise<BpeModel> {
+  const vocabPath = join(dir, 'vocab.json');
+  const mergesPath = join(dir, 'merges.txt');
+  const jsonPath = join(dir, 'tokenizer.json');
+  const vocabText = await readOptional(vocabPath);
+  if (vocabText === undefined) {
+    const jsonText = await readOptional(jsonPath);
+    if (jsonText === undefined) throw new Error(`CLIP tokenizer: missing ${vocabPath} and ${mergesPath} (or ${jsonPath})`);
+    return parseTokenizerJson(jsonPath, parseJson(jsonPath, jsonText));
+  }
+  const mergesText = await readOptional(mergesPath);
+  if (mergesText === undefined) throw new Error(`CLIP tokenizer: missing ${mergesPath}`);
+  const vocab = parseJson(vocabPath, vocabText);
+  if (vocab === null || typeof vocab !== 'object' || Array.isArray(vocab)) {
+    throw new Error(`CLIP tokenizer: ${vocabPath} is not a JSON object of token → id`);
+  }
+  return { vocab: vocab as Record<string, number>, merges: mergesText.split('\n') };
+}
+
 function normalize(text: string): string {
-  return text.normalize('NFC').replace(WHITESPACE_RUN, ' ').trim().toLowerCase();
+  return lowercaseEach(text.normalize('NFC').replace(WHITESPACE_RUN, ' ').trim());
+}
+
+/** Each code point lowercased alone, without the context rules of String.prototype.toLowerCase. */
+function lowercaseEach(text: string): string {
+  let out = '';
+  for (const ch of text) out += ch.toLowerCase();
+  return out;
 }
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
-async function readRequired(path: string): Promise<string> {
+async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`CLIP tokenizer: missing ${path}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }
 
 async function readOptionalJson(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw err;
-  }
+  const text = await readOptional(path);
+  if (text === undefined) return {};
   const value = parseJson(path, text);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`CLIP tokenizer: ${path} is not a JSON object`);
   return value as Record<string, unknown>;
