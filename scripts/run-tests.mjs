@@ -22,8 +22,12 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.DARKROOM_TEST_CONCURRENCY ?? '2';
+// DARKROOM_FROM_SOURCES: the CLI the tests start runs the sources, never a build in dist/ (test/cli/build.test.ts tests one).
 const run = (list, env = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...list], { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
+  spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...list], {
+    stdio: 'inherit',
+    env: { ...process.env, DARKROOM_FROM_SOURCES: '1', ...env },
+  }).status ?? 1;
 
 // The end-to-end suites that also run scaled out (test/helpers/cluster.ts: two API processes and two
 // workers over Postgres, Redis and S3). The others use a stand-in engine or the local data directory.

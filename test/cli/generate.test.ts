@@ -1,7 +1,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,6 +47,53 @@ test('darkroom generate reports bad input and exits non-zero', async () => {
     run(process.execPath, [bin, 'generate', 'x', '--model', model, '--scheduler', 'nope']),
     (err: { stderr: string }) => /nope/.test(err.stderr),
   );
+});
+
+test('darkroom generate refuses what the server refuses, and flags it would ignore, naming the flag and writing nothing', async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'darkroom-cli-refuse-'));
+  try {
+    const model = await testModelDir('tiny-sd1');
+    const fewStep = await testModelDir('tiny-lcm');
+    const notAModel = join(tmp, 'not-a-model');
+    await mkdir(notAModel);
+    await writeFile(join(tmp, 'in.png'), await sharp({ create: { width: 64, height: 64, channels: 3, background: '#f00' } }).png().toBuffer());
+    // The default model is the shipped demo model (DARKROOM_DATA_DIR has no models); it offers no lcm.
+    const cases: [string[], RegExp[]][] = [
+      [['--steps', 'abc'], [/--steps/, /not a number/]],
+      [['--strength', '0.5'], [/--strength: needs --init-image/]],
+      [['--mask', join(tmp, 'in.png')], [/--mask: needs --init-image/]],
+      [['--init-image', join(tmp, 'in.png'), '--mask-alpha'], [/--mask-alpha: needs --mask/]],
+      [['--out', join(tmp, 'out.gif')], [/--out: cannot write \.gif files \(\.png, \.jpg, \.jpeg, \.webp\)/]],
+      [['--scheduler', 'lcm'], [/--scheduler: model darkroom-demo does not offer scheduler "lcm"/]],
+      [['--scheduler', 'nope'], [/--scheduler: unknown scheduler "nope"/]],
+      [['--model', notAModel], [new RegExp(`--model: ${notAModel} is not a model folder: it has no model_index.json`)]],
+      [['--model', model, '-n', '9'], [/--num-outputs: must be an integer from 1 to 8, got 9/]],
+      [['--model', model, '--guidance', '31'], [/--guidance: /]],
+      [['--model', model, '--steps', '2.5'], [/--steps: /]],
+      [['--model', fewStep, '--steps', '20'], [/--steps: model tiny-lcm takes at most 8 steps, got 20/]],
+      [['--model', fewStep, '--tiling'], [/--tiling: model tiny-lcm does not support seamless tiling/]],
+      [['--port', '9000'], [/unknown option '--port'/]],
+    ];
+    await Promise.all(
+      cases.map(async ([args, messages], k) => {
+        const out = args.includes('--out') ? args[args.indexOf('--out') + 1]! : join(tmp, `out-${k}.png`);
+        const flags = args.includes('--out') ? args : [...args, '--out', out];
+        await assert.rejects(
+          run(process.execPath, [bin, 'generate', 'a red circle', ...flags], { env: { ...process.env, DARKROOM_DATA_DIR: join(tmp, 'data') } }),
+          (err: { code: number; stderr: string }) => {
+            assert.equal(err.code, 1, `${args.join(' ')}: ${err.stderr}`);
+            for (const m of messages) assert.match(err.stderr, m, args.join(' '));
+            assert.doesNotMatch(err.stderr, /numOutputs|initImage|guidance must/, args.join(' '));
+            return true;
+          },
+        );
+        assert.equal(existsSync(out), false, `${args.join(' ')} wrote ${out}`);
+      }),
+    );
+    assert.equal(existsSync(join(tmp, 'data')), false, 'a refused request wrote nothing in the data directory');
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 });
 
 test('darkroom models lists the models folder', async () => {

@@ -87,6 +87,28 @@ test('credits grant refuses a bad amount and an unknown user', () => {
   assert.match(r.stderr, /user nobody not found/);
 });
 
+test('flags a command would ignore are refused, naming the flag, before anything is written', () => {
+  const made = cli('keys', 'create', '--user', 'carol');
+  assert.equal(made.status, 0, made.stderr);
+  const keysOfCarol = () => cli('keys', 'list', '--user', 'carol').stdout.trim().split('\n').length;
+  assert.equal(keysOfCarol(), 1);
+  const refusals: [string[], RegExp][] = [
+    [['keys', 'create', '--user', 'carol', '--admin'], /--admin: user "carol" exists already/],
+    [['keys', 'create', '--user', 'carol', '--port', '9000'], /unknown option '--port'/],
+    [['credits', 'grant', '--user', 'carol', '--amount', 'ten'], /--amount <n>.*'ten'.*not a positive integer/],
+    [['models', 'optimize', '--json'], /--json: only `darkroom models`/],
+    [['bench', '--print-config', '--steps', '3'], /'--print-config' cannot be used with option '--steps/],
+    [['bench', '--build-only', '--runs', '3'], /'--build-only' cannot be used with option '--runs/],
+  ];
+  for (const [args, message] of refusals) {
+    const r = cli(...args);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+  }
+  assert.equal(keysOfCarol(), 1, 'no key was made by a refused command');
+  assert.match(cli('credits', 'show', '--user', 'carol').stdout, /^balance 100$/m);
+});
+
 test('bad configuration: one message listing every bad value, exit code 1', () => {
   const r = spawnSync(process.execPath, [BIN, 'serve', '--port', 'eighty'], {
     env: { ...env, DARKROOM_MAX_IN_FLIGHT: '0', DARKROOM_DATABASE_URL: 'mysql://x', DARKROOM_OUTPUTS_PUBLIC: 'maybe' },
