@@ -295,7 +295,7 @@ export interface paths {
         };
         /**
          * The caller's outputs, newest first, with filters
-         * @description Cursor pagination: pass the previous answer's `next` as `cursor`. `total` is given on the first page only. Stablecog's gallery-only filters (search, gallery_status, likes, aesthetic scores) do not apply to a private server.
+         * @description Cursor pagination: pass the previous answer's `next` as `cursor`. `total` is given on the first page only. `search` finds outputs by their prompt (a part of it, any case). Stablecog's gallery-only filters (gallery_status, likes, aesthetic scores) do not apply to a private server.
          */
         get: operations["listOutputs"];
         put?: never;
@@ -316,7 +316,7 @@ export interface paths {
         /**
          * The caller's outputs, newest first, with filters
          * @deprecated
-         * @description Cursor pagination: pass the previous answer's `next` as `cursor`. `total` is given on the first page only. Stablecog's gallery-only filters (search, gallery_status, likes, aesthetic scores) do not apply to a private server.
+         * @description Cursor pagination: pass the previous answer's `next` as `cursor`. `total` is given on the first page only. `search` finds outputs by their prompt (a part of it, any case). Stablecog's gallery-only filters (gallery_status, likes, aesthetic scores) do not apply to a private server.
          */
         get: operations["listOutputs_alias1"];
         put?: never;
@@ -901,6 +901,11 @@ export interface components {
              * @enum {string}
              */
             noise?: "darkroom" | "torch-cpu";
+            /**
+             * @description Darkroom extension: how prompt and negative_prompt are read. a1111: AUTOMATIC1111's syntax, (word) ×1.1, ((word)) ×1.21, [word] ÷1.1, (word:1.3), \( \) \[ \] for the brackets themselves, BREAK to start a new 75-token chunk; literal: every character is text. Either way a prompt may run past 75 tokens (it is encoded in 75-token chunks), within the 500-character cut. Default: the server's DARKROOM_PROMPT_SYNTAX (a1111).
+             * @enum {string}
+             */
+            prompt_syntax?: "a1111" | "literal";
         };
         CancelResponse: {
             id: string;
@@ -1118,6 +1123,10 @@ export interface components {
             /** @description Credits spent (after refunds). */
             cost: number;
             source: string;
+            /** @description Darkroom: the API that made it: stablecog, stability, leonardo or openai. */
+            dialect: string;
+            /** @description Darkroom: a generation's prompt; null for an upscale. */
+            prompt: string | null;
         };
         StableImageCoreResponse: {
             /** @enum {number} */
@@ -2177,6 +2186,8 @@ export interface operations {
                 per_page?: number;
                 /** @description The `next` of the previous page. */
                 cursor?: string;
+                /** @description Darkroom: only outputs whose prompt contains this text, in any case (% and _ are plain characters). */
+                search?: string;
                 /** @description Comma-separated model ids. */
                 model_ids?: string;
                 /** @description Comma-separated scheduler ids. */
@@ -2263,6 +2274,8 @@ export interface operations {
                 per_page?: number;
                 /** @description The `next` of the previous page. */
                 cursor?: string;
+                /** @description Darkroom: only outputs whose prompt contains this text, in any case (% and _ are plain characters). */
+                search?: string;
                 /** @description Comma-separated model ids. */
                 model_ids?: string;
                 /** @description Comma-separated scheduler ids. */
