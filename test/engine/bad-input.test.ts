@@ -60,6 +60,7 @@ test('each request rule names its field', async () => {
     [{ seed: -1 }, 'seed', /0\.\.4294967295/],
     [{ guidance: 99 }, 'guidance', /guidance/],
     [{ mask: new Uint8Array([1]) }, 'mask', /init image/],
+    [{ noise: 'torch-cuda' }, 'noise', /unknown noise "torch-cuda" \(known: darkroom, torch-cpu\)/],
   ];
   for (const [input, field, message] of cases) {
     await assert.rejects(
