@@ -10,7 +10,7 @@ import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { EngineInputError, ModelFormatError, ModelNotFoundError } from '../engine/errors.ts';
 import type { ModelInfo } from '../engine/models/model-folder.ts';
 import { ModelRegistry } from '../engine/models/registry.ts';
-import { checkRequestFor } from '../engine/pipelines/check-request.ts';
+import { checkRequestFor, DEFAULT_HIRES_STRENGTH } from '../engine/pipelines/check-request.ts';
 import { withDefaults } from '../engine/pipelines/defaults.ts';
 import type { GenerationRequest } from '../engine/pipelines/request.ts';
 import { configFromFlags } from './config-flags.ts';
@@ -34,6 +34,8 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   mask: '--mask',
   maskSource: '--mask-alpha',
   tiling: '--tiling',
+  hires: '--hires',
+  'hires.scale': '--hires',
 };
 
 /** An engine refusal as the flag's: "numOutputs must be ..." → "--num-outputs: must be ...". */
@@ -120,6 +122,7 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
     mask: await readInput('--mask', opts['mask'] as string | undefined),
     maskSource: opts['maskAlpha'] ? 'alpha' : 'luminance',
     tiling: opts['tiling'] === true,
+    ...(opts['hires'] !== undefined ? { hires: { scale: opts['hires'] as number, strength: DEFAULT_HIRES_STRENGTH } } : {}),
     promptSyntax: config.promptSyntax,
     noise: config.noise,
   });

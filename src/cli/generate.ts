@@ -37,6 +37,7 @@ function checkFlagPairs(opts: Record<string, unknown>): void {
     if (opts['mask'] !== undefined) throw new FlagError('--mask', 'needs --init-image (the image the mask paints into)');
   }
   if (opts['maskAlpha'] && opts['mask'] === undefined) throw new FlagError('--mask-alpha', 'needs --mask');
+  if (opts['hires'] !== undefined && opts['initImage'] !== undefined) throw new FlagError('--hires', 'applies to text-to-image only, not with --init-image');
 }
 
 export function registerGenerate(program: Command): void {
@@ -58,6 +59,7 @@ export function registerGenerate(program: Command): void {
       .option('--mask <file>', 'inpainting mask, white = repaint (with --init-image)')
       .option('--mask-alpha', 'read the mask from transparency, transparent = repaint (with --mask)')
       .option('--tiling', 'seamless texture (models that allow it)')
+      .option('--hires <scale>', 'hires fix: draw at --width x --height, then redraw <scale> times larger (over 1, at most 4) by image-to-image', number)
       .option('-n, --num-outputs <n>', 'number of images; image k uses seed + k', number, 1)
       .option('-o, --out <file>', `output file (${Object.keys(OUTPUT_FORMATS).join(', ')})`, 'out.png'),
     [...MODEL_SETTINGS, ...RUNTIME_SETTINGS, 'DARKROOM_NOISE', 'DARKROOM_PROMPT_SYNTAX'],

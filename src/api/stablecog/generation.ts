@@ -2,6 +2,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { GenerationSpec } from '../../core/generations.ts';
 import { randomSeed } from '../../core/random.ts';
+import { DEFAULT_HIRES_STRENGTH } from '../../engine/pipelines/check-request.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { ApiOptions, ApiServices } from '../env.ts';
 import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
@@ -49,6 +50,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         seed: body.seed === undefined || body.seed < 0 ? randomSeed() : body.seed,
         numOutputs: body.num_outputs ?? d.numOutputs,
         ...(body.init_image_url ? { initImageUrl: body.init_image_url, strength: body.prompt_strength ?? d.promptStrength } : {}),
+        ...(body.hires ? { hires: { scale: body.hires.scale, strength: body.hires.strength ?? DEFAULT_HIRES_STRENGTH, ...(body.hires.steps ? { steps: body.hires.steps } : {}) } } : {}),
         ...(body.noise ? { noise: body.noise } : {}),
         ...(body.prompt_syntax ? { promptSyntax: body.prompt_syntax } : {}),
       };

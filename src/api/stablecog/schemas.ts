@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { PROMPT_SYNTAXES } from '../../engine/prompts/weighting.ts';
+import { DEFAULT_HIRES_STRENGTH, MAX_HIRES_SCALE } from '../../engine/pipelines/check-request.ts';
 import { NOISE_KINDS } from '../../engine/random.ts';
 import { LIMITS } from './defaults.ts';
 
@@ -62,6 +63,21 @@ export const GenerationCreateInput = z
       .max(1, { error: 'Prompt strength must be between 0 and 1' })
       .optional()
       .openapi({ description: 'With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5.' }),
+    hires: z
+      .object(
+        {
+          scale: numField('hires.scale')
+            .gt(1, { error: `hires.scale must be over 1 and at most ${MAX_HIRES_SCALE}` })
+            .max(MAX_HIRES_SCALE, { error: `hires.scale must be over 1 and at most ${MAX_HIRES_SCALE}` }),
+          strength: numField('hires.strength').gt(0, { error: 'hires.strength must be over 0 and at most 1' }).max(1, { error: 'hires.strength must be over 0 and at most 1' }).optional(),
+          steps: intField('hires.steps').min(1, { error: 'hires.steps must be at least 1' }).optional(),
+        },
+        { error: 'hires must be an object { scale, strength, steps }' },
+      )
+      .optional()
+      .openapi({
+        description: `Darkroom extension: AUTOMATIC1111's hires fix. Draws at width x height, upscales each image scale times (1-${MAX_HIRES_SCALE}, sides down to a multiple of 8) and redraws it there by an image-to-image pass of strength (default ${DEFAULT_HIRES_STRENGTH}) over steps (default inference_steps). The model's size limits apply to that target size. Not with init_image_url.`,
+      }),
     stream_id: StreamId.optional().openapi({ description: 'Darkroom: a client-chosen id; progress is sent as Server-Sent Events on /v1/sse?id=<stream_id>.' }),
     submit_to_gallery: z.boolean().optional().openapi({ description: 'Accepted for compatibility; there is no public gallery.' }),
     noise: z

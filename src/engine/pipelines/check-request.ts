@@ -80,6 +80,8 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
 }
 
 export const MAX_HIRES_SCALE = 4;
+/** What dialects ask of the hires pass when the client does not say (A1111's denoising strength is 0.7; this keeps more of the draft). */
+export const DEFAULT_HIRES_STRENGTH = 0.5;
 
 /** The size a hires pass draws at: each side `scale` times the base, down to the engine's multiple of 8. */
 export function hiresSize(req: Pick<GenerationRequest, 'width' | 'height'>, scale: number): { width: number; height: number } {
