@@ -66,6 +66,8 @@ export interface Config {
   signedUrlTtl: number;
   /** Write the generation settings into PNG outputs (A1111's `parameters` text chunk). */
   pngMetadata: boolean;
+  /** Every this many denoising steps, a generation's SSE stream gets a small preview of its first image; 0: none. */
+  previewEvery: number;
   /** How prompts are read when a request does not say: A1111's weights, escapes and BREAK, or literally. */
   promptSyntax: PromptSyntax;
   /** Noise of requests that do not choose: Darkroom's own generator, or PyTorch's CPU one (diffusers' pictures of a seed). */
@@ -261,6 +263,8 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   outputsPublic: { env: 'DARKROOM_OUTPUTS_PUBLIC', parse: boolean, fallback: () => false },
   signedUrlTtl: { env: 'DARKROOM_SIGNED_URL_TTL', parse: integer(1, 604800), fallback: () => 3600 },
   pngMetadata: { env: 'DARKROOM_PNG_METADATA', parse: boolean, fallback: () => true },
+  // Each preview costs a VAE decode of one image: at 25 steps, 4 of them beside the 25 UNet steps.
+  previewEvery: { env: 'DARKROOM_PREVIEW_EVERY', parse: integer(0, 1000), fallback: () => 5 },
   promptSyntax: { env: 'DARKROOM_PROMPT_SYNTAX', parse: (r) => oneOf(PROMPT_SYNTAXES)(r.trim().toLowerCase()), fallback: () => DEFAULT_PROMPT_SYNTAX },
   noise: { env: 'DARKROOM_NOISE', parse: (r) => oneOf(NOISE_KINDS)(r.trim().toLowerCase()), fallback: () => 'darkroom' },
   dialects: { env: 'DARKROOM_DIALECTS', parse: (r) => (r.trim().toLowerCase() === 'none' ? [] : dialectList(r)), fallback: () => [...DIALECTS] },

@@ -55,7 +55,7 @@ export type JobStatusName = 'queued' | 'running' | 'succeeded' | 'failed';
 /** What a generation or upscale reports while it moves (published on `job:<generation or upscale id>`). */
 export type JobEvent =
   | { type: 'status'; id: string; kind: 'generate' | 'upscale'; status: JobStatusName; error?: string; /** Set when a failure was caused by the request (bad input). */ field?: string; at: string }
-  | { type: 'progress'; id: string; kind: 'generate' | 'upscale'; step: number; total: number; at: string };
+  | { type: 'progress'; id: string; kind: 'generate' | 'upscale'; step: number; total: number; /** Every DARKROOM_PREVIEW_EVERY steps: the first image so far, a small JPEG data URL. */ preview?: string; at: string };
 
 /**
  * Ends a subscription (idempotent). `ready` resolves once the subscription is live (Redis: the

@@ -211,7 +211,7 @@ export async function runJobs(core: Core, engines: Engines): Promise<JobRunner> 
   const engine = batching ? new BatchingEngine(base, { maxBatch: config.batchMax, windowMs: config.batchWindowMs, log }) : base;
   const worker = new Worker(
     { queue: core.queue, engine, upscaler: engines.upscaler, store: core.store, lifecycle: core.lifecycle, generations: core.generations, upscales: core.upscales, log, logger: core.logger, metrics: core.metrics },
-    { onShutdown: core.embedded ? 'fail' : 'requeue', pngMetadata: config.pngMetadata },
+    { onShutdown: core.embedded ? 'fail' : 'requeue', pngMetadata: config.pngMetadata, previewEvery: config.previewEvery },
   );
   const announcer = new Announcer(core.db, { models: () => engines.registry.list(), upscalers: engines.upscaler }, log);
   await announcer.start();

@@ -117,6 +117,7 @@ export class BatchingEngine implements ImageEngine {
     // The batch stops only when every job in it was cancelled; one cancelled job just drops its images.
     const controller = new AbortController();
     const live = () => entries.filter((e) => !e.options.signal?.aborted);
+    const firstImage = new Map(entries.map((e, i) => [e, imagesIn(entries.slice(0, i))]));
     for (const e of entries) e.options.signal?.addEventListener('abort', () => live().length === 0 && controller.abort(), { once: true });
     try {
       const results = await this.engine.generateBatch(
@@ -124,8 +125,9 @@ export class BatchingEngine implements ImageEngine {
         entries.map((e) => e.input),
         {
           signal: controller.signal,
+          // Each job's preview is of its own first image, never of another job's in the batch.
           onProgress: async (p) => {
-            await Promise.all(live().map((e) => e.options.onProgress?.(p)));
+            await Promise.all(live().map((e) => e.options.onProgress?.({ ...p, preview: () => p.preview(firstImage.get(e)) })));
           },
         },
       );

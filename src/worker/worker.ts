@@ -11,7 +11,7 @@ import { encodeImage } from '../engine/image.ts';
 import { a1111Parameters } from '../core/a1111.ts';
 import { EngineInputError, GenerationCancelledError } from '../engine/errors.ts';
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
-import type { GeneratedImage, GenerationRequest, RunOptions } from '../engine/pipelines/request.ts';
+import type { GeneratedImage, GenerationRequest, Progress, RunOptions } from '../engine/pipelines/request.ts';
 import { CANCELLED, storedSettings, type Generations, type MadeOutput } from '../core/generations.ts';
 import type { ClaimResult, JobKind, JobLifecycle } from '../core/jobs.ts';
 import type { UpscalerBackend, Upscales } from '../core/upscales.ts';
@@ -20,6 +20,7 @@ import { abortCause, type Job, type JobQueue } from '../queue/types.ts';
 import type { Generation, Upscale } from '../db/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { previewDataUrl } from './preview.ts';
 
 /** What the worker needs from the engine (the Engine class, or a stand-in in tests). */
 export interface ImageEngine {
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   busyRetryMs?: number;
   /** Write each output's settings into its PNG (A1111's `parameters` text chunk); default true. */
   pngMetadata?: boolean;
+  /** Publish a preview of the first image every this many steps (not on the last: the image itself follows); 0 or absent: none. */
+  previewEvery?: number;
 }
 
 /** An output's settings as A1111 writes them (the seed is the output's own). */
@@ -178,11 +181,14 @@ export class Worker {
     const { request, initImageKey, maskImageKey } = storedSettings(gen);
     const made: MadeOutput[] = [];
     let lastStep = Date.now();
-    const onProgress = (p: { step: number; total: number }) => {
+    const every = this.options.previewEvery ?? 0;
+    const onProgress = async (p: Progress) => {
       const now = Date.now();
       this.deps.metrics?.step((now - lastStep) / 1000);
-      lastStep = now;
-      generations.progress(gen, p.step, p.total);
+      // Only these steps pay for the VAE decode a preview costs.
+      const preview = every > 0 && p.step % every === 0 && p.step < p.total ? await this.preview(id, p) : undefined;
+      lastStep = Date.now();
+      generations.progress(gen, p.step, p.total, preview);
     };
     try {
       const initImage = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
@@ -227,6 +233,16 @@ export class Worker {
     } catch (err) {
       await this.discard([key]);
       throw err;
+    }
+  }
+
+  /** A preview that cannot be made is left out; the generation goes on. */
+  private async preview(id: string, p: Progress): Promise<string | undefined> {
+    try {
+      return await previewDataUrl(await p.preview());
+    } catch (err) {
+      this.deps.log?.(`generation ${id}: no preview at step ${p.step}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
     }
   }
 

@@ -2,7 +2,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import sharp from 'sharp';
 import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
+import { openStream } from '../helpers/sse-stream.ts';
 
 let t: TestServer;
 before(async () => (t = await startTestServer()));
@@ -116,4 +118,22 @@ test("SSE: another user listening on the same stream id hears none of the owner'
   assert.deepEqual(spied, []);
   spyDone.catch(() => undefined); // ends with "terminated" when the stream is cut
   await spy.body!.cancel().catch(() => undefined);
+});
+
+test('SSE: every 5th step but the last carries a preview of the first image, a JPEG at most 256 px a side', async () => {
+  const streamId = randomBytes(32).toString('hex');
+  const sse = await openStream(t, streamId);
+  const res = await t.api('/v1/image/generation/create', { method: 'POST', json: { prompt: 'preview me', num_outputs: 2, inference_steps: 12, width: 256, height: 256, stream_id: streamId } });
+  assert.equal(res.status, 200);
+  await sse.next((f) => f['status'] === 'succeeded');
+  await sse.close();
+  const progress = sse.frames.filter((f) => f['message_type'] === 'creation_progress');
+  assert.equal(progress.length, 12);
+  assert.deepEqual(progress.filter((f) => 'preview' in f).map((f) => f['step']), [5, 10]);
+  for (const f of progress.filter((f) => 'preview' in f)) {
+    const url = String(f['preview']);
+    assert.match(url, /^data:image\/jpeg;base64,/);
+    const meta = await sharp(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64')).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 256, 256]);
+  }
 });

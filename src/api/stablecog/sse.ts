@@ -3,7 +3,8 @@
  * with that `stream_id` (Stablecog's web SSE, opened to API clients). Frames are `data: <json>`:
  * first `{"version": ...}`, then `creation_process` messages (status queued → processing →
  * succeeded|failed, with the outputs on success) and Darkroom's `creation_progress` messages
- * (step / total_steps) in between. The caller's API key is required and only the caller's own
+ * (step / total_steps, and every DARKROOM_PREVIEW_EVERY steps a small JPEG `preview` of the first
+ * image so far) in between. The caller's API key is required and only the caller's own
  * requests are heard: stream ids are chosen by clients, so they are no secret to rely on. (Browsers
  * read it with fetch and an Authorization header, as the web page does; EventSource sends no headers.)
  */
@@ -30,7 +31,8 @@ export function registerSse(mount: Mount, services: ApiServices, options: ApiOpt
       description:
         'Open this before sending a generation with the same `stream_id`, with the same account\'s key: only that account\'s requests are heard. Frames: `{"version"}` first, then ' +
         '`{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` ' +
-        'and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps"}`, in order.',
+        'and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps","preview"?}`, in order. `preview` (Darkroom), every DARKROOM_PREVIEW_EVERY steps ' +
+        '(default 5; 0: never) but the last, is the first image of the batch so far: a JPEG data URL (`data:image/jpeg;base64,...`), at most 256 px on its longest side.',
       request: { query: z.object({ id: StreamId }) },
       responses: { 200: { description: 'An event stream.', content: { 'text/event-stream': { schema: z.string() } } }, 401: { description: 'No valid API key.' } },
     }),
@@ -67,7 +69,8 @@ export function registerSse(mount: Mount, services: ApiServices, options: ApiOpt
             const e = queue.shift()!;
             const process_type = e.kind;
             if (e.type === 'progress') {
-              await stream.writeSSE({ data: JSON.stringify({ message_type: 'creation_progress', process_type, id: e.id, stream_id: streamId, step: e.step, total_steps: e.total }) });
+              const frame = { message_type: 'creation_progress', process_type, id: e.id, stream_id: streamId, step: e.step, total_steps: e.total, ...(e.preview ? { preview: e.preview } : {}) };
+              await stream.writeSSE({ data: JSON.stringify(frame) });
               continue;
             }
             const status = e.status === 'running' ? 'processing' : e.status;

@@ -88,7 +88,10 @@ async function denoiseLoop(input: DenoiseInput): Promise<Float32Array> {
         await options.onProgress({
           step,
           total: input.steps,
-          preview: () => input.decodePreview(scheduler.scaleModelInput(current, tNow).subarray(0, current.length / shape.images)),
+          preview: (image = 0) => {
+            const per = current.length / shape.images;
+            return input.decodePreview(scheduler.scaleModelInput(current, tNow).subarray(image * per, (image + 1) * per));
+          },
         });
       }
     }

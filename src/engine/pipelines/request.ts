@@ -53,8 +53,8 @@ export interface Progress {
   /** 1-based denoising step just finished, out of total. */
   step: number;
   total: number;
-  /** Decodes the current latents of the first output (costs one VAE decode; call only when shown). */
-  preview: () => Promise<PreviewImage>;
+  /** Decodes the current latents of output `image` of the batch, default the first (costs one VAE decode; call only when shown). */
+  preview: (image?: number) => Promise<PreviewImage>;
 }
 
 export interface RunOptions {
