@@ -31,7 +31,6 @@ import {
 } from './errors.ts';
 import type { ImageInputs } from './images.ts';
 import type { ModelCatalog } from './models.ts';
-import type { LoraCatalog } from './loras.ts';
 import { generationCost, generationRefund, type GenerationPriceInput, type Tariff } from './pricing.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { channelsOf, isTimeout, jobOf, timeoutMessage, type ClaimResult, type JobLifecycle } from './jobs.ts';
@@ -132,8 +131,6 @@ export interface GenerationDeps {
   events: EventBus;
   lifecycle: JobLifecycle;
   catalog: ModelCatalog;
-  /** LoRA adapters; absent: they are not resolved here, and the engine refuses those it lacks. */
-  loras?: LoraCatalog;
   images: ImageInputs;
   /** Where the images live (to remove a deleted generation's images). */
   store?: ObjectStore;
@@ -157,10 +154,9 @@ export class Generations {
 
   /**
    * The checks that need the model, before anything is charged: the engine's own rules over its
-   * manifest (sizes, steps, seed, init image support, tiling...), a scheduler the model offers, and
-   * LoRAs that are installed and fit it. Returns the spec with its LoRAs resolved (the prompt's tags taken out).
+   * manifest (sizes, steps, seed, init image support, tiling...), and a scheduler the model offers.
    */
-  async check(spec: GenerationSpec): Promise<GenerationSpec> {
+  async check(spec: GenerationSpec): Promise<void> {
     const model = await this.deps.catalog.resolve(spec.model);
     try {
       checkRequestFor(model, { ...spec, promptSyntax: this.promptSyntaxOf(spec), initImage: spec.initImageUrl, mask: spec.maskUrl });
@@ -169,7 +165,6 @@ export class Generations {
     }
     // The engine runs any scheduler it has; the manifest lists those this model is offered with.
     if (!model.manifest.schedulers.includes(spec.scheduler)) throw new UnknownSchedulerError(spec.scheduler, model.manifest.schedulers);
-    return this.deps.loras ? this.deps.loras.prepare(model.id, spec) : spec;
   }
 
   /**
@@ -178,7 +173,7 @@ export class Generations {
    * GenerationFailedError, GenerationTimeoutError, ...
    */
   async run(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<GenerationResult> {
-    spec = await this.check(spec);
+    await this.check(spec);
     const inputs = await this.resolveInputs(auth, spec);
     const id = randomUUID();
     // Listen before the job can possibly finish.
@@ -208,7 +203,7 @@ export class Generations {
    * deadline lives in the database: past it, the reaper fails and refunds it, whichever process runs.
    */
   async start(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<Generation> {
-    spec = await this.check(spec);
+    await this.check(spec);
     const inputs = await this.resolveInputs(auth, spec);
     return this.submit(randomUUID(), auth, spec, { ...inputs, ...options });
   }
