@@ -6,6 +6,7 @@ import type { ImageAccess } from '../core/image-access.ts';
 import type { Idempotency } from '../core/idempotency.ts';
 import type { ImageInputs } from '../core/images.ts';
 import type { ModelCatalog } from '../core/models.ts';
+import type { LoraCatalog } from '../core/loras.ts';
 import type { Outputs } from '../core/outputs.ts';
 import type { RateLimiter } from '../core/rate-limit.ts';
 import type { Upscales } from '../core/upscales.ts';
@@ -25,6 +26,8 @@ export interface ApiServices {
   generations: Generations;
   upscales: Upscales;
   catalog: ModelCatalog;
+  /** Installed LoRA adapters (GET /v1/loras, Leonardo's elements); absent: none offered. */
+  loras?: LoraCatalog;
   images: ImageInputs;
   imageAccess: ImageAccess;
   outputs: Outputs;

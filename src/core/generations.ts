@@ -31,6 +31,7 @@ import {
 } from './errors.ts';
 import type { ImageInputs } from './images.ts';
 import type { ModelCatalog } from './models.ts';
+import type { LoraCatalog } from './loras.ts';
 import { generationCost, generationRefund, type GenerationPriceInput, type Tariff } from './pricing.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { channelsOf, isTimeout, jobOf, timeoutMessage, type ClaimResult, type JobLifecycle } from './jobs.ts';
@@ -131,6 +132,8 @@ export interface GenerationDeps {
   events: EventBus;
   lifecycle: JobLifecycle;
   catalog: ModelCatalog;
+  /** LoRA adapters; absent: they are not resolved here, and the engine refuses those it lacks. */
+  loras?: LoraCatalog;
   images: ImageInputs;
   /** Where the images live (to remove a deleted generation's images). */
   store?: ObjectStore;
@@ -154,9 +157,10 @@ export class Generations {
 
   /**
    * The checks that need the model, before anything is charged: the engine's own rules over its
-   * manifest (sizes, steps, seed, init image support, tiling...), and a scheduler the model offers.
+   * manifest (sizes, steps, seed, init image support, tiling...), a scheduler the model offers, and
+   * LoRAs that are installed and fit it. Returns the spec with its LoRAs resolved (the prompt's tags taken out).
    */
-  async check(spec: GenerationSpec): Promise<void> {
+  async check(spec: GenerationSpec): Promise<GenerationSpec> {
     const model = await this.deps.catalog.resolve(spec.model);
     try {
       checkRequestFor(model, { ...spec, promptSyntax: this.promptSyntaxOf(spec), initImage: spec.initImageUrl, mask: spec.maskUrl });
@@ -165,6 +169,7 @@ export class Generations {
     }
     // The engine runs any scheduler it has; the manifest lists those this model is offered with.
     if (!model.manifest.schedulers.includes(spec.scheduler)) throw new UnknownSchedulerError(spec.scheduler, model.manifest.schedulers);
+    return this.deps.loras ? this.deps.loras.prepare(model.id, spec) : spec;
   }
 
   /**
@@ -173,7 +178,7 @@ export class Generations {
    * GenerationFailedError, GenerationTimeoutError, ...
    */
   async run(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<GenerationResult> {
-    await this.check(spec);
+    spec = await this.check(spec);
     const inputs = await this.resolveInputs(auth, spec);
     const id = randomUUID();
     // Listen before the job can possibly finish.
@@ -203,7 +208,7 @@ export class Generations {
    * deadline lives in the database: past it, the reaper fails and refunds it, whichever process runs.
    */
   async start(auth: Auth, spec: GenerationSpec, options: RunOptions): Promise<Generation> {
-    await this.check(spec);
+    spec = await this.check(spec);
     const inputs = await this.resolveInputs(auth, spec);
     return this.submit(randomUUID(), auth, spec, { ...inputs, ...options });
   }

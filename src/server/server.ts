@@ -87,7 +87,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     http?.close();
     throw err;
   }
-  const { db, store, backend, generations, upscales, images, guard, catalog } = core;
+  const { db, store, backend, generations, upscales, images, guard, catalog, loras } = core;
   let runner: JobRunner | undefined;
   let webhooks: Webhooks | undefined;
   try {
@@ -102,6 +102,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       generations,
       upscales,
       catalog,
+      loras,
       images,
       imageAccess,
       outputs: new Outputs(db),

@@ -18,6 +18,7 @@ const FIELDS: Record<string, string> = {
   negativePrompt: 'negative_prompt',
   initImage: 'init_image_id',
   strength: 'init_strength',
+  loras: 'elements',
 };
 
 export function leonardoField(field: string): string {

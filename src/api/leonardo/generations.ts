@@ -124,6 +124,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         numOutputs: numImages,
         ...(initImageUrl ? { initImageUrl, strength: Math.round((1 - initStrength!) * 1000) / 1000 } : {}),
         ...(body.tiling ? { tiling: true } : {}),
+        ...(body.elements?.length ? { loras: body.elements.map((e) => ({ name: e.akUUID, weight: e.weight ?? 1 })) } : {}),
       };
       const extra: LeonardoExtra = {
         prompt: body.prompt,

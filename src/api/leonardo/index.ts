@@ -10,6 +10,7 @@ import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { mounter } from '../route.ts';
 import { registerAccount } from './account.ts';
 import { leonardoErrorHandler } from './errors.ts';
+import { registerElements } from './elements.ts';
 import { registerGenerations } from './generations.ts';
 import { registerInitImages } from './init-images.ts';
 
@@ -19,6 +20,7 @@ export function createLeonardoApp(services: ApiServices, options: ApiOptions): O
   registerBearer(app);
   const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter));
   registerGenerations(mount, services, options);
+  registerElements(mount, services);
   registerInitImages(mount, services, options);
   registerAccount(mount, services, options);
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, path: '$', code: 'not-found' }, 404));

@@ -53,7 +53,6 @@ export const IGNORED_OPTIONS = [
   'controlNet',
   'controlNetType',
   'weighting',
-  'elements',
   'userElements',
   'canvasRequest',
   'canvasRequestType',
@@ -140,9 +139,42 @@ export const CreateGenerationInput = z
       .max(LIMITS.maxInitStrength, { error: `init_strength: must be between ${LIMITS.minInitStrength} and ${LIMITS.maxInitStrength}` })
       .nullish()
       .openapi({ description: `How much the result keeps of the init image, ${LIMITS.minInitStrength}-${LIMITS.maxInitStrength} (default ${LIMITS.defaultInitStrength}).` }),
+    elements: z
+      .array(
+        z.object({
+          akUUID: str('elements[].akUUID', 200).openapi({ description: 'A LoRA from GET /elements: its akUUID (or its name).' }),
+          weight: num('elements[].weight')
+            .min(-10, { error: 'elements[].weight: must be between -10 and 10' })
+            .max(10, { error: 'elements[].weight: must be between -10 and 10' })
+            .nullish()
+            .openapi({ description: 'How strongly it applies (default 1).' }),
+        }),
+        { error: 'elements: must be a list of { akUUID, weight }' },
+      )
+      .max(8, { error: 'elements: at most 8' })
+      .nullish()
+      .openapi({ description: "LoRA adapters installed on this server (GET /api/rest/v1/elements), merged into the model for this generation; one that is not installed or does not fit the model is refused naming it. The prompt may name them too, as A1111 does: <lora:name:0.8>." }),
     ...Object.fromEntries(IGNORED_OPTIONS.map((k) => [k, ignored()])),
   })
   .openapi('LeonardoCreateGenerationInput');
+/** GET /elements: the installed LoRA adapters in Leonardo's shape (the SDK's ListElementsResponseBody). */
+export const ElementsResponse = z
+  .object({
+    loras: z.array(
+      z.object({
+        akUUID: z.string(),
+        name: z.string(),
+        description: z.string().nullable(),
+        baseModel: z.enum(SD_VERSIONS).nullable(),
+        creatorName: z.string().nullable(),
+        urlImage: z.string().nullable(),
+        weightDefault: z.number(),
+        weightMin: z.number(),
+        weightMax: z.number(),
+      }),
+    ),
+  })
+  .openapi('LeonardoElements');
 
 export const CreateGenerationResponse = z
   .object({

@@ -6,6 +6,8 @@
  */
 import type { Generation, GenerationOutput } from '../../db/schema.ts';
 import type { StoredSettings } from '../../core/generations.ts';
+import { loraUuid } from '../../core/loras.ts';
+import { MAX_LORA_WEIGHT } from '../../engine/lora/library.ts';
 import { modelUuid } from '../../core/models.ts';
 import type { ModelFamily } from '../../engine/models/manifest.ts';
 import { leonardoScheduler } from './schedulers.ts';
@@ -105,6 +107,11 @@ export function generationObject(
       motionStrength: null,
       generated_image_variation_generics: [],
     })),
-    generation_elements: [],
+    // The LoRAs it applied, as Leonardo lists elements (baseModel and the rest are the listing's: GET /elements).
+    generation_elements: (settings.request.loras ?? []).map((l, k) => ({
+      id: k + 1,
+      weightApplied: l.weight,
+      lora: { akUUID: loraUuid(l.name), name: l.name, description: null, baseModel: null, urlImage: null, weightDefault: 1, weightMin: -MAX_LORA_WEIGHT, weightMax: MAX_LORA_WEIGHT },
+    })),
   };
 }

@@ -53,6 +53,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         ...(body.hires ? { hires: { scale: body.hires.scale, strength: body.hires.strength ?? DEFAULT_HIRES_STRENGTH, ...(body.hires.steps ? { steps: body.hires.steps } : {}) } } : {}),
         ...(body.noise ? { noise: body.noise } : {}),
         ...(body.prompt_syntax ? { promptSyntax: body.prompt_syntax } : {}),
+        ...(body.loras?.length ? { loras: body.loras.map((l) => ({ name: l.name, weight: l.weight ?? 1 })) } : {}),
       };
       if (spec.width * spec.height * spec.steps > LIMITS.maxPixelSteps) {
         throw new ValidationError(

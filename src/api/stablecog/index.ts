@@ -10,6 +10,7 @@ import { registerAccount } from './account.ts';
 import { registerCancel } from './cancel.ts';
 import { stablecogErrorHandler } from './errors.ts';
 import { registerGeneration } from './generation.ts';
+import { registerLoras } from './loras.ts';
 import { registerModels } from './models.ts';
 import { registerOutputs } from './outputs.ts';
 import { registerSse } from './sse.ts';
@@ -39,6 +40,7 @@ export function createStablecogApp(services: ApiServices, options: ApiOptions): 
   registerGeneration(mount, services, options);
   registerCancel(mount, services);
   registerModels(mount, services);
+  registerLoras(mount, services);
   registerOutputs(mount, services, options);
   registerUpload(mount, services);
   registerUpscale(mount, services, options);

@@ -94,8 +94,35 @@ export const GenerationCreateInput = z
         description:
           "Darkroom extension: how prompt and negative_prompt are read. a1111: AUTOMATIC1111's syntax, (word) ×1.1, ((word)) ×1.21, [word] ÷1.1, (word:1.3), \\( \\) \\[ \\] for the brackets themselves, BREAK to start a new 75-token chunk; literal: every character is text. Either way a prompt may run past 75 tokens (it is encoded in 75-token chunks), within the 500-character cut. Default: the server's DARKROOM_PROMPT_SYNTAX (a1111).",
       }),
+    loras: z
+      .array(
+        z.object({
+          name: strField('loras[].name').min(1, { error: 'loras[].name must not be empty' }).max(200, { error: 'loras[].name is too long' }),
+          weight: numField('loras[].weight').min(-10, { error: 'loras[].weight must be between -10 and 10' }).max(10, { error: 'loras[].weight must be between -10 and 10' }).optional(),
+        }),
+        { error: 'loras must be a list of { name, weight }' },
+      )
+      .max(8, { error: 'at most 8 loras' })
+      .optional()
+      .openapi({
+        description:
+          'Darkroom extension: LoRA adapters merged into the model for this request, each by name or UUID (GET /v1/loras) with a weight (default 1, 0 = none, negative = the opposite way). The prompt may name them too, as A1111 does: <lora:name:0.8>. One that is not installed or does not fit the model is refused with a 400 naming it.',
+      }),
   })
   .openapi('GenerationCreateInput');
+
+export const LorasResponse = z
+  .object({
+    loras: z.array(
+      z.object({
+        name: z.string().openapi({ description: 'What requests and <lora:name:weight> prompt tags name it by (its file name).' }),
+        id: z.string().openapi({ description: 'Its UUID (also accepted in requests, and as Leonardo akUUID).' }),
+        base_model_family: z.string().nullable().openapi({ description: 'The model family it was made for (sd1, sd2, sdxl), when the file says; null when it does not.' }),
+        size_bytes: z.number().int(),
+      }),
+    ),
+  })
+  .openapi('LorasResponse');
 
 export const GenerationSettings = z
   .object({
