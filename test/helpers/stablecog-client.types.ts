@@ -286,6 +286,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Installed LoRA adapters
+         * @description Darkroom: every LoRA adapter in the LoRA folder (DARKROOM_LORAS_DIR), by name, with its UUID, the base model family it was made for and its size. A create request names them in loras or as <lora:name:weight> in the prompt.
+         */
+        get: operations["listLoras"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/image/generation/outputs": {
         parameters: {
             query?: never;
@@ -473,7 +493,7 @@ export interface paths {
         };
         /**
          * Live status and step progress (Server-Sent Events)
-         * @description Open this before sending a generation with the same `stream_id`, with the same account's key: only that account's requests are heard. Frames: `{"version"}` first, then `{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps"}`, in order.
+         * @description Open this before sending a generation with the same `stream_id`, with the same account's key: only that account's requests are heard. Frames: `{"version"}` first, then `{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps","preview"?}`, in order. `preview` (Darkroom), every DARKROOM_PREVIEW_EVERY steps (default 5; 0: never) but the last, is the first image of the batch so far: a JPEG data URL (`data:image/jpeg;base64,...`), at most 256 px on its longest side.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -535,7 +555,7 @@ export interface paths {
         put?: never;
         /**
          * Create a generation (asynchronous)
-         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, highResolution, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlnets, controlNet, controlNetType, weighting, elements, userElements, canvasRequest, canvasRequestType, canvasInitId, canvasMaskId, unzoom, unzoomAmount, upscaleRatio, enhancePrompt, enhancePromptInstruction.
+         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, highResolution, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlnets, controlNet, controlNetType, weighting, userElements, canvasRequest, canvasRequestType, canvasInitId, canvasMaskId, unzoom, unzoomAmount, upscaleRatio, enhancePrompt, enhancePromptInstruction.
          */
         post: operations["leonardoCreateGeneration"];
         delete?: never;
@@ -580,6 +600,26 @@ export interface paths {
          * @description userId is the id from GET /me; another user's id lists nothing. Generations made through any dialect are listed.
          */
         get: operations["leonardoGetGenerationsByUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/elements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Elements: the LoRA adapters installed on this server
+         * @description A create request applies them with elements: [{ akUUID, weight }]. baseModel is null when the file does not say which model family it was made for.
+         */
+        get: operations["leonardoListElements"];
         put?: never;
         post?: never;
         delete?: never;
@@ -892,6 +932,12 @@ export interface components {
             init_image_url?: string;
             /** @description With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5. */
             prompt_strength?: number;
+            /** @description Darkroom extension: AUTOMATIC1111's hires fix. Draws at width x height, upscales each image scale times (1-4, sides down to a multiple of 8) and redraws it there by an image-to-image pass of strength (default 0.5) over steps (default inference_steps). The model's size limits apply to that target size. Not with init_image_url. */
+            hires?: {
+                scale: number;
+                strength?: number;
+                steps?: number;
+            };
             /** @description Darkroom: a client-chosen id; progress is sent as Server-Sent Events on /v1/sse?id=<stream_id>. */
             stream_id?: string;
             /** @description Accepted for compatibility; there is no public gallery. */
@@ -906,6 +952,11 @@ export interface components {
              * @enum {string}
              */
             prompt_syntax?: "a1111" | "literal";
+            /** @description Darkroom extension: LoRA adapters merged into the model for this request, each by name or UUID (GET /v1/loras) with a weight (default 1, 0 = none, negative = the opposite way). The prompt may name them too, as A1111 does: <lora:name:0.8>. One that is not installed or does not fit the model is refused with a 400 naming it. */
+            loras?: {
+                name: string;
+                weight?: number;
+            }[];
         };
         CancelResponse: {
             id: string;
@@ -990,6 +1041,17 @@ export interface components {
         };
         UpscaleDefaultsResponse: {
             model_id: string;
+        };
+        LorasResponse: {
+            loras: {
+                /** @description What requests and <lora:name:weight> prompt tags name it by (its file name). */
+                name: string;
+                /** @description Its UUID (also accepted in requests, and as Leonardo akUUID). */
+                id: string;
+                /** @description The model family it was made for (sd1, sd2, sdxl), when the file says; null when it does not. */
+                base_model_family: string | null;
+                size_bytes: number;
+            }[];
         };
         OutputsResponse: {
             /** @description Only on the first page (no cursor). */
@@ -1276,6 +1338,13 @@ export interface components {
             init_generation_image_id?: string | null;
             /** @description How much the result keeps of the init image, 0.1-0.9 (default 0.5). */
             init_strength?: number | null;
+            /** @description LoRA adapters installed on this server (GET /api/rest/v1/elements), merged into the model for this generation; one that is not installed or does not fit the model is refused naming it. The prompt may name them too, as A1111 does: <lora:name:0.8>. */
+            elements?: {
+                /** @description A LoRA from GET /elements: its akUUID (or its name). */
+                akUUID: string;
+                /** @description How strongly it applies (default 1). */
+                weight?: number | null;
+            }[] | null;
             /** @description Accepted; no effect on Darkroom. */
             alchemy?: unknown;
             /** @description Accepted; no effect on Darkroom. */
@@ -1318,8 +1387,6 @@ export interface components {
             controlNetType?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             weighting?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            elements?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             userElements?: unknown;
             /** @description Accepted; no effect on Darkroom. */
@@ -1393,6 +1460,20 @@ export interface components {
             delete_generations_by_pk: {
                 id: string;
             } | null;
+        };
+        LeonardoElements: {
+            loras: {
+                akUUID: string;
+                name: string;
+                description: string | null;
+                /** @enum {string|null} */
+                baseModel: "v1_5" | "v2" | "v3" | "SDXL_0_8" | "SDXL_0_9" | "SDXL_1_0" | "SDXL_LIGHTNING" | "PHOENIX" | "FLUX" | "FLUX_DEV" | "KINO_2_0" | null;
+                creatorName: string | null;
+                urlImage: string | null;
+                weightDefault: number;
+                weightMin: number;
+                weightMax: number;
+            }[];
         };
         LeonardoInitImageUpload: {
             uploadInitImage: {
@@ -2166,6 +2247,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UpscaleDefaultsResponse"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listLoras: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The installed LoRAs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LorasResponse"];
                 };
             };
             /** @description Unexpected server error. */
@@ -3310,6 +3420,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LeonardoGenerationsOfUser"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoListElements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The installed LoRAs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoElements"];
                 };
             };
             /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
