@@ -12,9 +12,9 @@
  *   with a uniform; each chunk of 16 becomes normals by Box-Muller on the pairs (j, j + 8), in float32,
  *   with the Cephes log and sincos of avx_mathfun.h as GCC compiles them (each multiply feeding an add
  *   or subtract fused into one FMA, found by matching 2M of torch's values bit for bit); when the size is not a multiple of 16 the last 16
- *   values are drawn again (16 new uniforms) and transformed again. This follows the AVX2 kernel, the
- *   one x86-64 builds run on any CPU with AVX2; the plain-C++ fallback of other CPUs rounds some
- *   values differently in the last bit.
+ *   values are drawn again (16 new uniforms) and transformed again. This follows the AVX2 kernel, which torch runs where its CPU
+ *   capability is AVX2; its plain C++ kernel (any other capability) differs by up to 2.3e-6 in about
+ *   4 values in 10 (tools/torch-noise/compare-kernels.py).
  * - Under 16 values (the scalar path): double Box-Muller on two double uniforms per pair, the second
  *   normal cached in the generator for the next value (and the next call), each rounded to float32.
  */
