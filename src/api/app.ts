@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { cors } from 'hono/cors';
 import type { ApiOptions, ApiServices, Env } from './env.ts';
+import { anyOrigin } from './cors.ts';
 import { registerImages } from './images.ts';
 import { observeRequests, registerOps } from './ops.ts';
 import { openApiDocument, withServer } from './openapi.ts';
@@ -33,8 +33,8 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   app.use('*', observeRequests({ metrics, logger }));
   registerOps(app, { checks: options.readiness, metrics, logger });
   app.use('*', provideLimits(bodyLimits(options.limits)));
-  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id', 'Idempotent-Replayed'] }));
-  const cross = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed', 'Idempotent-Replayed'] });
+  app.use('/v1/*', anyOrigin({ allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id', 'Idempotent-Replayed'] }));
+  const cross = anyOrigin({ allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed', 'Idempotent-Replayed'] });
   app.use('/v2beta/*', cross);
   app.use('/api/*', cross);
   app.onError(stablecogErrorHandler(options.log));

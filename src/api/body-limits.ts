@@ -59,6 +59,9 @@ export function limitBody(kind: BodyKind): MiddlewareHandler<Env> {
       if (!/^\d+$/.test(length.trim()) || Number(length) > max) refuse(c, max);
       return next();
     }
+    // A GET or HEAD has no body (a fetch Request cannot carry one; over HTTP/1.1 neither header means none):
+    // asking the request for its body would build a stream for nothing.
+    if ((c.req.method === 'GET' || c.req.method === 'HEAD') && length === undefined && c.req.header('transfer-encoding') === undefined) return next();
     let limiter = byLimit.get(max);
     if (!limiter) {
       limiter = bodyLimit({ maxSize: max, onError: (c) => refuse(c, max) });

@@ -1,4 +1,5 @@
 /** Queries on API keys (stored as SHA-256 hashes; the secret never reaches the database). */
+import type { CompiledQuery } from 'kysely';
 import type { Executor } from './database.ts';
 import type { ApiKey, User } from './schema.ts';
 import { timestamp } from './clock.ts';
@@ -14,17 +15,36 @@ export async function insertApiKey(
     .executeTakeFirstOrThrow();
 }
 
-/** The active key with this hash, and its user. */
-export async function findActiveKeyByHash(ex: Executor, hash: string): Promise<{ key: ApiKey; user: User } | undefined> {
-  const key = await ex
+function activeKeyByHash(ex: Executor, hash: string) {
+  return ex
     .selectFrom('api_keys')
-    .selectAll()
-    .where('hash', '=', hash)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (!key) return undefined;
-  const user = await ex.selectFrom('users').selectAll().where('id', '=', key.user_id).executeTakeFirst();
-  return user ? { key, user } : undefined;
+    .innerJoin('users', 'users.id', 'api_keys.user_id')
+    .selectAll('api_keys')
+    .select(['users.name as user_name', 'users.role as user_role', 'users.credits as user_credits', 'users.created_at as user_created_at', 'users.updated_at as user_updated_at'])
+    .where('api_keys.hash', '=', hash)
+    .where('api_keys.revoked_at', 'is', null);
+}
+
+type KeyRow = NonNullable<Awaited<ReturnType<ReturnType<typeof activeKeyByHash>['executeTakeFirst']>>>;
+
+/** The lookup compiled once per handle: building and compiling it cost more than SQLite takes to run it. Its one parameter is the hash. */
+const compiled = new WeakMap<Executor, CompiledQuery<KeyRow>>();
+
+/** The active key with this hash, and its user (credit balance included), in one query: every authenticated request makes it. */
+export async function findActiveKeyByHash(ex: Executor, hash: string): Promise<{ key: ApiKey; user: User } | undefined> {
+  let query = compiled.get(ex);
+  if (!query) {
+    query = activeKeyByHash(ex, hash).compile();
+    compiled.set(ex, query);
+  }
+  const { rows } = await ex.executeQuery<KeyRow>({ ...query, parameters: [hash] });
+  const row = rows[0];
+  if (!row) return undefined;
+  const { user_id, user_name, user_role, user_credits, user_created_at, user_updated_at, ...key } = row;
+  return {
+    key: { ...key, user_id },
+    user: { id: user_id, name: user_name, role: user_role, credits: user_credits, created_at: user_created_at, updated_at: user_updated_at },
+  };
 }
 
 export async function countActiveKeys(ex: Executor, userId: string): Promise<number> {

@@ -16,7 +16,7 @@ import { InsufficientCreditsError, TooManyTokensError, UnauthorizedError } from 
 import { claimed, coreServices, spec } from '../helpers/core.ts';
 import { listOperations } from '../../src/db/operations.ts';
 import { deleteUpload, findUploadById, insertUpload, setSettingOnce } from '../../src/db/uploads.ts';
-import { getApiKey } from '../../src/db/api-keys.ts';
+import { findActiveKeyByHash, getApiKey } from '../../src/db/api-keys.ts';
 import { Upscales } from '../../src/core/upscales.ts';
 import { InProcessJobQueue } from '../../src/queue/in-process.ts';
 import { Worker } from '../../src/worker/worker.ts';
@@ -54,6 +54,24 @@ export function databaseConformance(name: string, open: () => Promise<{ db: Data
       assert.equal(auth.user.id, user.id);
       await core.accounts.revokeKey(user.id, key.id);
       await assert.rejects(core.accounts.authenticate(secret), UnauthorizedError);
+    });
+
+    test('the key lookup brings the key with its user and balance, for each hash asked, and nothing once revoked', async () => {
+      const user = await core.accounts.createUser(`u-${randomUUID().slice(0, 8)}`);
+      await core.credits.grant(user.id, 42);
+      const laptop = await core.accounts.createKey(user.id, 'laptop');
+      const phone = await core.accounts.createKey(user.id, 'phone');
+      const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
+      const found = await findActiveKeyByHash(db.kysely, hash(laptop.secret));
+      assert.deepEqual(found?.user, await core.accounts.userById(user.id));
+      assert.equal(found?.user.credits, 42);
+      assert.deepEqual(found?.key, laptop.key);
+      // The lookup is compiled once per handle: the next hash must still find its own key.
+      assert.equal((await findActiveKeyByHash(db.kysely, hash(phone.secret)))?.key.id, phone.key.id);
+      assert.equal((await db.transaction((tx) => findActiveKeyByHash(tx, hash(phone.secret))))?.key.id, phone.key.id);
+      assert.equal(await findActiveKeyByHash(db.kysely, hash('dr-unknown')), undefined);
+      await core.accounts.revokeKey(user.id, laptop.key.id);
+      assert.equal(await findActiveKeyByHash(db.kysely, hash(laptop.secret)), undefined);
     });
 
     test('at most 10 active keys, also when 15 are created at once', async () => {
