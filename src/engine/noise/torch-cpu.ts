@@ -10,11 +10,12 @@
  * - A float uniform is `(random() & (2^24 - 1)) * 2^-24`; a double uniform `(random64() & (2^53 - 1)) * 2^-53`.
  * - randn of a float tensor of 16 values or more (the vectorised path): every value is first filled
  *   with a uniform; each chunk of 16 becomes normals by Box-Muller on the pairs (j, j + 8), in float32,
- *   with the Cephes log and sincos of avx_mathfun.h as GCC compiles them (each multiply feeding an add
- *   or subtract fused into one FMA, found by matching 2M of torch's values bit for bit); when the size is not a multiple of 16 the last 16
- *   values are drawn again (16 new uniforms) and transformed again. This follows the AVX2 kernel, which torch runs where its CPU
- *   capability is AVX2; its plain C++ kernel (any other capability) differs by up to 2.3e-6 in about
- *   4 values in 10 (tools/torch-noise/compare-kernels.py).
+ *   with the Cephes log and sincos of avx_mathfun.h as GCC compiles them (each multiply that feeds an add
+ *   or subtract fused into one FMA, found by matching 2M of torch's values bit for bit); when the size
+ *   is not a multiple of 16 the last 16 values are drawn again (16 new uniforms) and transformed again.
+ *   This is the AVX2 kernel, which torch runs where its CPU capability is AVX2; its plain C++ kernel
+ *   (any other capability) differs by up to 2.3e-6 in about 4 values in 10
+ *   (tools/torch-noise/compare-kernels.py).
  * - Under 16 values (the scalar path): double Box-Muller on two double uniforms per pair, the second
  *   normal cached in the generator for the next value (and the next call), each rounded to float32.
  */
