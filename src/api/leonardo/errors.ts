@@ -18,6 +18,8 @@ const FIELDS: Record<string, string> = {
   negativePrompt: 'negative_prompt',
   initImage: 'init_image_id',
   strength: 'init_strength',
+  hires: 'highResolution',
+  'hires.scale': 'upscaleRatio',
   loras: 'elements',
 };
 

@@ -12,17 +12,20 @@ import { OUTPUT_REF } from '../../core/images.ts';
 import type { CatalogModel, ModelCatalog } from '../../core/models.ts';
 import { generationCost } from '../../core/pricing.ts';
 import { randomSeed } from '../../core/random.ts';
+import { DEFAULT_HIRES_STRENGTH } from '../../engine/pipelines/check-request.ts';
 import { applyStyle, LEONARDO_STYLES } from '../../core/style-presets.ts';
 import type { Generation, GenerationOutput } from '../../db/schema.ts';
 import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
+import { canvasInputs } from './canvas.ts';
 import { errorResponses, secured } from './openapi.ts';
 import { schedulerOfRequest } from './schedulers.ts';
 import {
   CreateGenerationInput,
   CreateGenerationResponse,
+  DEFAULT_UPSCALE_RATIO,
   DeletedGeneration,
   GenerationByPk,
   GenerationsOfUser,
@@ -86,17 +89,17 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       const raw = body as Record<string, unknown>;
       const model = await resolveLeonardoModel(catalog, options.leonardoModels ?? {}, body.modelId, body.sd_version);
       const m = model.manifest;
-      const width = body.width ?? m.defaults.width;
-      const height = body.height ?? m.defaults.height;
       const numImages = body.num_images ?? LIMITS.defaultImages;
-      if (numImages > LIMITS.maxImagesLarge && (width > LIMITS.largeSide || height > LIMITS.largeSide)) {
-        throw new ValidationError('numOutputs', `num_images: must be between 1 and ${LIMITS.maxImagesLarge} when width or height is over ${LIMITS.largeSide}`);
-      }
       const scheduler = schedulerOfRequest(m, body.scheduler);
+      const hiresScale = body.upscaleRatio ?? (body.highResolution ? DEFAULT_UPSCALE_RATIO : undefined);
       const presetStyle = body.presetStyle ?? 'DYNAMIC';
       const styled = applyStyle(LEONARDO_STYLES[presetStyle], body.prompt, body.negative_prompt ?? '');
       const seed = body.seed ?? randomSeed();
 
+      if (body.canvasRequest && (body.init_image_id || body.init_generation_image_id)) {
+        throw new ValidationError('canvasRequest', 'canvasRequest: a canvas request takes its image from canvasInitId, not init_image_id or init_generation_image_id');
+      }
+      const canvas = body.canvasRequest ? await canvasInputs(images, services.store, auth.user.id, body) : undefined;
       if (body.init_image_id && body.init_generation_image_id) {
         throw new ValidationError('init_generation_image_id', 'init_generation_image_id: give init_image_id or init_generation_image_id, not both');
       }
@@ -109,7 +112,12 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         initImageUrl = OUTPUT_REF + body.init_generation_image_id;
         await images.resolve(auth.user.id, initImageUrl, 'init_generation_image_id'); // one of yours? (named error before any charge)
       }
-      const initStrength = initImageUrl ? (body.init_strength ?? LIMITS.defaultInitStrength) : undefined;
+      const initStrength = canvas ? canvas.initStrength : initImageUrl ? (body.init_strength ?? LIMITS.defaultInitStrength) : undefined;
+      const width = canvas?.width ?? body.width ?? m.defaults.width;
+      const height = canvas?.height ?? body.height ?? m.defaults.height;
+      if (numImages > LIMITS.maxImagesLarge && (width > LIMITS.largeSide || height > LIMITS.largeSide)) {
+        throw new ValidationError('numOutputs', `num_images: must be between 1 and ${LIMITS.maxImagesLarge} when width or height is over ${LIMITS.largeSide}`);
+      }
       const fewSteps = m.maxSteps !== undefined;
       const spec: GenerationSpec = {
         model: model.id,
@@ -122,7 +130,12 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         guidance: body.guidance_scale ?? m.defaults.guidance,
         seed: seed % SEED_SPACE,
         numOutputs: numImages,
-        ...(initImageUrl ? { initImageUrl, strength: Math.round((1 - initStrength!) * 1000) / 1000 } : {}),
+        ...(canvas
+          ? { initImageUrl: canvas.initImageUrl, strength: canvas.strength, ...(canvas.maskUrl ? { maskUrl: canvas.maskUrl, maskSource: canvas.maskSource } : {}) }
+          : initImageUrl
+            ? { initImageUrl, strength: Math.round((1 - initStrength!) * 1000) / 1000 }
+            : {}),
+        ...(hiresScale !== undefined ? { hires: { scale: hiresScale, strength: DEFAULT_HIRES_STRENGTH } } : {}),
         ...(body.tiling ? { tiling: true } : {}),
         ...(body.elements?.length ? { loras: body.elements.map((e) => ({ name: e.akUUID, weight: e.weight ?? 1 })) } : {}),
       };
@@ -137,6 +150,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         initStrength: initStrength ?? null,
         initImageId: body.init_image_id ?? null,
         initGenerationImageId: body.init_generation_image_id ?? null,
+        ...(canvas ? { canvasRequestType: body.canvasRequestType!, canvasInitId: body.canvasInitId!, canvasMaskId: body.canvasMaskId ?? null } : {}),
         photoReal: (raw['photoReal'] as boolean | null | undefined) ?? null,
         photoRealStrength: (raw['photoRealStrength'] as number | null | undefined) ?? null,
         promptMagic: (raw['promptMagic'] as boolean | null | undefined) ?? null,

@@ -2,19 +2,32 @@
  * Leonardo's presigned init-image flow (reference/peer-apis.md §2.4): POST /init-image hands out an
  * id, an upload URL (Darkroom's own POST /init-image/upload) and `fields` carrying a signed token valid
  * for 2 minutes; the client POSTs the fields and the file there, multipart, without its API key (as it
- * would to S3); the id then works as init_image_id. GET and DELETE /init-image/{id}.
+ * would to S3); the id then works as init_image_id. GET and DELETE /init-image/{id}. POST
+ * /canvas-init-image hands out two such slots at once, the canvas editor's init image and mask.
  */
 import { randomUUID } from 'node:crypto';
 import { createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { ForbiddenError, ImageTooLargeError, InvalidImageError, ValidationError } from '../../core/errors.ts';
 import { MAX_UPLOAD_BYTES, userPrefix } from '../../core/images.ts';
-import type { ApiOptions, ApiServices } from '../env.ts';
+import type { ApiOptions, ApiServices, Env } from '../env.ts';
 import { filesOf, readForm, textFields } from '../multipart.ts';
 import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
 import { errorResponses, secured } from './openapi.ts';
-import { DeletedInitImage, IdParam, INIT_EXTENSIONS, InitImageByPk, InitImageInput, InitImageUpload, LeonardoError, UploadForm } from './schemas.ts';
+import {
+  CanvasInitImageInput,
+  CanvasInitImageUpload,
+  DeletedInitImage,
+  IdParam,
+  INIT_EXTENSIONS,
+  InitImageByPk,
+  InitImageInput,
+  InitImageUpload,
+  LeonardoError,
+  UploadForm,
+} from './schemas.ts';
 
 export const UPLOAD_PATH = '/api/rest/v1/init-image/upload';
 /** Leonardo: "within 2 minutes". */
@@ -22,6 +35,18 @@ export const UPLOAD_TTL_MS = 2 * 60 * 1000;
 
 export function registerInitImages(mount: Mount, services: ApiServices, options: ApiOptions): void {
   const { images, imageAccess, uploadTokens } = services;
+
+  /** One presigned slot: an id, the upload URL and the fields carrying its signed token. `field`: the extension's (none for /init-image, as Leonardo answers). */
+  const slot = (c: Context<Env>, field: string, extension: string) => {
+    const ext = extension.toLowerCase().replace(/^\./, '');
+    if (!(INIT_EXTENSIONS as readonly string[]).includes(ext)) throw new ValidationError(field, `${field ? `${field}: ` : ''}invalid file extension`);
+    const userId = c.get('auth').user.id;
+    const id = randomUUID();
+    const { token } = uploadTokens.issue({ id, userId, ext }, UPLOAD_TTL_MS);
+    const key = `uploads/${userPrefix(userId)}/${id}.${ext === 'jpeg' ? 'jpg' : ext}`;
+    const contentType = ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : 'image/jpeg';
+    return { id, url: baseUrl(c, options.publicUrl) + UPLOAD_PATH, key, fields: JSON.stringify({ key, token, 'Content-Type': contentType }) };
+  };
 
   mount(
     createRoute({
@@ -36,15 +61,43 @@ export function registerInitImages(mount: Mount, services: ApiServices, options:
       responses: { 200: { description: 'The slot.', content: { 'application/json': { schema: InitImageUpload } } }, ...errorResponses },
     }),
     (c, { body }) => {
-      const ext = body.extension.toLowerCase().replace(/^\./, '');
-      if (!(INIT_EXTENSIONS as readonly string[]).includes(ext)) throw new ValidationError('', 'invalid file extension');
-      const userId = c.get('auth').user.id;
-      const id = randomUUID();
-      const { token } = uploadTokens.issue({ id, userId, ext }, UPLOAD_TTL_MS);
-      const key = `uploads/${userPrefix(userId)}/${id}.${ext === 'jpeg' ? 'jpg' : ext}`;
-      const contentType = ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : 'image/jpeg';
-      const fields = JSON.stringify({ key, token, 'Content-Type': contentType });
-      return c.json({ uploadInitImage: { id, url: baseUrl(c, options.publicUrl) + UPLOAD_PATH, key, fields } }, 200);
+      const { id, url, key, fields } = slot(c, '', body.extension);
+      return c.json({ uploadInitImage: { id, url, key, fields } }, 200);
+    },
+  );
+
+  mount(
+    createRoute({
+      method: 'post',
+      path: '/api/rest/v1/canvas-init-image',
+      operationId: 'leonardoUploadCanvasInitImage',
+      tags: ['Leonardo'],
+      summary: 'Ask for canvas upload slots: an init image and a mask (presigned)',
+      description:
+        'Two slots like POST /init-image: upload each file to its url with its fields within 2 minutes, then name them in a generation with canvasRequest: true, ' +
+        `canvasInitId and canvasMaskId. The mask is white where to repaint, on black, the size of the init image. Extensions: ${INIT_EXTENSIONS.join(', ')}.`,
+      ...secured,
+      request: { body: { required: true, content: { 'application/json': { schema: CanvasInitImageInput } } } },
+      responses: { 200: { description: 'The slots.', content: { 'application/json': { schema: CanvasInitImageUpload } } }, ...errorResponses },
+    }),
+    (c, { body }) => {
+      const init = slot(c, 'initExtension', body.initExtension);
+      const mask = slot(c, 'maskExtension', body.maskExtension);
+      return c.json(
+        {
+          uploadCanvasInitImage: {
+            initImageId: init.id,
+            initUrl: init.url,
+            initKey: init.key,
+            initFields: init.fields,
+            maskImageId: mask.id,
+            maskUrl: mask.url,
+            maskKey: mask.key,
+            maskFields: mask.fields,
+          },
+        },
+        200,
+      );
     },
   );
 

@@ -6,6 +6,8 @@
  */
 import { z } from '@hono/zod-openapi';
 import { LEONARDO_STYLE_NAMES } from '../../core/style-presets.ts';
+import { MAX_HIRES_SCALE } from '../../engine/pipelines/check-request.ts';
+import { CANVAS_REQUEST_TYPES, MAX_CANVAS_INIT_STRENGTH } from './canvas.ts';
 import { LEONARDO_SCHEDULER_NAMES } from './schedulers.ts';
 import { SD_VERSIONS } from './wire.ts';
 
@@ -30,6 +32,9 @@ export const LIMITS = {
   maxPrompt: 10000,
 } as const;
 
+/** highResolution without upscaleRatio: how much larger the hires fix draws. */
+export const DEFAULT_UPSCALE_RATIO = 1.5;
+
 /** Accepted, documented, and without effect on Darkroom. */
 export const IGNORED_OPTIONS = [
   'alchemy',
@@ -38,7 +43,6 @@ export const IGNORED_OPTIONS = [
   'expandedDomain',
   'fantasyAvatar',
   'highContrast',
-  'highResolution',
   'photoReal',
   'photoRealVersion',
   'photoRealStrength',
@@ -54,13 +58,8 @@ export const IGNORED_OPTIONS = [
   'controlNetType',
   'weighting',
   'userElements',
-  'canvasRequest',
-  'canvasRequestType',
-  'canvasInitId',
-  'canvasMaskId',
   'unzoom',
   'unzoomAmount',
-  'upscaleRatio',
   'enhancePrompt',
   'enhancePromptInstruction',
 ] as const;
@@ -138,7 +137,26 @@ export const CreateGenerationInput = z
       .min(LIMITS.minInitStrength, { error: `init_strength: must be between ${LIMITS.minInitStrength} and ${LIMITS.maxInitStrength}` })
       .max(LIMITS.maxInitStrength, { error: `init_strength: must be between ${LIMITS.minInitStrength} and ${LIMITS.maxInitStrength}` })
       .nullish()
-      .openapi({ description: `How much the result keeps of the init image, ${LIMITS.minInitStrength}-${LIMITS.maxInitStrength} (default ${LIMITS.defaultInitStrength}).` }),
+      .openapi({ description: `How much the result keeps of the init image, ${LIMITS.minInitStrength}-${LIMITS.maxInitStrength} (default ${LIMITS.defaultInitStrength}; for a canvas request see canvasRequestType).` }),
+    canvasRequest: bool('canvasRequest').nullish().openapi({ description: 'A canvas editor request: canvasRequestType on canvasInitId (and canvasMaskId), from POST /canvas-init-image.' }),
+    canvasRequestType: z
+      .enum(CANVAS_REQUEST_TYPES, { error: `canvasRequestType: must be one of ${CANVAS_REQUEST_TYPES.join(', ')}` })
+      .nullish()
+      .openapi({
+        description:
+          'INPAINT repaints the white area of canvasMaskId; OUTPAINT fills the transparent area of canvasInitId; IMG2IMG is image-to-image from canvasInitId; SKETCH2IMG image-to-image from a sketch. ' +
+          `Repaint strength is 1 - init_strength (default init_strength 0 for INPAINT and OUTPAINT, at most ${MAX_CANVAS_INIT_STRENGTH}; 0.5 for IMG2IMG; 0.15 for SKETCH2IMG). The canvas draws at the init image's size (width and height are not used).`,
+      }),
+    canvasInitId: str('canvasInitId', 200).nullish().openapi({ description: 'initImageId from POST /canvas-init-image (sides divisible by 8).' }),
+    canvasMaskId: str('canvasMaskId', 200).nullish().openapi({ description: 'maskImageId from POST /canvas-init-image: white where to repaint, black where to keep, the size of the init image.' }),
+    highResolution: bool('highResolution')
+      .nullish()
+      .openapi({ description: `Hires fix (AUTOMATIC1111's): draw at width x height, then redraw upscaleRatio (default ${DEFAULT_UPSCALE_RATIO}) times larger by image-to-image. The model's size limits apply to the larger size.` }),
+    upscaleRatio: num('upscaleRatio')
+      .gt(1, { error: `upscaleRatio: must be over 1 and at most ${MAX_HIRES_SCALE}` })
+      .max(MAX_HIRES_SCALE, { error: `upscaleRatio: must be over 1 and at most ${MAX_HIRES_SCALE}` })
+      .nullish()
+      .openapi({ description: `How much larger the hires fix draws (over 1, at most ${MAX_HIRES_SCALE}); sent alone it turns highResolution on.` }),
     elements: z
       .array(
         z.object({
@@ -317,6 +335,28 @@ export const InitImageUpload = z
     }),
   })
   .openapi('LeonardoInitImageUpload');
+
+export const CanvasInitImageInput = z
+  .object({
+    initExtension: z.string({ error: 'initExtension: is required' }).openapi({ description: 'png, jpg, jpeg or webp.' }),
+    maskExtension: z.string({ error: 'maskExtension: is required' }).openapi({ description: 'png, jpg, jpeg or webp.' }),
+  })
+  .openapi('LeonardoCanvasInitImageInput');
+
+export const CanvasInitImageUpload = z
+  .object({
+    uploadCanvasInitImage: z.object({
+      initImageId: z.string(),
+      initUrl: z.string(),
+      initKey: z.string(),
+      initFields: z.string(),
+      maskImageId: z.string(),
+      maskUrl: z.string(),
+      maskKey: z.string(),
+      maskFields: z.string(),
+    }),
+  })
+  .openapi('LeonardoCanvasInitImageUpload');
 
 export const InitImageByPk = z
   .object({ init_images_by_pk: z.object({ id: z.string(), createdAt: z.string(), url: z.string() }).nullable() })

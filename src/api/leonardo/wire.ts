@@ -30,6 +30,9 @@ export interface LeonardoExtra {
   initStrength?: number | null;
   initImageId?: string | null;
   initGenerationImageId?: string | null;
+  canvasRequestType?: string;
+  canvasInitId?: string;
+  canvasMaskId?: string | null;
   photoReal?: boolean | null;
   photoRealStrength?: number | null;
   promptMagic?: boolean | null;
