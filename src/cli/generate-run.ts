@@ -11,6 +11,8 @@ import { EngineInputError, ModelFormatError, ModelNotFoundError } from '../engin
 import type { ModelInfo } from '../engine/models/model-folder.ts';
 import { ModelRegistry } from '../engine/models/registry.ts';
 import { checkRequestFor, DEFAULT_HIRES_STRENGTH } from '../engine/pipelines/check-request.ts';
+import { ValidationError } from '../core/errors.ts';
+import { promptLoras, type LoraChoice } from '../core/loras.ts';
 import { withDefaults } from '../engine/pipelines/defaults.ts';
 import type { GenerationRequest } from '../engine/pipelines/request.ts';
 import { configFromFlags } from './config-flags.ts';
@@ -36,6 +38,7 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   tiling: '--tiling',
   hires: '--hires',
   'hires.scale': '--hires',
+  loras: '--lora',
 };
 
 /** An engine refusal as the flag's: "numOutputs must be ..." → "--num-outputs: must be ...". */
@@ -107,8 +110,17 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
   const config = configFromFlags(opts);
   const model = opts['model'] as string | undefined;
   const info = await resolveModel(config, model ?? config.defaultModel, model !== undefined ? '--model' : 'DARKROOM_DEFAULT_MODEL');
+  // --lora flags, then the prompt's <lora:name:weight> tags (taken out of its text), as the server reads them.
+  let tagged: { prompt: string; loras: LoraChoice[] };
+  try {
+    tagged = promptLoras(prompt);
+  } catch (err) {
+    throw err instanceof ValidationError ? new FlagError('<prompt>', err.message) : err;
+  }
+  const loras = [...((opts['lora'] as LoraChoice[] | undefined) ?? []), ...tagged.loras];
   const request = withDefaults(info.manifest, {
-    prompt,
+    prompt: tagged.prompt,
+    ...(loras.length ? { loras } : {}),
     negativePrompt: opts['negative'] as string | undefined,
     seed: opts['seed'] as number | undefined,
     steps: opts['steps'] as number | undefined,

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { number } from './arg-parsers.ts';
 import { MODEL_SETTINGS, RUNTIME_SETTINGS, withConfigFlags } from './config-flags.ts';
 import { FlagError } from './flag-error.ts';
+import { loraFlag } from './loras.ts';
 
 export const OUTPUT_FORMATS = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp' } as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[keyof typeof OUTPUT_FORMATS];
@@ -60,9 +61,10 @@ export function registerGenerate(program: Command): void {
       .option('--mask-alpha', 'read the mask from transparency, transparent = repaint (with --mask)')
       .option('--tiling', 'seamless texture (models that allow it)')
       .option('--hires <scale>', 'hires fix: draw at --width x --height, then redraw <scale> times larger (over 1, at most 4) by image-to-image', number)
+      .option('--lora <name[:weight]>', 'a LoRA adapter from the LoRA folder at a weight (default 1); repeatable, like <lora:name:weight> in the prompt', loraFlag)
       .option('-n, --num-outputs <n>', 'number of images; image k uses seed + k', number, 1)
       .option('-o, --out <file>', `output file (${Object.keys(OUTPUT_FORMATS).join(', ')})`, 'out.png'),
-    [...MODEL_SETTINGS, ...RUNTIME_SETTINGS, 'DARKROOM_NOISE', 'DARKROOM_PROMPT_SYNTAX'],
+    [...MODEL_SETTINGS, ...RUNTIME_SETTINGS, 'DARKROOM_NOISE', 'DARKROOM_PROMPT_SYNTAX', 'DARKROOM_LORAS_DIR'],
   ).action(async (prompt: string, opts: Record<string, unknown>) => {
     checkFlagPairs(opts);
     formatOf(opts['out'] as string);
