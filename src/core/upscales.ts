@@ -116,56 +116,90 @@ export class Upscales {
     }
 
     const id = randomUUID();
-    const cost = upscaleCost();
+    // Listen before the job can possibly finish.
     const end = waitForEnd(this.deps.events, jobChannel(id), async () => (await ups.getUpscale(db, id))?.status);
     try {
       await end.ready;
-      const { lifecycle } = this.deps;
-      await this.deps.db.transaction(async (tx) => {
-        await ups.insertUpscale(tx, {
-          id,
-          user_id: auth.user.id,
-          api_key_id: auth.key.id,
-          status: 'queued',
-          model: model.id,
-          input,
-          output_id: outputId,
-          source_key: sourceKey,
-          image_key: null,
-          width: null,
-          height: null,
-          scale: model.scale,
-          cost,
-          source: options.source,
-          error: null,
-          created_at: timestamp(),
-          started_at: null,
-          completed_at: null,
-          deadline_at: lifecycle.deadline(this.options.timeoutMs),
-          request_id: options.requestId ?? null,
-        });
-        const after = await ledger.debit(tx, auth.user.id, cost, 'upscale', { upscale_id: id, api_key_id: auth.key.id });
-        if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
-        await lifecycle.admit(tx, auth.user.id);
-      });
-      lifecycle.debited(cost);
+      await this.submit(id, auth, model, input, outputId, sourceKey, options);
     } catch (err) {
       end.cancel();
       throw err;
-    }
-    try {
-      await this.deps.queue.add(jobOf('upscale', id));
-    } catch (err) {
-      end.cancel();
-      const message = `could not queue the upscale: ${err instanceof Error ? err.message : String(err)}`;
-      await this.fail(id, message);
-      throw new GenerationFailedError(message);
     }
     if ((await end.wait(this.options.timeoutMs)) === 'timeout') await this.fail(id, timeoutMessage(this.options.timeoutMs));
     const upscale = (await ups.getUpscale(db, id))!;
     if (upscale.status === 'failed' && isTimeout(upscale.error)) throw new GenerationTimeoutError(this.options.timeoutMs / 1000);
     if (upscale.status !== 'succeeded' || !upscale.image_key) throw new GenerationFailedError(upscale.error ?? 'upscale failed');
     return { upscale, id: outputId ?? id, imageKey: upscale.image_key, sourceKey, balance: await ledger.balance(db, auth.user.id) };
+  }
+
+  /**
+   * The asynchronous path (Leonardo's variations): one of the user's outputs upscaled by the default
+   * upscaler, answered at once with the job; an output already upscaled answers its earlier upscale at no charge.
+   */
+  async start(auth: Auth, outputId: string, options: { source: string; requestId?: string }): Promise<{ upscale: Upscale; cost: number }> {
+    const db = this.deps.db.kysely;
+    const output = isUuid(outputId) ? await gens.getOutput(db, outputId.toLowerCase()) : undefined;
+    if (!output || output.user_id !== auth.user.id) throw new OutputNotFoundError('id', `id: no generated image ${outputId} of yours`);
+    const earlier = output.upscaled_image_key ? await gens.findUpscaleOfOutput(db, output.id) : undefined;
+    if (earlier) return { upscale: earlier, cost: 0 };
+    const id = randomUUID();
+    const cost = await this.submit(id, auth, await this.resolveModel(undefined), output.id, output.id, output.image_key, options);
+    return { upscale: (await ups.getUpscale(db, id))!, cost };
+  }
+
+  /** Debit + admit + insert (queued) in one transaction, then enqueue; a job that cannot be queued is failed and refunded. The credits taken. */
+  private async submit(
+    id: string,
+    auth: Auth,
+    model: UpscalerModel,
+    input: string,
+    outputId: string | null,
+    sourceKey: string,
+    options: { source: string; requestId?: string },
+  ): Promise<number> {
+    const cost = upscaleCost();
+    const { lifecycle } = this.deps;
+    await this.deps.db.transaction(async (tx) => {
+      await ups.insertUpscale(tx, {
+        id,
+        user_id: auth.user.id,
+        api_key_id: auth.key.id,
+        status: 'queued',
+        model: model.id,
+        input,
+        output_id: outputId,
+        source_key: sourceKey,
+        image_key: null,
+        width: null,
+        height: null,
+        scale: model.scale,
+        cost,
+        source: options.source,
+        error: null,
+        created_at: timestamp(),
+        started_at: null,
+        completed_at: null,
+        deadline_at: lifecycle.deadline(this.options.timeoutMs),
+        request_id: options.requestId ?? null,
+      });
+      const after = await ledger.debit(tx, auth.user.id, cost, 'upscale', { upscale_id: id, api_key_id: auth.key.id });
+      if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
+      await lifecycle.admit(tx, auth.user.id);
+    });
+    lifecycle.debited(cost);
+    try {
+      await this.deps.queue.add(jobOf('upscale', id));
+    } catch (err) {
+      const message = `could not queue the upscale: ${err instanceof Error ? err.message : String(err)}`;
+      await this.fail(id, message);
+      throw new GenerationFailedError(message);
+    }
+    return cost;
+  }
+
+  /** The upscales of these outputs, newest first (Leonardo lists them as the outputs' variations). */
+  ofOutputs(outputIds: readonly string[]): Promise<Upscale[]> {
+    return ups.upscalesOfOutputs(this.deps.db.kysely, outputIds);
   }
 
   get(id: string): Promise<Upscale | undefined> {

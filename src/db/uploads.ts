@@ -58,3 +58,9 @@ export async function setSettingOnce(ex: Executor, key: string, value: string): 
 export function findUpscaleByImageKey(ex: Executor, key: string): Promise<Upscale | undefined> {
   return ex.selectFrom('upscales').selectAll().where('image_key', '=', key).executeTakeFirst();
 }
+
+/** The upscales of these outputs, newest first. */
+export function upscalesOfOutputs(ex: Executor, outputIds: readonly string[]): Promise<Upscale[]> {
+  if (outputIds.length === 0) return Promise.resolve([]);
+  return ex.selectFrom('upscales').selectAll().where('output_id', 'in', outputIds).orderBy('created_at', 'desc').execute();
+}

@@ -20,6 +20,8 @@ import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
 import { canvasInputs } from './canvas.ts';
+import type { VariationGeneric } from './variation-schemas.ts';
+import { variationGeneric } from './variations.ts';
 import { errorResponses, secured } from './openapi.ts';
 import { schedulerOfRequest } from './schedulers.ts';
 import {
@@ -65,8 +67,11 @@ async function familyOf(catalog: ModelCatalog, gen: Generation) {
 export function registerGenerations(mount: Mount, services: ApiServices, options: ApiOptions): void {
   const { catalog, generations, images, imageAccess } = services;
   const url = (c: Context<Env>) => (key: string) => imageUrl(c, options.publicUrl, imageAccess, key);
-  const wire = async (c: Context<Env>, gen: Generation, outputs: GenerationOutput[]) =>
-    generationObject(gen, outputs, storedSettings(gen), url(c), await familyOf(catalog, gen));
+  const wire = async (c: Context<Env>, gen: Generation, outputs: GenerationOutput[]) => {
+    const variations: Record<string, VariationGeneric[]> = {};
+    for (const up of await services.upscales.ofOutputs(outputs.map((o) => o.id))) (variations[up.output_id!] ??= []).push(variationGeneric(up, url(c)));
+    return generationObject(gen, outputs, storedSettings(gen), url(c), await familyOf(catalog, gen), variations);
+  };
 
   mount(
     createRoute({

@@ -13,6 +13,7 @@ import { leonardoErrorHandler } from './errors.ts';
 import { registerElements } from './elements.ts';
 import { registerGenerations } from './generations.ts';
 import { registerInitImages } from './init-images.ts';
+import { registerVariations } from './variations.ts';
 
 export function createLeonardoApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
@@ -22,6 +23,7 @@ export function createLeonardoApp(services: ApiServices, options: ApiOptions): O
   registerGenerations(mount, services, options);
   registerElements(mount, services);
   registerInitImages(mount, services, options);
+  registerVariations(mount, services, options);
   registerAccount(mount, services, options);
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, path: '$', code: 'not-found' }, 404));
   return app;

@@ -10,6 +10,7 @@ import { MAX_HIRES_SCALE } from '../../engine/pipelines/check-request.ts';
 import { CANVAS_REQUEST_TYPES, MAX_CANVAS_INIT_STRENGTH } from './canvas.ts';
 import { LEONARDO_SCHEDULER_NAMES } from './schedulers.ts';
 import { SD_VERSIONS } from './wire.ts';
+import { VariationGenericSchema } from './variation-schemas.ts';
 
 export const LIMITS = {
   minSize: 32,
@@ -216,7 +217,7 @@ const GeneratedImage = z
     motionModel: z.null(),
     motionMP4URL: z.null(),
     motionStrength: z.null(),
-    generated_image_variation_generics: z.array(z.unknown()),
+    generated_image_variation_generics: z.array(VariationGenericSchema),
   })
   .openapi('LeonardoGeneratedImage');
 

@@ -11,6 +11,7 @@ import { MAX_LORA_WEIGHT } from '../../engine/lora/library.ts';
 import { modelUuid } from '../../core/models.ts';
 import type { ModelFamily } from '../../engine/models/manifest.ts';
 import { leonardoScheduler } from './schedulers.ts';
+import type { VariationGeneric } from './variation-schemas.ts';
 
 /** The Leonardo SDK's default modelId. */
 export const LEONARDO_DEFAULT_MODEL_ID = 'b24e16ff-06e3-43eb-8d33-4416c2d75876';
@@ -64,13 +65,14 @@ export function extraOf(settings: StoredSettings): LeonardoExtra {
   return settings.dialect === 'leonardo' ? ((settings.extra ?? {}) as LeonardoExtra) : {};
 }
 
-/** generations_by_pk (and the items of generations[]). `family`: the model's, when known. */
+/** generations_by_pk (and the items of generations[]). `family`: the model's, when known; `variations`: by output id. */
 export function generationObject(
   gen: Generation,
   outputs: GenerationOutput[],
   settings: StoredSettings,
   url: (objectKey: string) => string,
   family?: ModelFamily,
+  variations: Readonly<Record<string, VariationGeneric[]>> = {},
 ): Record<string, unknown> {
   const x = extraOf(settings);
   const scheduler = x.scheduler ?? leonardoScheduler(gen.scheduler);
@@ -108,7 +110,7 @@ export function generationObject(
       motionModel: null,
       motionMP4URL: null,
       motionStrength: null,
-      generated_image_variation_generics: [],
+      generated_image_variation_generics: variations[o.id] ?? [],
     })),
     // The LoRAs it applied, as Leonardo lists elements (baseModel and the rest are the listing's: GET /elements).
     generation_elements: (settings.request.loras ?? []).map((l, k) => ({
