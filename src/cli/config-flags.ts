@@ -10,6 +10,11 @@ export const MODEL_SETTINGS = ['DARKROOM_DATA_DIR', 'DARKROOM_MODELS_DIR', 'DARK
 export const RUNTIME_SETTINGS = ['DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_THREADS', 'DARKROOM_OPTIMIZE_MODELS', 'DARKROOM_FP16'] as const;
 export const DATABASE_SETTINGS = ['DARKROOM_DATA_DIR', 'DARKROOM_DATABASE_URL'] as const;
 
+/** Every setting except those named: a long-running role takes all the others. */
+export function settingsExcept(...unused: string[]): string[] {
+  return settingEnvNames().filter((env) => !unused.includes(env));
+}
+
 /** Adds the flags of `settings` (environment-variable names; every setting when omitted). */
 export function withConfigFlags(cmd: Command, settings: readonly string[] = settingEnvNames()): Command {
   for (const env of settings) cmd.option(`${flagName(env)} <value>`, `same as ${env}`);

@@ -1,6 +1,6 @@
 /** `darkroom serve` (what `npm start` runs): the API and, unless --no-worker, a worker in the same process. */
 import type { Command } from 'commander';
-import { configFromFlags, withConfigFlags } from './config-flags.ts';
+import { configFromFlags, settingsExcept, withConfigFlags } from './config-flags.ts';
 import { untilSignal } from './signals.ts';
 
 export function registerServe(program: Command): void {
@@ -9,6 +9,8 @@ export function registerServe(program: Command): void {
       .command('serve')
       .description('serve the API (Stablecog, Stability, Leonardo, OpenAI dialects) with a worker in the same process')
       .option('--no-worker', 'the API only: jobs go to `darkroom worker` processes (needs DARKROOM_REDIS_URL and Postgres)'),
+    // The health port is a worker process's; serve answers /healthz and /readyz on its API port.
+    settingsExcept('DARKROOM_HEALTH_PORT'),
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromFlags(opts);
     const { startServer } = await import('../server/server.ts');

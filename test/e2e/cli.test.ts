@@ -99,6 +99,8 @@ test('flags a command would ignore are refused, naming the flag, before anything
     [['models', 'optimize', '--json'], /--json: only `darkroom models`/],
     [['bench', '--print-config', '--steps', '3'], /'--print-config' cannot be used with option '--steps/],
     [['bench', '--build-only', '--runs', '3'], /'--build-only' cannot be used with option '--runs/],
+    [['worker', '--port', '9000'], /unknown option '--port'/],
+    [['serve', '--health-port', '9000'], /unknown option '--health-port'/],
   ];
   for (const [args, message] of refusals) {
     const r = cli(...args);
