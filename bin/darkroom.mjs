@@ -14,6 +14,7 @@ function buildIsCurrent() {
   } catch {
     return false;
   }
+  if (!Array.isArray(stamp?.inputs) || typeof stamp.began !== 'number') return false;
   // A source that is gone changed the ones that imported it; a package without sources has only the build.
   return stamp.inputs.every((file) => (statSync(new URL(file, root), { throwIfNoEntry: false })?.mtimeMs ?? 0) < stamp.began);
 }
