@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { float16ToFloat32, float32ToFloat16 } from './fp16.ts';
+import { findGraphCache, newGraphCache, type GraphCacheEntry } from './graph-cache.ts';
 import type { ExecutionProvider } from './execution-provider.ts';
 
 export { EXECUTION_PROVIDERS, type ExecutionProvider } from './execution-provider.ts';
@@ -40,7 +41,16 @@ export interface SessionOptions {
    * pattern and arena on), per model file: a function of the .onnx path, or one value for all.
    */
   tuning?: SessionTuning | ((path: string) => SessionTuning | undefined);
+  /**
+   * Keep the graph ONNX Runtime optimises on disk, beside the model (graph-cache.ts), and load that
+   * instead on later loads, with optimisations off. Default true; off when the tuning turns
+   * optimisations off or names its own optimizedModelFilePath.
+   */
+  graphCache?: boolean;
 }
+
+/** Where a session's graph came from: the on-disk cache ('used'), optimised now and saved there ('made'), or optimised now only. */
+export type GraphCacheUse = 'used' | 'made' | undefined;
 
 /**
  * The onnxruntime-node 1.29 session settings Darkroom passes through (benchmarks, tuned deployments).
@@ -124,6 +134,43 @@ function ortOptions(t: SessionTuning | undefined): ort.InferenceSession.SessionO
   return o as ort.InferenceSession.SessionOptions;
 }
 
+function graphCacheOf(options: SessionOptions, tuning: SessionTuning | undefined, base: ort.InferenceSession.SessionOptions) {
+  const level = base.graphOptimizationLevel ?? 'all';
+  if (options.graphCache === false || level === 'disabled' || tuning?.optimizedModelFilePath) return undefined;
+  return {
+    provider: options.provider,
+    level,
+    runtimeVersion: ort.env.versions.common,
+    options: { webgpu: options.provider === 'webgpu' ? tuning?.webgpu : undefined, configEntries: tuning?.configEntries },
+  };
+}
+
+/**
+ * A session on the model as it is, ONNX Runtime writing the graph it optimised into a new cache
+ * entry; undefined when that fails (the caller loads without it, and so meets the model's own error).
+ */
+async function createSavingGraph(
+  path: string,
+  options: ort.InferenceSession.SessionOptions,
+  entry: GraphCacheEntry,
+): Promise<{ session: ort.InferenceSession; saved: boolean } | undefined> {
+  const target = await newGraphCache(entry).catch(() => undefined);
+  if (!target) return undefined;
+  try {
+    const session = await ort.InferenceSession.create(path, {
+      ...options,
+      optimizedModelFilePath: target.optimizedModelFilePath,
+      // Not ONNX Runtime's warning that an 'all'-level graph fits this machine only: the entry's key names the machine.
+      logSeverityLevel: options.logSeverityLevel ?? 3,
+      extra: { ...(options.extra as Record<string, unknown> | undefined), ...target.configEntries },
+    });
+    return { session, saved: await target.commit() };
+  } catch {
+    await target.discard();
+    return undefined;
+  }
+}
+
 export class ModelLoadError extends Error {
   constructor(
     message: string,
@@ -161,6 +208,7 @@ export class OnnxSession {
     readonly provider: ExecutionProvider,
     /** The settings the session was created with (undefined: Darkroom's defaults). */
     readonly tuning?: SessionTuning,
+    readonly graphCache?: GraphCacheUse,
   ) {
     this.inputs = describe(session.inputMetadata);
     this.outputs = describe(session.outputMetadata);
@@ -174,8 +222,18 @@ export class OnnxSession {
       intraOpNumThreads: options.threads ?? 0,
       ...ortOptions(tuning),
     };
+    const executionProviders = providerConfig(options.provider, tuning);
     try {
-      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: providerConfig(options.provider, tuning) });
+      const cache = graphCacheOf(options, tuning, base);
+      const entry = cache && (await findGraphCache(path, cache).catch(() => undefined));
+      if (entry?.model) {
+        // Optimised already: optimising it again is the time the cache saves. An entry that does not load is made again.
+        const cached = await ort.InferenceSession.create(entry.model, { ...base, graphOptimizationLevel: 'disabled', executionProviders }).catch(() => undefined);
+        if (cached) return new OnnxSession(cached, path, options.provider, tuning, 'used');
+      }
+      const made = entry && (await createSavingGraph(path, { ...base, executionProviders }, entry));
+      if (made) return new OnnxSession(made.session, path, options.provider, tuning, made.saved ? 'made' : undefined);
+      const session = await ort.InferenceSession.create(path, { ...base, executionProviders });
       return new OnnxSession(session, path, options.provider, tuning);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
