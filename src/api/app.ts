@@ -1,10 +1,11 @@
 /**
  * The HTTP application: the Stablecog dialect, stored images, the OpenAPI document and its docs
- * page, and the web page (playground, gallery, keys, usage) at /. Built from services, so tests run it in-process (app.request) or over a real socket.
+ * page, and the web page (playground, gallery, keys, usage) at / with its modules and styles under /web/. Built from services, so tests run it in-process (app.request) or over a real socket.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { serveStatic } from '@hono/node-server/serve-static';
 import type { ApiOptions, ApiServices, Env } from './env.ts';
 import { anyOrigin } from './cors.ts';
 import { registerImages } from './images.ts';
@@ -24,6 +25,7 @@ import { processMetrics } from '../observability/metrics.ts';
 
 const DOCS_PAGE = fileURLToPath(new URL('../../web/docs.html', import.meta.url));
 const WEB_PAGE = fileURLToPath(new URL('../../web/index.html', import.meta.url));
+const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 
 export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
@@ -49,6 +51,7 @@ export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHo
   app.get('/openapi.json', (c) => c.json(withServer(document, baseUrl(c, options.publicUrl))));
   app.get('/docs', (c) => c.html(readFileSync(DOCS_PAGE, 'utf8')));
   app.get('/', (c) => c.html(readFileSync(WEB_PAGE, 'utf8')));
+  app.use('/web/*', serveStatic({ root: WEB_DIR, rewriteRequestPath: (path) => path.slice('/web'.length) }));
   app.notFound(notFoundInDialect);
   return app;
 }
