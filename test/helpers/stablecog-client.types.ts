@@ -555,7 +555,7 @@ export interface paths {
         put?: never;
         /**
          * Create a generation (asynchronous)
-         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, highResolution, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlnets, controlNet, controlNetType, weighting, userElements, canvasRequest, canvasRequestType, canvasInitId, canvasMaskId, unzoom, unzoomAmount, upscaleRatio, enhancePrompt, enhancePromptInstruction.
+         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlnets, controlNet, controlNetType, weighting, userElements, unzoom, unzoomAmount, enhancePrompt, enhancePromptInstruction.
          */
         post: operations["leonardoCreateGeneration"];
         delete?: never;
@@ -648,6 +648,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rest/v1/canvas-init-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for canvas upload slots: an init image and a mask (presigned)
+         * @description Two slots like POST /init-image: upload each file to its url with its fields within 2 minutes, then name them in a generation with canvasRequest: true, canvasInitId and canvasMaskId. The mask is white where to repaint, on black, the size of the init image. Extensions: png, jpg, jpeg, webp.
+         */
+        post: operations["leonardoUploadCanvasInitImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/rest/v1/init-image/upload": {
         parameters: {
             query?: never;
@@ -681,6 +701,46 @@ export interface paths {
         post?: never;
         /** Delete an uploaded init image */
         delete: operations["leonardoDeleteInitImage"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/variations/upscale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upscale a generated image (asynchronous)
+         * @description Runs Darkroom's default upscaler (GET /v1/upscale/models) on one of your generated images; poll GET /variations/{id}. One credit, refunded if it fails; an image upscaled before answers that upscale, at no charge.
+         */
+        post: operations["leonardoCreateVariationUpscale"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/variations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A variation: status PENDING, COMPLETE or FAILED, and its image
+         * @description An empty list for an id that is not one of yours.
+         */
+        get: operations["leonardoGetVariation"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1336,8 +1396,23 @@ export interface components {
             init_image_id?: string | null;
             /** @description One of your generated images: image-to-image. */
             init_generation_image_id?: string | null;
-            /** @description How much the result keeps of the init image, 0.1-0.9 (default 0.5). */
+            /** @description How much the result keeps of the init image, 0.1-0.9 (default 0.5; for a canvas request see canvasRequestType). */
             init_strength?: number | null;
+            /** @description A canvas editor request: canvasRequestType on canvasInitId (and canvasMaskId), from POST /canvas-init-image. */
+            canvasRequest?: boolean | null;
+            /**
+             * @description INPAINT repaints the white area of canvasMaskId; OUTPAINT fills the transparent area of canvasInitId; IMG2IMG is image-to-image from canvasInitId; SKETCH2IMG image-to-image from a sketch. Repaint strength is 1 - init_strength (default init_strength 0 for INPAINT and OUTPAINT, at most 0.8; 0.5 for IMG2IMG; 0.15 for SKETCH2IMG). The canvas draws at the init image's size (width and height are not used).
+             * @enum {string|null}
+             */
+            canvasRequestType?: "INPAINT" | "OUTPAINT" | "IMG2IMG" | "SKETCH2IMG" | null;
+            /** @description initImageId from POST /canvas-init-image (sides divisible by 8). */
+            canvasInitId?: string | null;
+            /** @description maskImageId from POST /canvas-init-image: white where to repaint, black where to keep, the size of the init image. */
+            canvasMaskId?: string | null;
+            /** @description Hires fix (AUTOMATIC1111's): draw at width x height, then redraw upscaleRatio (default 1.5) times larger by image-to-image. The model's size limits apply to the larger size. */
+            highResolution?: boolean | null;
+            /** @description How much larger the hires fix draws (over 1, at most 4); sent alone it turns highResolution on. */
+            upscaleRatio?: number | null;
             /** @description LoRA adapters installed on this server (GET /api/rest/v1/elements), merged into the model for this generation; one that is not installed or does not fit the model is refused naming it. The prompt may name them too, as A1111 does: <lora:name:0.8>. */
             elements?: {
                 /** @description A LoRA from GET /elements: its akUUID (or its name). */
@@ -1357,8 +1432,6 @@ export interface components {
             fantasyAvatar?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             highContrast?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            highResolution?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             photoReal?: unknown;
             /** @description Accepted; no effect on Darkroom. */
@@ -1390,19 +1463,9 @@ export interface components {
             /** @description Accepted; no effect on Darkroom. */
             userElements?: unknown;
             /** @description Accepted; no effect on Darkroom. */
-            canvasRequest?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            canvasRequestType?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            canvasInitId?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            canvasMaskId?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
             unzoom?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             unzoomAmount?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            upscaleRatio?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             enhancePrompt?: unknown;
             /** @description Accepted; no effect on Darkroom. */
@@ -1451,7 +1514,17 @@ export interface components {
             motionModel: null;
             motionMP4URL: null;
             motionStrength: null;
-            generated_image_variation_generics: unknown[];
+            generated_image_variation_generics: components["schemas"]["LeonardoVariationGeneric"][];
+        };
+        LeonardoVariationGeneric: {
+            id: string;
+            createdAt: string;
+            /** @enum {string} */
+            status: "PENDING" | "COMPLETE" | "FAILED";
+            /** @enum {string} */
+            transformType: "OUTPAINT" | "INPAINT" | "UPSCALE" | "UNZOOM" | "NOBG";
+            /** @description The variation image, once COMPLETE. */
+            url: string | null;
         };
         LeonardoGenerationsOfUser: {
             generations: components["schemas"]["LeonardoGeneration"][];
@@ -1489,6 +1562,24 @@ export interface components {
             /** @description png, jpg, jpeg or webp. */
             extension: string;
         };
+        LeonardoCanvasInitImageUpload: {
+            uploadCanvasInitImage: {
+                initImageId: string;
+                initUrl: string;
+                initKey: string;
+                initFields: string;
+                maskImageId: string;
+                maskUrl: string;
+                maskKey: string;
+                maskFields: string;
+            };
+        };
+        LeonardoCanvasInitImageInput: {
+            /** @description png, jpg, jpeg or webp. */
+            initExtension: string;
+            /** @description png, jpg, jpeg or webp. */
+            maskExtension: string;
+        };
         LeonardoInitImageUploadForm: {
             key?: string;
             /** @description From the fields of POST /init-image. */
@@ -1511,6 +1602,26 @@ export interface components {
             delete_init_images_by_pk: {
                 id: string;
             } | null;
+        };
+        LeonardoUpscaleVariationJob: {
+            sdUpscaleJob: {
+                /** @description The variation id: GET /variations/{id}. */
+                id: string;
+                /** @description Credits taken (refunded if it fails; 0 for an image upscaled before). */
+                apiCreditCost: number;
+                cost: {
+                    amount: string;
+                    /** @enum {string} */
+                    unit: "CREDITS";
+                };
+            };
+        };
+        LeonardoUpscaleVariationInput: {
+            /** @description One of your generated images (generated_images[].id). */
+            id: string;
+        };
+        LeonardoVariationById: {
+            generated_image_variation_generic: components["schemas"]["LeonardoVariationGeneric"][];
         };
         LeonardoMe: {
             user_details: {
@@ -3576,6 +3687,66 @@ export interface operations {
             };
         };
     };
+    leonardoUploadCanvasInitImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeonardoCanvasInitImageInput"];
+            };
+        };
+        responses: {
+            /** @description The slots. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoCanvasInitImageUpload"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
     leonardoInitImageUploadTarget: {
         parameters: {
             query?: never;
@@ -3701,6 +3872,124 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LeonardoDeletedInitImage"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoCreateVariationUpscale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeonardoUpscaleVariationInput"];
+            };
+        };
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoUpscaleVariationJob"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoGetVariation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The variation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoVariationById"];
                 };
             };
             /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
