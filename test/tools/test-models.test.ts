@@ -67,6 +67,11 @@ function unetFeeds(v: TestModelVariant, b: number, h: number, w: number, opts: {
     feeds.time_ids = { data: Array.from({ length: b }, () => [64, 64, 0, 0, 64, 64]).flat(), dims: [b, 6] };
   }
   if (spec.lcm) feeds.timestep_cond = { data: wave(b * 32, 4), dims: [b, 32] };
+  if (spec.controlNet) {
+    for (const name of ['down_block_additional_residual_0', 'down_block_additional_residual_1', 'mid_block_additional_residual']) {
+      feeds[name] = { data: new Float32Array(b * 32 * h * w), dims: [b, 32, h, w] };
+    }
+  }
   return feeds;
 }
 
@@ -160,6 +165,7 @@ describe('files', () => {
       'tiny-sdxl': 'sdxl',
       'tiny-lcm': 'lcm',
       'tiny-turbo': 'turbo',
+      'tiny-sd1-controlnet': 'sd1',
     };
     for (const v of TEST_MODEL_VARIANTS) {
       const m = JSON.parse(await readFile(join(dirOf(v), 'darkroom.json'), 'utf8'));
@@ -306,6 +312,14 @@ describe('sessions', () => {
       const unetInputs = [`sample:${f}[batch,${spec.unetInChannels},height,width]`, ts, `encoder_hidden_states:${f}[batch,sequence,${spec.sdxl ? 80 : 32}]`];
       if (spec.sdxl) unetInputs.push(`text_embeds:${f}[batch,32]`, `time_ids:${f}[batch,6]`);
       if (spec.lcm) unetInputs.push(`timestep_cond:${f}[batch,32]`);
+      const residual = `${f}[batch,32,height,width]`;
+      if (spec.controlNet) {
+        unetInputs.push(`down_block_additional_residual_0:${residual}`, `down_block_additional_residual_1:${residual}`, `mid_block_additional_residual:${residual}`);
+        assert.deepEqual(sig(await load(v, 'controlnet/canny')), {
+          inputs: [`sample:${f}[batch,4,height,width]`, ts, `encoder_hidden_states:${f}[batch,sequence,32]`, `controlnet_cond:${f}[batch,3,image_height,image_width]`],
+          outputs: [`down_block_res_sample_0:${residual}`, `down_block_res_sample_1:${residual}`, `mid_block_res_sample:${residual}`],
+        });
+      }
       assert.deepEqual(sig(await load(v, 'unet')), { inputs: unetInputs, outputs: [`out_sample:${f}[batch,4,height,width]`] }, v);
 
       const hidden = (d: number) => (spec.sdxl ? [0, 1, 2].map((i) => `hidden_states.${i}:${f}[batch,77,${d}]`) : []);

@@ -13,6 +13,7 @@ import { MANIFEST_FILE } from '../../src/engine/models/manifest.ts';
 import { Prng } from './rng.ts';
 import { buildTextEncoder } from './text-encoder.ts';
 import { buildTokenizer, writeTokenizer } from './tokenizer.ts';
+import { buildControlNet } from './controlnet.ts';
 import { buildUnet, type UnetSpec } from './unet.ts';
 import { buildVaeDecoder, buildVaeEncoder } from './vae.ts';
 import {
@@ -31,6 +32,10 @@ import {
 export { TEST_MODEL_VARIANTS, VARIANTS, isTestModelVariant, type TestModelVariant } from './variants.ts';
 
 export const DEFAULT_SEED = 20240601;
+/** Down residuals of the test UNet: diffusers' count for block_out_channels [32], layers_per_block 1 (conv_in's + one layer's). */
+export const CONTROLNET_RESIDUALS = 2;
+/** The ControlNet a ControlNet variant ships, under controlnet/<name>/. */
+export const TEST_CONTROLNET = 'canny';
 const DIFFUSERS_VERSION = '0.30.0';
 
 export interface MakeOptions {
@@ -49,6 +54,7 @@ function unetSpec(spec: VariantSpec): UnetSpec {
     sdxl: spec.sdxl ? { textEmbedsDim: TEXT_DIM, timeIds: 6 } : undefined,
     timeCondDim: spec.lcm ? TIME_COND_DIM : undefined,
     fp16: spec.fp16,
+    ...(spec.controlNet ? { residuals: CONTROLNET_RESIDUALS } : {}),
   };
 }
 
@@ -66,6 +72,24 @@ export async function writeUnet(dir: string, spec: VariantSpec, rng: Prng, sampl
     addition_time_embed_dim: spec.sdxl ? 8 : null,
     projection_class_embeddings_input_dim: spec.sdxl ? TEXT_DIM + 6 * 16 : null,
     time_cond_proj_dim: unet.timeCondDim ?? null,
+    block_out_channels: [32],
+    layers_per_block: 1,
+  });
+}
+
+async function writeControlNet(dir: string, spec: VariantSpec, rng: Prng): Promise<void> {
+  const unet = unetSpec(spec);
+  const folder = join(dir, 'controlnet', TEST_CONTROLNET);
+  const model = buildControlNet({ contextDim: unet.contextDim, timestep: unet.timestep, residuals: CONTROLNET_RESIDUALS, fp16: spec.fp16 }, rng.fork('controlnet'));
+  await saveModel(join(folder, 'model.onnx'), model);
+  await writeJson(join(folder, 'config.json'), {
+    _class_name: 'ControlNetModel',
+    _diffusers_version: DIFFUSERS_VERSION,
+    in_channels: 4,
+    cross_attention_dim: unet.contextDim,
+    block_out_channels: [32],
+    layers_per_block: 1,
+    conditioning_channels: 3,
   });
 }
 
@@ -93,6 +117,7 @@ export async function makeTestModel(dir: string, variant: TestModelVariant, opts
   }
 
   await writeUnet(dir, spec, rng);
+  if (spec.controlNet) await writeControlNet(dir, spec, rng);
 
   const vae = { scalingFactor: spec.scalingFactor, encoderOutput: spec.vaeEncoderOutput, fp16: spec.fp16 };
   const vaeConfig = {

@@ -6,6 +6,11 @@
  * Inputs: sample [b, 4|9, h, w], timestep (int64 [1] or float [batch]; either broadcasts over the
  * batch inside the graph), encoder_hidden_states [b, 77 × chunks, ctx], and optionally SDXL's text_embeds
  * [b, 32] + time_ids [b, 6] or LCM's timestep_cond [b, 32]. Output: out_sample [b, 4, h, w].
+ *
+ * A ControlNet-ready UNet also takes down_block_additional_residual_<i> and mid_block_additional_residual
+ * [b, 32, h, w], added where diffusers adds them (the skip states, the mid block's output). With zero
+ * residuals every value equals the plain UNet's (x + 0 = x), weights included: the weight streams are
+ * named after the tensors, so both draw the same ones.
  */
 import type { ModelProto } from '../../src/engine/onnx/proto.ts';
 import { Net } from './net.ts';
@@ -22,6 +27,8 @@ export interface UnetSpec {
   fp16: boolean;
   /** Name of the latent input: 'sample' (a broken model for negative tests renames it). */
   sampleName?: string;
+  /** Down-block residual inputs (a ControlNet-ready UNet); absent: a plain UNet. */
+  residuals?: number;
 }
 
 export const UNET_CHANNELS = 32;
@@ -65,6 +72,7 @@ export function buildUnet(spec: UnetSpec, rng: Prng): ModelProto {
     pads: [1, 1, 1, 1],
   });
   h = g.silu(g.add(h, g.reshape(temb, [-1, c, 1, 1])));
+  for (let i = 0; i < (spec.residuals ?? 0); i++) h = g.add(h, net.floatInput(`down_block_additional_residual_${i}`, ['batch', c, 'height', 'width']));
 
   // Cross-attention over the text, on h viewed as [b, h*w, c].
   const shape = g.shape(h);
@@ -75,6 +83,7 @@ export function buildUnet(spec: UnetSpec, rng: Prng): ModelProto {
   const v = g.matmul(context, net.dense(`${p}.to_v.weight`, spec.contextDim, ATTN_DIM));
   const attn = g.matmul(net.attention(q, k, v, ATTN_DIM), net.dense(`${p}.to_out.0.weight`, ATTN_DIM, c, 3));
   h = g.reshape(g.transpose(g.add(tokens, attn), [0, 2, 1]), shape);
+  if (spec.residuals) h = g.add(h, net.floatInput('mid_block_additional_residual', ['batch', c, 'height', 'width']));
 
   const out = g.conv(h, net.randn('conv_out.weight', [4, c, 3, 3], 0.6 / Math.sqrt(9 * c)), net.filled('conv_out.bias', [4], 0), { pads: [1, 1, 1, 1] });
   net.floatOutput('out_sample', ['batch', 4, 'height', 'width'], out);

@@ -14,6 +14,7 @@ export const TEST_MODEL_VARIANTS = [
   'tiny-sdxl',
   'tiny-lcm',
   'tiny-turbo',
+  'tiny-sd1-controlnet',
 ] as const;
 export type TestModelVariant = (typeof TEST_MODEL_VARIANTS)[number];
 
@@ -41,6 +42,8 @@ export interface VariantSpec {
   externalUnet: boolean;
   sdxl: boolean;
   lcm: boolean;
+  /** A ControlNet-ready UNet (residual inputs) and controlnet/canny/model.onnx beside it. */
+  controlNet?: boolean;
   pipelineClass: string;
   scheduler: Record<string, unknown> & { _class_name: string };
   manifest: Pick<ModelManifest, 'defaults' | 'schedulers' | 'maxSteps' | 'tiling' | 'description'>;
@@ -198,6 +201,8 @@ export const VARIANTS: Record<TestModelVariant, VariantSpec> = {
       description: 'The guidance scale goes in through the UNet input timestep_cond (w-embedding), not classifier-free guidance.',
     },
   },
+  // tiny-sd1's weights (the streams are named the same), so with zero residuals it draws tiny-sd1's pictures.
+  'tiny-sd1-controlnet': { ...SD1, id: 'tiny-sd1-controlnet', name: 'Tiny SD 1.x with a ControlNet (test)', controlNet: true },
   'tiny-turbo': {
     ...SD1,
     ...NEWER,

@@ -2,6 +2,8 @@
  * A model with its ONNX sessions created once and reused across generations. The VAE encoder is
  * only needed for image-to-image and inpainting, so it is created on first use.
  */
+import { controlNetFile } from '../controlnet/folder.ts';
+import { checkControlNet } from '../controlnet/residuals.ts';
 import { ModelFormatError } from '../errors.ts';
 import type { LoraComponent } from '../lora/keys.ts';
 import type { FittedSet } from '../lora/library.ts';
@@ -92,6 +94,7 @@ function requireInputs(session: OnnxSession, names: readonly string[], label: st
 
 export class LoadedModel {
   private vaeEncoderSession?: Promise<OnnxSession>;
+  private readonly controlNets = new Map<string, Promise<OnnxSession>>();
   private tiled?: Promise<LoadedModel>;
   /** Sessions this object created and so disposes (a tiling twin shares its parent's text encoders). */
   private readonly sessions: OnnxSession[];
@@ -197,6 +200,22 @@ export class LoadedModel {
     return this.vaeEncoderSession;
   }
 
+  /** ControlNet `name` of the model's folder (controlnet/<name>/model.onnx), opened on first use. */
+  controlNet(name: string): Promise<OnnxSession> {
+    let session = this.controlNets.get(name);
+    if (!session) {
+      const options = { ...this.options, provider: this.provider };
+      session = OnnxSession.load(controlNetFile(this.info.dir, name), options).then((s) => {
+        this.sessions.push(s);
+        checkControlNet(this, name, s);
+        return s;
+      });
+      session.catch(() => this.controlNets.delete(name));
+      this.controlNets.set(name, session);
+    }
+    return session;
+  }
+
   /**
    * The same model with wrap-around convolutions in the UNet and VAE decoder (seamless textures).
    * Text encoders and the VAE encoder are shared with this model.
@@ -213,6 +232,7 @@ export class LoadedModel {
         vaeDecoder,
       ]);
       twin.vaeEncoder = () => this.vaeEncoder();
+      twin.controlNet = (name) => this.controlNet(name);
       return twin;
     })();
     return this.tiled;

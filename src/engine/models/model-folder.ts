@@ -4,6 +4,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { listControlNets } from '../controlnet/folder.ts';
 import { ModelFormatError } from '../errors.ts';
 import type { SchedulerConfig } from '../schedulers/types.ts';
 import { inferManifest } from './infer.ts';
@@ -31,6 +32,8 @@ export interface ModelInfo {
   schedulerConfig: SchedulerConfig;
   vaeScalingFactor: number;
   components: ModelComponents;
+  /** ControlNets beside the model (controlnet/<name>/model.onnx), by name. */
+  controlNets: string[];
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -99,7 +102,7 @@ export async function readModelFolder(folder: string): Promise<ModelInfo> {
   const manifest = rawManifest
     ? parseManifest(rawManifest, manifestPath)
     : inferManifest({ dir, modelIndex, schedulerConfig, hasSecondEncoder });
-  return { dir, manifest, inferred: !rawManifest, modelIndex, schedulerConfig, vaeScalingFactor, components };
+  return { dir, manifest, inferred: !rawManifest, modelIndex, schedulerConfig, vaeScalingFactor, components, controlNets: await listControlNets(dir) };
 }
 
 /** A tokenizer folder holds vocab.json and merges.txt, or only tokenizer.json (what transformers 5 writes). */

@@ -6,6 +6,7 @@
  * side runs the same function over a listed model before it charges anything (core/generations.ts),
  * and the engine runs it again on the loaded model, guarding itself.
  */
+import { CONTROL_PREPROCESSORS, isControlPreprocessor } from '../controlnet/control-image.ts';
 import { EngineInputError } from '../errors.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { ModelManifest } from '../models/manifest.ts';
@@ -23,10 +24,16 @@ export interface ModelTraits {
   manifest: ModelManifest;
   /** Whether it has a VAE encoder, so it can start from an init image (or paint into one). */
   imageToImage: boolean;
+  /** Names of the ControlNets in its folder (controlnet/<name>/); absent: none. */
+  controlNets?: readonly string[];
 }
 
 /** A request as the rules see it: the images only as present or absent (their bytes are checked when decoded). */
-export type CheckedRequest = Omit<GenerationRequest, 'initImage' | 'mask'> & { initImage?: unknown; mask?: unknown };
+export type CheckedRequest = Omit<GenerationRequest, 'initImage' | 'mask' | 'controlnets'> & {
+  initImage?: unknown;
+  mask?: unknown;
+  controlnets?: (Omit<NonNullable<GenerationRequest['controlnets']>[number], 'image'> & { image?: unknown })[];
+};
 
 function checkSize(field: 'width' | 'height', value: number, m: ModelManifest): void {
   if (!Number.isInteger(value) || value % 8 !== 0) throw new EngineInputError(field, `${field} must be a multiple of 8, got ${value}`);
@@ -77,6 +84,45 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
   }
   checkPromptSyntax(req);
   if (req.hires !== undefined) checkHires(model, req);
+  if (req.controlnets !== undefined) checkControlNets(model, req);
+}
+
+export const MAX_CONTROLNETS = 3;
+/** A1111's ControlNet weight slider goes to 2. */
+export const MAX_CONTROLNET_WEIGHT = 2;
+
+function checkControlNets(model: ModelTraits, req: CheckedRequest): void {
+  const list = req.controlnets!;
+  if (!Array.isArray(list) || list.length > MAX_CONTROLNETS) throw new EngineInputError('controlnets', `controlnets must be a list of at most ${MAX_CONTROLNETS}`);
+  if (list.length && req.mask !== undefined) throw new EngineInputError('controlnets', 'ControlNets apply to text-to-image and image-to-image, not to inpainting');
+  if (list.length && req.hires !== undefined) throw new EngineInputError('controlnets', 'ControlNets cannot be combined with hires');
+  const installed = model.controlNets ?? [];
+  list.forEach((c, i) => {
+    const at = `controlnets[${i}]`;
+    if (typeof c?.name !== 'string' || !installed.includes(c.name)) {
+      throw new EngineInputError(
+        `${at}.name`,
+        installed.length
+          ? `model ${model.manifest.id} has no ControlNet ${JSON.stringify(c?.name)} (it has: ${installed.join(', ')})`
+          : `model ${model.manifest.id} has no ControlNets (a model folder holds them as controlnet/<name>/model.onnx)`,
+      );
+    }
+    if (c.image === undefined) throw new EngineInputError(`${at}.image`, `${at}.image is required`);
+    if (!isControlPreprocessor(c.preprocessor)) {
+      throw new EngineInputError(
+        `${at}.preprocessor`,
+        `preprocessor ${JSON.stringify(c.preprocessor)} is not served: it needs a model Darkroom does not have installed (served: ${CONTROL_PREPROCESSORS.join(', ')})`,
+      );
+    }
+    if (!Number.isFinite(c.weight) || c.weight < 0 || c.weight > MAX_CONTROLNET_WEIGHT) {
+      throw new EngineInputError(`${at}.weight`, `${at}.weight must be between 0 and ${MAX_CONTROLNET_WEIGHT}, got ${c.weight}`);
+    }
+    const start = c.start ?? 0;
+    const end = c.end ?? 1;
+    if (!Number.isFinite(start) || !Number.isFinite(end) || start < 0 || end > 1 || start >= end) {
+      throw new EngineInputError(`${at}.start`, `${at}.start and .end must satisfy 0 <= start < end <= 1, got ${start}..${end}`);
+    }
+  });
 }
 
 export const MAX_HIRES_SCALE = 4;
@@ -121,5 +167,5 @@ function checkPromptSyntax(req: CheckedRequest): void {
 }
 
 export function checkRequest(model: LoadedModel, req: GenerationRequest): void {
-  checkRequestFor({ manifest: model.info.manifest, imageToImage: model.info.components.vaeEncoder !== undefined }, req);
+  checkRequestFor({ manifest: model.info.manifest, imageToImage: model.info.components.vaeEncoder !== undefined, controlNets: model.info.controlNets }, req);
 }

@@ -2,6 +2,7 @@
  * The denoising loop shared by every pipeline: scale → UNet (both guidance passes in one batch)
  * → guidance → scheduler step, with cancellation and progress between steps.
  */
+import { controlFor, type Control, type ControlNetRun } from '../controlnet/residuals.ts';
 import { GenerationCancelledError } from '../errors.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { Scheduler } from '../schedulers/types.ts';
@@ -33,6 +34,8 @@ export interface DenoiseInput {
   afterStep?: (latents: Float32Array, index: number) => Float32Array;
   decodePreview: (latents: Float32Array) => Promise<PreviewImage>;
   options: RunOptions;
+  /** ControlNets steering the UNet (controlnet/prepare.ts); a ControlNet-ready UNet without any gets zero residuals. */
+  controlNets?: readonly ControlNetRun[];
 }
 
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
@@ -57,11 +60,14 @@ async function denoiseLoop(input: DenoiseInput): Promise<Float32Array> {
   // The text states are the same at every step: convert them to the UNet's input types once (an fp16
   // SD 1.5 batch of 2 is 118k values), not once per step.
   const prepared = Object.fromEntries(Object.entries(text.feeds).map(([name, feed]) => [name, model.unet.prepare(name, feed)]));
+  let control: Control | undefined;
   try {
+    control = await controlFor(model, input.controlNets ?? [], text.batch, shape, text.feeds);
     for (let i = 0; i < timesteps.length; i++) {
       throwIfCancelled(options.signal);
       const t = timesteps[i]!;
-      let modelInput = scheduler.scaleModelInput(latents, t);
+      const scaledLatents = scheduler.scaleModelInput(latents, t);
+      let modelInput = scaledLatents;
       if (input.extraChannels) {
         modelInput = concatChannels(shape.images, pixels, [
           { data: modelInput, channels: shape.channels },
@@ -70,8 +76,13 @@ async function denoiseLoop(input: DenoiseInput): Promise<Float32Array> {
       }
       const inChannels = shape.channels + (input.extraChannels?.channels ?? 0);
       const sample = cfg ? concatBatch(modelInput, modelInput) : modelInput;
+      // The ControlNet reads the latents alone, without an inpainting UNet's extra channels.
+      const residuals = control
+        ? await control.residuals(i, timesteps.length, { data: cfg ? concatBatch(scaledLatents, scaledLatents) : scaledLatents, dims: [text.batch, shape.channels, shape.height, shape.width] }, t)
+        : {};
       const { host: out } = await model.unet.runKeeping({
         ...prepared,
+        ...residuals,
         sample: { data: sample, dims: [text.batch, inChannels, shape.height, shape.width] },
         timestep: timestepFeed(model, t, text.batch),
       });
@@ -98,6 +109,7 @@ async function denoiseLoop(input: DenoiseInput): Promise<Float32Array> {
     return latents;
   } finally {
     for (const value of Object.values(prepared)) value.dispose();
+    control?.dispose();
   }
 }
 

@@ -1,3 +1,4 @@
+import { controlNetRuns } from '../controlnet/prepare.ts';
 import { decodeImage } from '../image.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import { BatchNoise } from '../random.ts';
@@ -39,6 +40,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
   // 3. Encode the prompt.
   const cond = await encodeConditioning(model, req, guided);
   const text = staticFeeds(model, [{ cond, images: shape.images, guidance: req.guidance }], req.width, req.height);
+  const controlNets = await controlNetRuns(model, [req], text.batch / shape.images);
 
   // 4. Prepare timesteps: only the last part of the schedule, by strength.
   const sched = scheduler(model, req);
@@ -62,6 +64,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
     noise,
     decodePreview: previewDecoder(model, shape),
     options,
+    controlNets,
   });
 
   // 7. Decode latents to images.

@@ -35,6 +35,24 @@ export interface GenerationRequest {
    * image-to-image pass at that target size with `strength` (and `steps`, default the request's).
    */
   hires?: HiresOptions;
+  /** ControlNets of the model's folder (controlnet/<name>/), each steering the UNet with its control image. */
+  controlnets?: ControlNetInput[];
+}
+
+export type ControlPreprocessor = 'canny' | 'none';
+
+export interface ControlNetInput {
+  /** Folder name under the model's controlnet/. */
+  name: string;
+  /** Encoded PNG/JPEG/WebP bytes; resized (center-cropped) to width x height. */
+  image: Uint8Array;
+  /** How the image becomes a control map: Canny edges, or 'none' when it already is one. */
+  preprocessor: ControlPreprocessor;
+  /** Scale of its residuals (diffusers' controlnet_conditioning_scale); 0 leaves the picture as without it. */
+  weight: number;
+  /** Fraction of the steps it acts over (diffusers' control_guidance_start/end), default 0..1. */
+  start?: number;
+  end?: number;
 }
 
 export interface HiresOptions {

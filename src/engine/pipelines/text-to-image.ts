@@ -1,3 +1,4 @@
+import { controlNetRuns } from '../controlnet/prepare.ts';
 import { checkRequest } from './check-request.ts';
 import { decodeOutputs, latentShape, outputNoise, outputSeeds, previewDecoder, scaled, scheduler, usesUnconditionalPass } from './common.ts';
 import { denoise, throwIfCancelled } from './denoise.ts';
@@ -16,13 +17,15 @@ export function textToImage(model: LoadedModel, req: GenerationRequest, options:
  * Requests with equal keys can share one denoising batch (dynamic batching): same size, steps,
  * scheduler, tiling, and the same kind of guidance (both or neither with an unconditional pass, so each
  * image's arithmetic is exactly that of its single run), and prompts of as many 75-token chunks (the
- * text states of one UNet call have one length). Image-to-image, inpainting and hires run alone.
+ * text states of one UNet call have one length), and the same ControlNets at the same weights (their
+ * control maps may differ). Image-to-image, inpainting and hires run alone.
  */
 export function batchKey(model: LoadedModel, req: GenerationRequest): string | undefined {
   if (req.initImage || req.mask || req.hires) return undefined;
   const guided = usesUnconditionalPass(model, req.guidance);
   const chunks = `${promptChunkCount(model, req, guided)}-chunk`;
-  return [model.id, req.width, req.height, req.steps, req.scheduler, guided ? 'cfg' : 'cond', req.tiling ? 'tiled' : 'plain', chunks].join('/');
+  const control = (req.controlnets ?? []).map((c) => `${c.name}:${c.weight}:${c.start ?? 0}-${c.end ?? 1}`).join('+');
+  return [model.id, req.width, req.height, req.steps, req.scheduler, guided ? 'cfg' : 'cond', req.tiling ? 'tiled' : 'plain', chunks, control].join('/');
 }
 
 /** Several text-to-image requests in one denoising batch; returns each request's images, in order. */
@@ -45,6 +48,7 @@ export async function textToImageBatch(model: LoadedModel, reqs: readonly Genera
     parts.push({ cond, images: req.numOutputs, guidance: req.guidance });
   }
   const text = staticFeeds(model, parts, first.width, first.height);
+  const controlNets = await controlNetRuns(model, reqs, text.batch / seeds.length);
 
   // 4. Prepare timesteps.
   const sched = scheduler(model, first);
@@ -65,6 +69,7 @@ export async function textToImageBatch(model: LoadedModel, reqs: readonly Genera
     noise,
     decodePreview: previewDecoder(model, shape),
     options,
+    controlNets,
   });
 
   // 7. Decode latents to images, and hand each request its own.
