@@ -197,6 +197,19 @@ test('upscale from the detail view', { skip, timeout: 180_000 }, async () => {
   await closeDetail();
 });
 
+test('send an output to image to image from its detail view', { skip, timeout: 180_000 }, async () => {
+  const [first] = await resultIds();
+  await setValue('#prompt', 'something else');
+  await openDetailOf(`#results figure[data-id="${first}"]`);
+  await page.click('#toImg2img');
+  await page.waitForSelector('#detail:not([open])');
+  assert.ok(await page.$('.modes button[data-mode="img2img"].on'));
+  await page.waitForSelector('#initPreview', { visible: true });
+  assert.equal(await page.$eval('#initPreview', (img) => (img as HTMLImageElement).naturalWidth), 256);
+  assert.equal(await value('#prompt'), PROMPT);
+  await page.click('.modes button[data-mode="txt2img"]');
+});
+
 let initPng: string;
 
 test('image to image from a picked file, with its strength', { skip, timeout: 180_000 }, async () => {
