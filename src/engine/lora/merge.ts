@@ -19,19 +19,34 @@ export interface WeightedAdapter {
   fitted: FittedModule[];
 }
 
-/** up [out, r] · down [r, rest] → [out, rest], scaled. */
-export function loraDelta(up: Float32Array, down: Float32Array, out: number, rank: number, rest: number, scale: number): Float32Array {
-  const delta = new Float32Array(out * rest);
-  for (let o = 0; o < out; o++) {
-    const row = o * rest;
+/**
+ * w += scale · up [out, r] · down [r, rest], into `w` as stored: [out, rest], or transposed [rest, out].
+ * Both loops run along contiguous rows (the transposed case through up transposed, which is small).
+ */
+export function addLoraProduct(w: Float32Array, up: Float32Array, down: Float32Array, out: number, rank: number, rest: number, scale: number, transposed: boolean): void {
+  if (!transposed) {
+    for (let o = 0; o < out; o++) {
+      const row = w.subarray(o * rest, (o + 1) * rest);
+      for (let k = 0; k < rank; k++) {
+        const u = up[o * rank + k]! * scale;
+        if (u === 0) continue;
+        const d = down.subarray(k * rest, (k + 1) * rest);
+        for (let j = 0; j < rest; j++) row[j]! += u * d[j]!;
+      }
+    }
+    return;
+  }
+  const upT = new Float32Array(rank * out);
+  for (let o = 0; o < out; o++) for (let k = 0; k < rank; k++) upT[k * out + o] = up[o * rank + k]! * scale;
+  for (let i = 0; i < rest; i++) {
+    const row = w.subarray(i * out, (i + 1) * out);
     for (let k = 0; k < rank; k++) {
-      const u = up[o * rank + k]! * scale;
-      if (u === 0) continue;
-      const d = k * rest;
-      for (let j = 0; j < rest; j++) delta[row + j]! += u * down[d + j]!;
+      const d = down[k * rest + i]!;
+      if (d === 0) continue;
+      const u = upT.subarray(k * out, (k + 1) * out);
+      for (let o = 0; o < out; o++) row[o]! += d * u[o]!;
     }
   }
-  return delta;
 }
 
 /** The scale kohya applies: weight · alpha / rank (alpha defaults to the rank). */
@@ -82,13 +97,9 @@ export async function mergeAdapters(model: ModelProto, modelPath: string, target
         const shape = fitted.target.shape;
         const out = shape[0]!;
         const rest = w.length / out;
-        const delta = loraDelta(await reader.float32(fitted.module.up!), await reader.float32(fitted.module.down!), out, fitted.rank, rest, await scaleOf(reader, fitted, adapter.weight));
-        if (fitted.target.transposed) {
-          // Stored [in, out]: element (o, i) of the delta lands at i * out + o.
-          for (let o = 0; o < out; o++) for (let i = 0; i < rest; i++) w[i * out + o]! += delta[o * rest + i]!;
-        } else {
-          for (let i = 0; i < w.length; i++) w[i]! += delta[i]!;
-        }
+        const up = await reader.float32(fitted.module.up!);
+        const down = await reader.float32(fitted.module.down!);
+        addLoraProduct(w, up, down, out, fitted.rank, rest, await scaleOf(reader, fitted, adapter.weight), fitted.target.transposed);
       }
       const bytes = bytesOf(t.data_type === DataType.FLOAT16 ? halveFloats(w) : w);
       delete t.float_data;

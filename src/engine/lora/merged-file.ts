@@ -41,14 +41,32 @@ async function evict(modelPath: string, current: string, keep: number): Promise<
   for (const { tag } of old) await Promise.all(sets.get(tag)!.map((name) => rm(join(dir, name), { force: true })));
 }
 
+type Merged = { path: string; fresh: boolean; changed?: number };
+
+/** Merges under way in this process, by twin: a second load of the same set (the engine's cache evicted it meanwhile, say) waits for the first. */
+const merging = new Map<string, Promise<Merged>>();
+
 /**
  * The file to load for `modelPath` with `adapters` merged in (the file itself when none of them
  * changes it). `fresh` when it was merged now.
  */
-export async function mergedFile(modelPath: string, adapters: readonly WeightedAdapter[], keep = MAX_MERGED_SETS): Promise<{ path: string; fresh: boolean; changed?: number }> {
+export async function mergedFile(modelPath: string, adapters: readonly WeightedAdapter[], keep = MAX_MERGED_SETS): Promise<Merged> {
   const mine = adapters.filter((a) => a.fitted.length > 0);
   if (mine.length === 0) return { path: modelPath, fresh: false };
   const tag = loraSetTag(mine);
+  const key = `${modelPath}\n${tag}`;
+  const running = merging.get(key);
+  if (running) return { ...(await running), fresh: false };
+  const made = merge(modelPath, tag, mine, keep);
+  merging.set(key, made);
+  try {
+    return await made;
+  } finally {
+    merging.delete(key);
+  }
+}
+
+async function merge(modelPath: string, tag: string, mine: readonly WeightedAdapter[], keep: number): Promise<Merged> {
   let changed: number | undefined;
   const r = await derivedModelFile(modelPath, tag, async (model, target) => {
     changed = await mergeAdapters(model, modelPath, target, mine);
