@@ -30,6 +30,8 @@ export interface EngineOptions {
   lorasDir?: string;
   /** How many models stay loaded at once (a model with a set of LoRAs merged in counts as one). */
   maxLoadedModels?: number;
+  /** Run a model folder's safety checker on its outputs when it has one (default true). */
+  safetyChecker?: boolean;
   log?: (message: string) => void;
 }
 
@@ -74,6 +76,7 @@ export class Engine {
         threads: this.options.threads,
         tuning: this.options.tuning,
         optimize: { fuse: this.options.optimize, fp16: this.options.fp16 },
+        safetyChecker: this.options.safetyChecker,
         onFallback: (m) => this.options.log?.(m),
         log: this.options.log,
       }));
@@ -112,7 +115,8 @@ export class Engine {
         if (inputs.some((input) => loraSetKey(input.loras) !== loraSetKey(loras))) throw new Error('a batch shares one set of LoRAs');
         return await this.using(idOrPath, loras, async (model) => {
           const requests = inputs.map((input) => withDefaults(model.info.manifest, input));
-          const images = requests.length === 1 ? [await generate(model, requests[0]!, options)] : await generateBatch(model, requests, options);
+          const drawn = requests.length === 1 ? [await generate(model, requests[0]!, options)] : await generateBatch(model, requests, options);
+          const images = await Promise.all(drawn.map((d) => model.checkSafety(d)));
           return requests.map((request, i) => ({ request, images: images[i]! }));
         });
       } catch (err) {

@@ -39,7 +39,7 @@ test('a plain export without darkroom.json loads with defaults inferred from its
 
 test('SDXL picks up the VAE scaling factor from the VAE config', async () => {
   const info = await new ModelRegistry([await modelsRoot()]).resolve('tiny-sdxl');
-  assert.equal(info.vaeScalingFactor, 0.13025);
+  assert.equal(info.vae.scalingFactor, 0.13025);
   assert.ok(info.components.textEncoder2 && info.components.tokenizer2);
 });
 

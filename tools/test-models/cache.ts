@@ -11,6 +11,7 @@ import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANIFEST_FILE } from '../../src/engine/models/manifest.ts';
+import { makeExportModel, type ExportLayout } from './exports.ts';
 import { DEFAULT_SEED, makeTestModel } from './make.ts';
 import type { TestModelVariant } from './variants.ts';
 
@@ -37,29 +38,36 @@ export function testModelsRoot(): string {
   return process.env.DARKROOM_TEST_MODELS_DIR || join(REPO_ROOT, 'test', '.models');
 }
 
-const made = new Map<TestModelVariant, Promise<string>>();
+const made = new Map<string, Promise<string>>();
 
 /** The folder of a ready-made test model of `variant`, made on first use (once per process). */
 export function testModelDir(variant: TestModelVariant): Promise<string> {
-  let dir = made.get(variant);
+  return cached(variant, (dir) => makeTestModel(dir, variant), MANIFEST_FILE);
+}
+
+/** The folder of a ready-made export-layout model (exports.ts), made on first use. */
+export function exportModelDir(layout: ExportLayout): Promise<string> {
+  return cached(layout, (dir) => makeExportModel(dir, layout), 'model_index.json');
+}
+
+function cached(name: string, make: (dir: string) => Promise<void>, lastFile: string): Promise<string> {
+  let dir = made.get(name);
   if (!dir) {
-    dir = ensure(variant);
-    made.set(variant, dir);
-    dir.catch(() => made.delete(variant));
+    dir = ensure(name, make, lastFile);
+    made.set(name, dir);
+    dir.catch(() => made.delete(name));
   }
   return dir;
 }
 
-function complete(dir: string): boolean {
-  return existsSync(join(dir, MANIFEST_FILE));
-}
-
-async function ensure(variant: TestModelVariant): Promise<string> {
-  const dir = join(testModelsRoot(), `${variant}-${await makerSourceHash()}`);
+/** `lastFile` is the one the maker writes last, so its presence means a whole folder. */
+async function ensure(name: string, make: (dir: string) => Promise<void>, lastFile: string): Promise<string> {
+  const dir = join(testModelsRoot(), `${name}-${await makerSourceHash()}`);
+  const complete = (d: string) => existsSync(join(d, lastFile));
   if (complete(dir)) return dir;
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await makeTestModel(tmp, variant);
+    await make(tmp);
     for (let attempt = 0; ; attempt++) {
       try {
         await rename(tmp, dir);

@@ -9,6 +9,8 @@ import type { LoraComponent } from '../lora/keys.ts';
 import type { FittedSet } from '../lora/library.ts';
 import { mergedFile } from '../lora/merged-file.ts';
 import { OnnxSession, type ExecutionProvider, type SessionOptions } from '../runtime/session.ts';
+import type { GeneratedImage } from '../pipelines/request.ts';
+import { checkImages } from '../safety/checker.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
 import { optimizedFile, stepsFor, type OnnxComponent, type OptimizeSteps } from './optimized.ts';
@@ -25,6 +27,8 @@ export interface LoadOptions {
   log?: (message: string) => void;
   /** LoRA adapters to merge into the weights (cached next to the model, lora/merged-file.ts). */
   loras?: FittedSet;
+  /** Run the folder's safety checker, when it has one, on every output (default true). */
+  safetyChecker?: boolean;
 }
 
 /** The component's file with the LoRA adapters merged in; no fallback: without them it would be another model. */
@@ -71,7 +75,7 @@ async function openComponent(
 
 /** The install-time steps `options` asks for, as they apply to `component` of this model. */
 function stepsOf(info: ModelInfo, options: LoadOptions, component: OnnxComponent): OptimizeSteps {
-  return stepsFor(component, info.manifest.family, options.optimize ?? {});
+  return stepsFor(component, info.vae.forceUpcast, options.optimize ?? {});
 }
 
 const REQUIRED_INPUTS = {
@@ -94,6 +98,7 @@ function requireInputs(session: OnnxSession, names: readonly string[], label: st
 
 export class LoadedModel {
   private vaeEncoderSession?: Promise<OnnxSession>;
+  private safetyCheckerSession?: Promise<OnnxSession>;
   private readonly controlNets = new Map<string, Promise<OnnxSession>>();
   private tiled?: Promise<LoadedModel>;
   /** Sessions this object created and so disposes (a tiling twin shares its parent's text encoders). */
@@ -115,6 +120,7 @@ export class LoadedModel {
 
   static async load(info: ModelInfo, options: LoadOptions): Promise<LoadedModel> {
     const c = info.components;
+    for (const note of info.notes) options.log?.(note);
     let warned = false;
     // Every session falls back the same way; say it once per model, not once per component.
     const sessionOptions = {
@@ -148,7 +154,7 @@ export class LoadedModel {
       const textEncoder2 = c.textEncoder2 ? await openAs('textEncoder2', c.textEncoder2) : undefined;
       const unet = await openAs('unet', c.unet);
       const vaeDecoder = await openAs('vaeDecoder', c.vaeDecoder);
-      requireInputs(textEncoder, REQUIRED_INPUTS.textEncoder, 'text_encoder/model.onnx');
+      requireInputs(textEncoder, REQUIRED_INPUTS.textEncoder, info.refiner ? 'text_encoder_2/model.onnx' : 'text_encoder/model.onnx');
       if (textEncoder2) requireInputs(textEncoder2, REQUIRED_INPUTS.textEncoder, 'text_encoder_2/model.onnx');
       requireInputs(unet, textEncoder2 ? REQUIRED_INPUTS.unetSdxl : REQUIRED_INPUTS.unet, 'unet/model.onnx');
       requireInputs(vaeDecoder, REQUIRED_INPUTS.vaeDecoder, 'vae_decoder/model.onnx');
@@ -214,6 +220,23 @@ export class LoadedModel {
       this.controlNets.set(name, session);
     }
     return session;
+  }
+
+  /** Whether outputs go through the folder's safety checker (it has one, and it is not turned off). */
+  get checksSafety(): boolean {
+    return this.info.components.safetyChecker !== undefined && this.options.safetyChecker !== false;
+  }
+
+  /** The outputs with the safety checker's verdict (`nsfw`, a flagged one blacked out); as they are when it does not run. */
+  async checkSafety(images: GeneratedImage[]): Promise<GeneratedImage[]> {
+    if (!this.checksSafety) return images;
+    const options = { ...this.options, provider: this.provider };
+    this.safetyCheckerSession ??= OnnxSession.load(this.info.components.safetyChecker!, options).then((s) => {
+      this.sessions.push(s);
+      requireInputs(s, ['clip_input'], 'safety_checker/model.onnx');
+      return s;
+    });
+    return checkImages(await this.safetyCheckerSession, this.info.featureExtractor!, images);
   }
 
   /**

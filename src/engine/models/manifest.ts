@@ -31,6 +31,10 @@ export interface ModelManifest {
   maxSteps?: number;
   /** Whether the pipeline may switch the model's convolutions to circular padding. */
   tiling?: boolean;
+  /** An SDXL refiner: it only redraws an init image (diffusers' StableDiffusionXLImg2ImgPipeline needs one). */
+  needsInitImage?: boolean;
+  /** A dedicated inpainting UNet (9 input channels: latents, mask, masked-image latents). */
+  inpainting?: boolean;
 }
 
 export const MANIFEST_FILE = 'darkroom.json';

@@ -7,7 +7,6 @@
 import { derivedModelFile } from './derived-file.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { float16File, float16Refused } from './half-precision.ts';
-import type { ModelFamily } from './manifest.ts';
 import type { ModelComponents, ModelInfo } from './model-folder.ts';
 
 export interface OptimizeSteps {
@@ -17,17 +16,19 @@ export interface OptimizeSteps {
   fp16?: boolean;
 }
 
-export type OnnxComponent = Exclude<keyof ModelComponents, 'tokenizer' | 'tokenizer2'>;
+/** The components the install-time rewrites apply to (the safety checker runs once per image: left as it is). */
+export type OnnxComponent = Exclude<keyof ModelComponents, 'tokenizer' | 'tokenizer2' | 'safetyChecker'>;
 export const ONNX_COMPONENTS: readonly OnnxComponent[] = ['textEncoder', 'textEncoder2', 'unet', 'vaeDecoder', 'vaeEncoder'];
 
-/** The steps that apply to one component of a model of `family`. */
-export function stepsFor(component: OnnxComponent, family: ModelFamily, steps: OptimizeSteps): OptimizeSteps {
+/** The steps that apply to one component of a model whose VAE config says `force_upcast` or not. */
+export function stepsFor(component: OnnxComponent, vaeForceUpcast: boolean, steps: OptimizeSteps): OptimizeSteps {
   const isVae = component === 'vaeDecoder' || component === 'vaeEncoder';
   return {
     fuse: !!steps.fuse && (component === 'unet' || isVae),
-    // SDXL's VAE overflows float16 (its activations pass 65504: black or NaN images), which is why
-    // "sdxl-vae-fp16-fix" exists; it stays float32 unless the model ships a float16 one already.
-    fp16: !!steps.fp16 && !(isVae && family === 'sdxl'),
+    // SDXL's VAE overflows float16 (its activations pass 65504: black or NaN images), which its
+    // config's force_upcast says, as diffusers reads it; "sdxl-vae-fp16-fix" says false. A VAE with
+    // force_upcast stays float32 unless the model ships a float16 one already.
+    fp16: !!steps.fp16 && !(isVae && vaeForceUpcast),
   };
 }
 
@@ -82,7 +83,7 @@ export async function optimizeModel(info: ModelInfo, steps: OptimizeSteps): Prom
   const out: ComponentReport[] = [];
   for (const component of ONNX_COMPONENTS) {
     const original = info.components[component];
-    const own = stepsFor(component, info.manifest.family, steps);
+    const own = stepsFor(component, info.vae.forceUpcast, steps);
     if (!original || (!own.fuse && !own.fp16)) continue;
     out.push({ component, original, ...(await optimizedFile(original, own)) });
   }

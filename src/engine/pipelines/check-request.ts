@@ -77,6 +77,9 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
   if (req.initImage !== undefined && !model.imageToImage) {
     throw new EngineInputError('initImage', `model ${m.id} has no VAE encoder, so it cannot start from an init image`);
   }
+  if (m.needsInitImage && req.initImage === undefined) {
+    throw new EngineInputError('initImage', `model ${m.id} is an SDXL refiner: it redraws an init image (image-to-image or inpainting), it cannot draw from text alone`);
+  }
   if (req.mask !== undefined && req.initImage === undefined) throw new EngineInputError('mask', 'a mask needs an init image to paint into');
   if (req.tiling && !m.tiling) throw new EngineInputError('tiling', `model ${m.id} does not support seamless tiling`);
   if (req.noise !== undefined && !isNoiseKind(req.noise)) {

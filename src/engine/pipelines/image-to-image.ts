@@ -22,6 +22,7 @@ import { textToImage } from './text-to-image.ts';
 import { repeatBatch } from './tensors.ts';
 import { staticFeeds } from './unet-feeds.ts';
 import { encodeImage } from './vae.ts';
+import { fullMaskChannels } from './inpaint.ts';
 
 export const DEFAULT_STRENGTH = 0.8;
 
@@ -51,6 +52,8 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
   const imageLatents = repeatBatch(await encodeImage(model, init.data, req.width, req.height), shape.images);
   const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width, outputNoise(req));
   const latents = timesteps.length > 0 ? sched.addNoise(imageLatents, noise.next(), timesteps[0]!) : imageLatents;
+  // An inpainting UNet redraws the whole image as diffusers' inpaint pipeline does under an all-white mask.
+  const extraChannels = model.isInpaintingUnet ? await fullMaskChannels(model, shape) : undefined;
 
   // 6. Denoising loop.
   const denoised = await denoise({
@@ -62,6 +65,7 @@ export async function imageToImage(model: LoadedModel, req: GenerationRequest, o
     shape,
     text,
     noise,
+    extraChannels,
     decodePreview: previewDecoder(model, shape),
     options,
     controlNets,

@@ -15,7 +15,7 @@ import {
   truncatedTimesteps,
   usesUnconditionalPass,
 } from './common.ts';
-import { denoise, throwIfCancelled } from './denoise.ts';
+import { denoise, throwIfCancelled, type LatentShape } from './denoise.ts';
 import { encodeConditioning } from './prompt.ts';
 import type { GeneratedImage, GenerationRequest, RunOptions } from './request.ts';
 import { concatChannels, repeatBatch } from './tensors.ts';
@@ -69,16 +69,7 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
     const masked = new Float32Array(image.data.length);
     const hw = req.width * req.height;
     for (let i = 0; i < masked.length; i++) masked[i] = mask[i % hw]! >= 0.5 ? 0 : image.data[i]!;
-    const maskedLatents = repeatBatch(await encodeImage(model, masked, req.width, req.height), shape.images);
-    const maskChannel = repeatBatch(latentMask, shape.images);
-    extraChannels = {
-      channels: 1 + shape.channels,
-      // diffusers' inpainting UNet order after the latents: mask, then masked-image latents.
-      data: concatChannels(shape.images, pixels, [
-        { data: maskChannel, channels: 1 },
-        { data: maskedLatents, channels: shape.channels },
-      ]),
-    };
+    extraChannels = await maskChannels(model, shape, latentMask, masked, req.width, req.height);
   } else {
     afterStep = (x, i) => {
       const known = i < timesteps.length - 1 ? sched.addNoise(imageLatents, initialNoise, timesteps[i + 1]!) : imageLatents;
@@ -110,6 +101,28 @@ export async function inpaint(model: LoadedModel, req: GenerationRequest, option
   // 9. Decode latents to images.
   throwIfCancelled(options.signal);
   return decodeOutputs(model, denoised, shape, seeds);
+}
+
+/** An inpainting UNet's channels after the latents, in diffusers' order: the mask, then the masked image's latents. */
+async function maskChannels(model: LoadedModel, shape: LatentShape, latentMask: Float32Array, masked: Float32Array, width: number, height: number) {
+  const maskedLatents = repeatBatch(await encodeImage(model, masked, width, height), shape.images);
+  return {
+    channels: 1 + shape.channels,
+    data: concatChannels(shape.images, shape.height * shape.width, [
+      { data: repeatBatch(latentMask, shape.images), channels: 1 },
+      { data: maskedLatents, channels: shape.channels },
+    ]),
+  };
+}
+
+/**
+ * Text-to-image on an inpainting UNet: diffusers' inpaint pipeline with an all-white mask, so the mask
+ * is all ones and the masked image all zeros (mid-grey), encoded like any masked image.
+ */
+export function fullMaskChannels(model: LoadedModel, shape: LatentShape): Promise<{ data: Float32Array; channels: number }> {
+  const width = shape.width * 8;
+  const height = shape.height * 8;
+  return maskChannels(model, shape, new Float32Array(shape.height * shape.width).fill(1), new Float32Array(3 * width * height), width, height);
 }
 
 function binarize(mask: Float32Array): Float32Array {

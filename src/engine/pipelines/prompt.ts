@@ -134,7 +134,21 @@ async function encodeSdxl(model: LoadedModel, chunks: EncoderChunks): Promise<Pr
   return { ...concatTokens(parts), dim: parts[0]!.dim, pooled };
 }
 
+/** The SDXL refiner conditions on OpenCLIP bigG alone: its penultimate layer and its pooled projection. */
+async function encodeRefiner(model: LoadedModel, chunks: EncoderChunks): Promise<PromptEmbedding> {
+  const parts = [];
+  let pooled: Float32Array | undefined;
+  for (const chunk of chunks[0]!) {
+    const part = await encodeChunk(model.textEncoder, chunk, penultimate, 'textEncoder');
+    pooled ??= (part.outputs['text_embeds'] ?? part.outputs['pooler_output'])?.data;
+    parts.push(part);
+  }
+  if (!pooled) throw new Error('text_encoder_2 has no text_embeds output (the SDXL refiner needs the pooled projection)');
+  return { ...concatTokens(parts), dim: parts[0]!.dim, pooled };
+}
+
 function encodeChunks(model: LoadedModel, chunks: EncoderChunks): Promise<PromptEmbedding> {
+  if (model.info.refiner) return encodeRefiner(model, chunks);
   return model.textEncoder2 ? encodeSdxl(model, chunks) : encodeSingle(model, chunks);
 }
 
@@ -172,7 +186,7 @@ export async function encodeConditioning(model: LoadedModel, req: PromptRequest,
   const { prompt, negativePrompt = '', promptSyntax: syntax = DEFAULT_PROMPT_SYNTAX } = req;
   let positiveChunks = chunksOf(model, prompt, syntax, 'prompt');
   // SDXL base was trained with zeroed embeddings for "no negative prompt" (force_zeros_for_empty_prompt).
-  const zeros = model.textEncoder2 && negativePrompt === '' && model.info.modelIndex['force_zeros_for_empty_prompt'] !== false;
+  const zeros = (model.textEncoder2 || model.info.refiner) && negativePrompt === '' && model.info.modelIndex['force_zeros_for_empty_prompt'] !== false;
   let negativeChunks = withNegative && !zeros ? chunksOf(model, negativePrompt, syntax, 'negativePrompt') : undefined;
   const count = Math.max(positiveChunks[0]!.length, negativeChunks?.[0]!.length ?? 0);
   checkTextAxis(model, positiveChunks[0]!.length, 'prompt');

@@ -87,4 +87,6 @@ export interface GeneratedImage {
   height: number;
   /** RGB, channel-major (CHW), values in [-1, 1]. Encode with image.ts encodeImage. */
   pixels: Float32Array;
+  /** The model's safety checker flagged it (its pixels are then black); absent when no checker ran. */
+  nsfw?: boolean;
 }

@@ -8,6 +8,7 @@ import type { LoadedModel } from '../models/loaded-model.ts';
 import { BatchNoise } from '../random.ts';
 import { EngineInputError } from '../errors.ts';
 import { staticFeeds, type BatchPart } from './unet-feeds.ts';
+import { fullMaskChannels } from './inpaint.ts';
 
 export function textToImage(model: LoadedModel, req: GenerationRequest, options: RunOptions = {}): Promise<GeneratedImage[]> {
   return textToImageBatch(model, [req], options).then((r) => r[0]!);
@@ -56,6 +57,7 @@ export async function textToImageBatch(model: LoadedModel, reqs: readonly Genera
   // 5. Prepare latents: seeded noise per output, scaled to the scheduler's starting noise level.
   const noise = new BatchNoise(seeds, shape.channels * shape.height * shape.width, reqs.flatMap(outputNoise));
   const latents = scaled(noise.next(), sched.initNoiseSigma);
+  const extraChannels = model.isInpaintingUnet ? await fullMaskChannels(model, shape) : undefined;
 
   // 6. Denoising loop.
   const denoised = await denoise({
@@ -67,6 +69,7 @@ export async function textToImageBatch(model: LoadedModel, reqs: readonly Genera
     shape,
     text,
     noise,
+    extraChannels,
     decodePreview: previewDecoder(model, shape),
     options,
     controlNets,

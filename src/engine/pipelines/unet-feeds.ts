@@ -48,6 +48,28 @@ export function usesGuidanceEmbedding(model: LoadedModel): boolean {
   return model.unet.hasInput('timestep_cond');
 }
 
+/** diffusers' default aesthetic scores for the refiner's positive and negative rows. */
+export const AESTHETIC_SCORE = 6;
+export const NEGATIVE_AESTHETIC_SCORE = 2.5;
+
+/**
+ * SDXL micro-conditioning (diffusers' _get_add_time_ids): original size, crop top-left, then the target
+ * size (6 ids), or for a refiner (requires_aesthetics_score, 5 ids) an aesthetic score, 2.5 on the
+ * negative rows; no crop, no resize here. Halves as in staticFeeds: [negative,] positive.
+ */
+function timeIds(model: LoadedModel, halves: number, images: number, width: number, height: number): Feed {
+  const count = model.unet.input('time_ids')?.shape[1];
+  const aesthetic = count === 5 || (count !== 6 && model.info.refiner);
+  const size = aesthetic ? 5 : 6;
+  const out = new Float32Array(halves * images * size);
+  for (let half = 0; half < halves; half++) {
+    const last = aesthetic ? [halves === 2 && half === 0 ? NEGATIVE_AESTHETIC_SCORE : AESTHETIC_SCORE] : [height, width];
+    const ids = Float32Array.from([height, width, 0, 0, ...last]);
+    out.set(repeatBatch(ids, images), half * images * size);
+  }
+  return { data: out, dims: [halves * images, size] };
+}
+
 /**
  * Text feeds for a batch made of one or more requests' images. With negative embeddings the rows are
  * [uncond of every image, cond of every image], so one UNet call does both passes of classifier-free
@@ -76,11 +98,7 @@ export function staticFeeds(model: LoadedModel, parts: readonly BatchPart[], wid
     const pooledDim = parts[0]!.cond.positive.pooled?.length ?? 0;
     feeds['text_embeds'] = { data: rows((e) => e.pooled!, pooledDim), dims: [batch, pooledDim] };
   }
-  if (model.unet.hasInput('time_ids')) {
-    // SDXL micro-conditioning: original size, crop top-left, target size (no crop, no resize here).
-    const ids = Float32Array.from([height, width, 0, 0, height, width]);
-    feeds['time_ids'] = { data: repeatBatch(ids, batch), dims: [batch, 6] };
-  }
+  if (model.unet.hasInput('time_ids')) feeds['time_ids'] = timeIds(model, halves.length, images, width, height);
   if (usesGuidanceEmbedding(model)) {
     const d = model.unet.input('timestep_cond')!.shape[1];
     const size = typeof d === 'number' ? d : 256;

@@ -363,6 +363,8 @@ function fromTensor(t: ort.Tensor): Float32Array {
       return Float32Array.from(t.data as Int32Array);
     case 'int64':
       return Float32Array.from(t.data as BigInt64Array, Number);
+    case 'bool': // a safety checker's has_nsfw_concepts
+      return Float32Array.from(t.data as Uint8Array);
     default:
       throw new Error(`output of type ${t.type} is not supported`);
   }
