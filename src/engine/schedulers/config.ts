@@ -3,7 +3,7 @@
  * the keys its diffusers class has, with that class's own defaults; a key that is absent, null, or listed in
  * `_use_default_values` takes the default; keys a class does not have are ignored.
  */
-import type { NoiseFn, PredictionType, SchedulerConfig, TimestepSpacing, BetaSchedule, TrainingScheduleOptions } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, SchedulerConfig, TimestepSpacing, BetaSchedule, TrainingScheduleOptions } from './types.ts';
 
 export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'v_prediction', 'sample'];
 
@@ -149,4 +149,22 @@ export function assertBeginIndex(index: number, owner: string): void {
 
 export function notReady(owner: string): never {
   throw new Error(`${owner}: call setTimesteps() before stepping`);
+}
+
+/** The step count of a scheduler whose diffusers class takes no custom timesteps: it refuses them by name. */
+export function stepCount(steps: number | CustomTimesteps, owner: string): number {
+  if (typeof steps === 'number') return steps;
+  throw new Error(`${owner}: custom timesteps are not supported by Darkroom for this scheduler`);
+}
+
+/** Custom timesteps as diffusers requires them: integer training timesteps, strictly descending. */
+export function checkCustomTimesteps(timesteps: readonly number[], numTrainTimesteps: number, owner: string): number[] {
+  if (timesteps.length === 0) throw new RangeError(`${owner}: custom timesteps must not be empty`);
+  timesteps.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= numTrainTimesteps) {
+      throw new RangeError(`${owner}: custom timesteps must be integers in 0..${numTrainTimesteps - 1}, got ${t}`);
+    }
+    if (i > 0 && t >= timesteps[i - 1]!) throw new RangeError(`${owner}: custom timesteps must be in descending order`);
+  });
+  return [...timesteps];
 }

@@ -1,15 +1,17 @@
 /**
- * DDIM (Song et al. 2020, https://arxiv.org/abs/2010.02502), deterministic (eta = 0): diffusers' DDIMScheduler.
+ * DDIM (Song et al. 2020, https://arxiv.org/abs/2010.02502): diffusers' DDIMScheduler.
  *
  * Each step predicts x0 and eps from the model output at t and moves to the previous timestep
- * t' = t - T // n along the same eps (eq. 12 with sigma_t = 0):
- *   x_t' = sqrt(abar_t') * x0 + sqrt(1 - abar_t') * eps.
+ * t' = t - T // n (eq. 12):
+ *   x_t' = sqrt(abar_t') * x0 + sqrt(1 - abar_t' - s_t^2) * eps + s_t * z,
+ *   s_t = eta * sqrt((1 - abar_t') / (1 - abar_t) * (1 - abar_t / abar_t'))   (eq. 16).
+ * eta = 0 is deterministic DDIM; eta > 0 draws fresh noise z on every step, as diffusers does.
  * As in diffusers, t' is always t - T // n whatever the spacing, and the step after the last timestep
  * uses `final_alpha_cumprod` (1 when set_alpha_to_one, else abar_0: SD 1.x configs end at abar_0).
  */
-import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
+import { ConfigReader, stepCount, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'DDIMScheduler';
@@ -28,7 +30,11 @@ export class DdimScheduler implements Scheduler {
   private readonly clipSample: boolean;
   private readonly clipRange: number;
 
-  constructor(config: SchedulerConfig) {
+  constructor(
+    config: SchedulerConfig,
+    /** diffusers passes eta to each step; Darkroom fixes it for the run. */
+    private readonly eta = 0,
+  ) {
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
@@ -46,7 +52,8 @@ export class DdimScheduler implements Scheduler {
     return this.ts;
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     this.ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, true);
     this.numInferenceSteps = numInferenceSteps;
   }
@@ -60,17 +67,22 @@ export class DdimScheduler implements Scheduler {
     return sample.slice();
   }
 
-  step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise?: NoiseFn): Float32Array {
     if (this.numInferenceSteps === null) notReady(OWNER);
     assertSameLength(modelOutput, sample, OWNER);
     assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
     const prevTimestep = timestep - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
     const aT = this.alphasCumprod[timestep]!;
     const aPrev = prevTimestep >= 0 ? this.alphasCumprod[prevTimestep]! : this.finalAlphaCumprod;
-    const sqA = Math.sqrt(aT);
-    const sqB = Math.sqrt(1 - aT);
-    const sqAPrev = Math.sqrt(aPrev);
-    const sqBPrev = Math.sqrt(1 - aPrev);
+    // Scalars in float32, as diffusers holds them.
+    const f = Math.fround;
+    const sqA = f(Math.sqrt(aT));
+    const sqB = f(Math.sqrt(f(1 - aT)));
+    const sqAPrev = f(Math.sqrt(aPrev));
+    const variance = f(f(f(1 - aPrev) / f(1 - aT)) * f(1 - f(aT / aPrev)));
+    const std = f(this.eta * f(Math.sqrt(variance)));
+    const sqBPrev = f(Math.sqrt(f(f(1 - aPrev) - f(std * std))));
+    const z = this.eta > 0 ? drawNoise(noise, sample.length, OWNER) : null;
     const lim = this.clipRange;
     const out = new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) {
@@ -90,7 +102,7 @@ export class DdimScheduler implements Scheduler {
       }
       // diffusers clips the x0 prediction but (use_clipped_model_output=False) keeps the unclipped eps.
       if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
-      out[i] = sqAPrev * x0 + sqBPrev * eps;
+      out[i] = sqAPrev * x0 + sqBPrev * eps + (z ? std * z[i]! : 0);
     }
     return out;
   }

@@ -7,9 +7,9 @@
  *   var  = (1 - abar_t') / (1 - abar_t) * beta'_t            ("fixed_small", clamped at 1e-20)
  * with alpha'_t = abar_t / abar_t' and beta'_t = 1 - alpha'_t. Noise is drawn only while t > 0.
  */
-import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
+import { ConfigReader, checkCustomTimesteps, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
 import { predictX0Vp } from './prediction.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
@@ -52,7 +52,13 @@ export class DdpmScheduler implements Scheduler {
     return this.ts;
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  /** Custom timesteps are visited as given; each step goes to the next one (diffusers' previous_timestep). */
+  setTimesteps(steps: number | CustomTimesteps): void {
+    if (typeof steps !== 'number') {
+      this.ts = checkCustomTimesteps(steps.timesteps, this.numTrainTimesteps, OWNER);
+      return;
+    }
+    const numInferenceSteps = steps;
     this.ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, true);
   }
 
@@ -75,12 +81,14 @@ export class DdpmScheduler implements Scheduler {
     const prevT = first === this.ts.length - 1 ? -1 : this.ts[first + 1]!;
     const aT = this.alphasCumprod[timestep]!;
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : 1;
-    const bT = 1 - aT;
-    const bPrev = 1 - aPrev;
-    const curAlpha = aT / aPrev;
-    const curBeta = 1 - curAlpha;
-    const cX0 = (Math.sqrt(aPrev) * curBeta) / bT;
-    const cXt = (Math.sqrt(curAlpha) * bPrev) / bT;
+    // Scalars in float32, as diffusers holds them.
+    const f = Math.fround;
+    const bT = f(1 - aT);
+    const bPrev = f(1 - aPrev);
+    const curAlpha = f(aT / aPrev);
+    const curBeta = f(1 - curAlpha);
+    const cX0 = f(f(f(Math.sqrt(aPrev)) * curBeta) / bT);
+    const cXt = f(f(f(Math.sqrt(curAlpha)) * bPrev) / bT);
     const clip = this.clipSample ? this.clipRange : null;
     const x0 = predictX0Vp(this.prediction, modelOutput, sample, Math.sqrt(aT), Math.sqrt(bT), clip);
 
@@ -88,8 +96,8 @@ export class DdpmScheduler implements Scheduler {
     let z: Float32Array | null = null;
     if (timestep > 0) {
       z = drawNoise(noise, sample.length, OWNER);
-      const small = Math.max((bPrev / bT) * curBeta, 1e-20);
-      std = this.varianceType === 'fixed_large' ? Math.sqrt(curBeta) : Math.sqrt(small);
+      const small = Math.max(f(f(bPrev / bT) * curBeta), 1e-20);
+      std = f(this.varianceType === 'fixed_large' ? Math.sqrt(curBeta) : Math.sqrt(small));
     }
     const out = new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) out[i] = cX0 * x0[i]! + cXt * sample[i]! + (z ? std * z[i]! : 0);

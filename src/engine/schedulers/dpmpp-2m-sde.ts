@@ -5,6 +5,7 @@
  * (dpmpp-2m.ts); only the update differs: with h = lambda_t - lambda_s,
  *   x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) (D0 [+ 0.5 D1]) + sigma_t sqrt(1 - e^{-2h}) z
  * so the sample keeps exactly the noise level sigma_t when the data prediction is exact.
+ * solver_type "heun" weighs D1 by alpha_t ((1 - e^{-2h}) / (-2h) + 1) instead of 0.5 alpha_t (1 - e^{-2h}).
  * Noise is drawn on every step (the last step to sigma = 0 multiplies it by 0), as diffusers does.
  */
 import type { NoiseFn, SchedulerConfig } from './types.ts';
@@ -38,10 +39,11 @@ export class DpmPP2MSdeScheduler extends DpmSolverMultistepBase {
     }
     const s1 = this.levels(i - 1);
     const r0 = (s0.lambda - s1.lambda) / h;
+    const c1 = this.solverType === 'heun' ? t.alpha * (oneMinusE2h / (-2 * h) + 1) : 0.5 * cd;
     for (let j = 0; j < out.length; j++) {
       const d0 = x0[j]!;
       const d1 = (d0 - prevX0[j]!) / r0;
-      out[j] = cx * sample[j]! + cd * d0 + 0.5 * cd * d1 + cz * z[j]!;
+      out[j] = cx * sample[j]! + cd * d0 + c1 * d1 + cz * z[j]!;
     }
     return out;
   }

@@ -10,11 +10,12 @@
  * The first step is 1st order (no history yet); so is the last one when final_sigmas_type is "zero"
  * (a step to sigma = 0 is exactly x0), or when lower_order_final and fewer than 15 steps (diffusers' rule).
  *
- * Keys fixed by the name (ignored in the config): algorithm_type, solver_order, solver_type.
+ * solver_type "heun" (read from the config) replaces the 2nd-order term by alpha_t ((e^{-h} - 1) / h + 1) D1.
+ * Keys fixed by the name (ignored in the config): algorithm_type, solver_order.
  * The class below also carries the schedule for the SDE variant (dpmpp-2m-sde.ts).
  */
-import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, assertSameLength } from './config.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { dataPrediction } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
 import { multistepTimesteps, roundHalfEven } from './spacing.ts';
@@ -43,6 +44,8 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   private readonly eulerAtFinal: boolean;
   private readonly finalSigmasZero: boolean;
   private readonly lambdaMinClipped: number;
+  /** diffusers' solver_type: how the 2nd-order update weighs D1. */
+  protected readonly solverType: 'midpoint' | 'heun';
 
   constructor(config: SchedulerConfig, options: DpmOptions, protected readonly owner: string) {
     this.schedule = new SigmaSchedule(owner, 'last');
@@ -56,6 +59,7 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     this.useKarras = options.karras === true || c.bool('use_karras_sigmas', false);
     // diffusers rounds Karras timesteps to integers unless beta_schedule is the cosine one (then int64 truncates).
     this.roundKarrasTimesteps = training.betaSchedule !== 'squaredcos_cap_v2';
+    this.solverType = c.choice('solver_type', ['midpoint', 'heun'], 'midpoint');
     this.lowerOrderFinal = c.bool('lower_order_final', true);
     this.eulerAtFinal = c.bool('euler_at_final', false);
     this.finalSigmasZero = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero';
@@ -71,7 +75,8 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     return this.schedule.timesteps;
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, this.owner);
     const T = this.numTrainTimesteps;
     const trainSigmas = this.train.sigmas;
     // lambda_min_clipped drops the noisiest timesteps whose half-log-SNR is below it.
@@ -163,10 +168,12 @@ export class DpmPP2MScheduler extends DpmSolverMultistepBase {
     }
     const s1 = this.levels(i - 1);
     const r0 = (s0.lambda - s1.lambda) / h;
+    // -alpha_t ((e^{-h} - 1) / h + 1) for heun, 0.5 * cd for midpoint.
+    const c1 = this.solverType === 'heun' ? t.alpha * (Math.expm1(-h) / h + 1) : 0.5 * cd;
     for (let j = 0; j < out.length; j++) {
       const d0 = x0[j]!;
       const d1 = (d0 - prevX0[j]!) / r0;
-      out[j] = cx * sample[j]! + cd * d0 + 0.5 * cd * d1;
+      out[j] = cx * sample[j]! + cd * d0 + c1 * d1;
     }
     return out;
   }

@@ -7,8 +7,8 @@
  *   sigma_up = sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2),  sigma_down = sqrt(sigma_next^2 - sigma_up^2).
  * The model input is scaled by 1/sqrt(sigma^2 + 1), as for Euler.
  */
-import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, assertSameLength, drawNoise } from './config.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { ConfigReader, stepCount, assertSameLength, drawNoise } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, trainingSigmas } from './sigmas.ts';
 import { spacedTimesteps } from './spacing.ts';
@@ -44,7 +44,8 @@ export class EulerAncestralScheduler implements Scheduler {
     return this.schedule.initNoiseSigma(this.spacing);
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     const ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
     this.schedule.set(ts, [...ts.map((t) => interpOnGrid(t, this.trainSigmas)), 0]);
   }

@@ -9,8 +9,8 @@
  * schedule (use_karras_sigmas) whose timesteps are then found by log-sigma interpolation. The last sigma is 0
  * (final_sigmas_type "zero") or the smallest training sigma ("sigma_min").
  */
-import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, assertSameLength } from './config.ts';
+import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
 import { linspace, spacedTimesteps } from './spacing.ts';
@@ -62,7 +62,8 @@ export class EulerScheduler implements Scheduler {
     return this.schedule.initNoiseSigma(this.spacing);
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     const trainSigmas = this.train.sigmas;
     let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
     let sig: number[];

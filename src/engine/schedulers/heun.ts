@@ -8,8 +8,8 @@
  * ([s0, s1, s1, ..., s_{n-1}, s_{n-1}, 0]); the last step, to sigma 0, is a plain Euler step.
  * `order` is 2: a pipeline starting image-to-image at logical step k passes setBeginIndex(2k).
  */
-import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength } from './config.ts';
+import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { ConfigReader, stepCount, assertBeginIndex, assertSameLength } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
 import { spacedTimesteps } from './spacing.ts';
@@ -58,7 +58,8 @@ export class HeunScheduler implements Scheduler {
     return this.schedule.initNoiseSigma(this.spacing);
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     const { timesteps, sigmas } = this.tables(numInferenceSteps);
     this.schedule.set(timesteps, sigmas);
     this.resetRun();

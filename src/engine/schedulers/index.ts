@@ -3,7 +3,7 @@
  * `scheduler_config.json`. Each name is one algorithm (one diffusers class and its fixed algorithm keys);
  * the config supplies the model's training noise schedule and prediction type.
  */
-import type { Scheduler, SchedulerConfig } from './types.ts';
+import type { Scheduler, SchedulerConfig, SchedulerOptions } from './types.ts';
 import { DdimScheduler } from './ddim.ts';
 import { DdpmScheduler } from './ddpm.ts';
 import { PndmScheduler } from './pndm.ts';
@@ -16,7 +16,7 @@ import { DpmPP2MSdeScheduler } from './dpmpp-2m-sde.ts';
 import { UniPcScheduler } from './unipc.ts';
 import { LcmScheduler } from './lcm.ts';
 
-export type { Scheduler, SchedulerConfig, NoiseFn, PredictionType, BetaSchedule, TimestepSpacing } from './types.ts';
+export type { Scheduler, SchedulerConfig, SchedulerOptions, CustomTimesteps, NoiseFn, PredictionType, BetaSchedule, TimestepSpacing } from './types.ts';
 
 export type SchedulerName =
   | 'ddim'
@@ -62,11 +62,17 @@ export function isSchedulerName(s: string): s is SchedulerName {
   return (SCHEDULER_NAMES as readonly string[]).includes(s);
 }
 
-/** Builds a scheduler; the `_karras` names force use_karras_sigmas on whatever the config says. */
-export function createScheduler(name: SchedulerName, config: SchedulerConfig): Scheduler {
+/**
+ * Builds a scheduler; the `_karras` names force use_karras_sigmas on whatever the config says. `options.eta` is
+ * DDIM's; any other scheduler refuses an eta other than 0 by name.
+ */
+export function createScheduler(name: SchedulerName, config: SchedulerConfig, options: SchedulerOptions = {}): Scheduler {
+  const eta = options.eta ?? 0;
+  if (!Number.isFinite(eta) || eta < 0) throw new RangeError(`eta must be a finite number >= 0, got ${eta}`);
+  if (eta !== 0 && name !== 'ddim') throw new Error(`eta is DDIMScheduler's option; scheduler "${name}" does not take it`);
   switch (name) {
     case 'ddim':
-      return new DdimScheduler(config);
+      return new DdimScheduler(config, eta);
     case 'ddpm':
       return new DdpmScheduler(config);
     case 'pndm':

@@ -11,9 +11,9 @@
  *   x_next = sqrt(abar_next) * denoised + sqrt(1 - abar_next) * z.
  * The last step returns `denoised` itself.
  */
-import type { NoiseFn, PredictionType, Scheduler, SchedulerConfig } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertSameLength, drawNoise, notReady } from './config.ts';
+import { ConfigReader, checkCustomTimesteps, assertSameLength, drawNoise, notReady } from './config.ts';
 import { predictX0Vp } from './prediction.ts';
 import { assertTrainTimestep, linspace } from './spacing.ts';
 import { StepIndex } from './step-index.ts';
@@ -56,7 +56,14 @@ export class LcmScheduler implements Scheduler {
     return this.ts;
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  /** Custom timesteps are visited as given (diffusers only warns when they are off the distillation grid). */
+  setTimesteps(steps: number | CustomTimesteps): void {
+    if (typeof steps !== 'number') {
+      this.ts = checkCustomTimesteps(steps.timesteps, this.numTrainTimesteps, OWNER);
+      this.position.clear();
+      return;
+    }
+    const numInferenceSteps = steps;
     const orig = this.originalSteps;
     if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1 || numInferenceSteps > orig) {
       throw new RangeError(

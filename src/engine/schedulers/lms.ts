@@ -8,12 +8,12 @@
  * diffusers integrates with scipy's adaptive quadrature; the integrand is a polynomial of degree <= 3, which
  * 5-point Gauss-Legendre integrates exactly (degree <= 9), so we use that, in float64.
  *
- * Deliberate difference from diffusers: the order is capped by the number of derivatives this run has
- * collected, min(steps taken + 1, 4). diffusers uses min(step_index + 1, 4), which for a run started at a begin
- * index (image-to-image) weights a single derivative with a 4th-order coefficient. Identical for text-to-image.
+ * The order is diffusers' min(step_index + 1, 4), tied to the position in the schedule rather than to the
+ * derivatives collected: a run started at a begin index (image-to-image) weights its first derivative with the
+ * leading coefficient of a 4th-order rule, as diffusers does (k-diffusion's sample_lms counts derivatives instead).
  */
-import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, assertSameLength } from './config.ts';
+import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
 import { spacedTimesteps } from './spacing.ts';
@@ -85,7 +85,8 @@ export class LmsScheduler implements Scheduler {
     return this.schedule.initNoiseSigma(this.spacing);
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
     let sig = ts.map((t) => interpOnGrid(t, this.train.sigmas));
     if (this.useKarras) {
@@ -116,11 +117,12 @@ export class LmsScheduler implements Scheduler {
     for (let j = 0; j < sample.length; j++) d[j] = (sample[j]! - x0[j]!) / sigma;
     this.derivatives.push(d);
     if (this.derivatives.length > MAX_ORDER) this.derivatives.shift();
-    const order = this.derivatives.length;
+    const order = Math.min(i + 1, MAX_ORDER);
     const coeffs = Array.from({ length: order }, (_, cur) => lmsCoefficient(sigmas, order, i, cur));
     const out = Float32Array.from(sample);
     const acc = Float64Array.from(sample);
-    for (let cur = 0; cur < order; cur++) {
+    // diffusers zips the coefficients with the derivatives it has, most recent first.
+    for (let cur = 0; cur < Math.min(order, this.derivatives.length); cur++) {
       const deriv = this.derivatives[this.derivatives.length - 1 - cur]!;
       const c = coeffs[cur]!;
       for (let j = 0; j < acc.length; j++) acc[j]! += c * deriv[j]!;

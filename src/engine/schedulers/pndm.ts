@@ -11,9 +11,10 @@
  *    call at the second timestep that redoes that step with the mean of both eps (a Heun step), then AB2, AB3, AB4.
  *    That is why the timestep list repeats its second entry.
  *
- * Deliberate difference from diffusers: a v_prediction output is converted to eps at the timestep and sample it
- * was computed for, before any combination. diffusers combines raw v outputs of different timesteps and converts
- * the mix once, which is exact only for eps models. For eps models the two are identical.
+ * A v_prediction model's outputs are combined as they come, and the mix is converted to eps once, at the
+ * timestep and sample of the transfer, as diffusers does (`_get_prev_sample`). The paper's method is for eps
+ * models; converting each output at its own timestep first would be the exact analogue, but draws a different
+ * picture than diffusers.
  *
  * Image-to-image (setBeginIndex(k > 0)): diffusers has no begin index for PNDM and its counter-driven start-up then
  * mislabels a step (the repeated-timestep trick assumes it starts at the top). Here a run that begins at k > 0
@@ -22,9 +23,9 @@
  * sample unchanged and the run proper starts at index 2. With PRK, k inside the PRK part must start an RK step
  * (a multiple of 4).
  */
-import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
-import { ConfigReader, assertBeginIndex, assertSameLength, notReady } from './config.ts';
+import { ConfigReader, stepCount, assertBeginIndex, assertSameLength, notReady } from './config.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'PNDMScheduler';
@@ -70,7 +71,8 @@ export class PndmScheduler implements Scheduler {
     return this.ts;
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     const T = this.numTrainTimesteps;
     // The schedule in ascending order, as diffusers' `_timesteps`.
     const base = spacedTimesteps(this.spacing, T, numInferenceSteps, this.stepsOffset, true).reverse();
@@ -120,7 +122,7 @@ export class PndmScheduler implements Scheduler {
       this.absorb--;
       return sample.slice();
     }
-    const eps = this.toEpsilon(modelOutput, timestep, sample);
+    const eps = modelOutput.slice();
     if (!this.skipPrkSteps && this.counter < this.prkTimesteps.length) return this.stepPrk(eps, timestep, sample);
     return this.stepPlms(eps, timestep, sample);
   }
@@ -208,13 +210,6 @@ export class PndmScheduler implements Scheduler {
     return prev;
   }
 
-  private toEpsilon(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
-    if (this.prediction === 'epsilon') return modelOutput.slice();
-    const a = Math.sqrt(this.alphasCumprod[timestep]!);
-    const b = Math.sqrt(1 - this.alphasCumprod[timestep]!);
-    return modelOutput.map((v, i) => a * v + b * sample[i]!);
-  }
-
   /**
    * Eq. 11 of the paper (diffusers `_get_prev_sample`):
    * x_t' = sqrt(abar_t'/abar_t) x_t - (abar_t' - abar_t) eps / (abar_t sqrt(1-abar_t') + sqrt(abar_t (1-abar_t) abar_t')).
@@ -225,8 +220,15 @@ export class PndmScheduler implements Scheduler {
     const sampleCoeff = Math.sqrt(aPrev / aT);
     const denom = aT * Math.sqrt(1 - aPrev) + Math.sqrt(aT * (1 - aT) * aPrev);
     const epsCoeff = (aPrev - aT) / denom;
+    // v -> eps at (t, sample) of this transfer: eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t.
+    const v = this.prediction === 'v_prediction';
+    const a = Math.sqrt(aT);
+    const b = Math.sqrt(1 - aT);
     const out = new Float32Array(sample.length);
-    for (let i = 0; i < out.length; i++) out[i] = sampleCoeff * sample[i]! - epsCoeff * eps[i]!;
+    for (let i = 0; i < out.length; i++) {
+      const e = v ? a * eps[i]! + b * sample[i]! : eps[i]!;
+      out[i] = sampleCoeff * sample[i]! - epsCoeff * e;
+    }
     return out;
   }
 }

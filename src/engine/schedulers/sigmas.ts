@@ -10,9 +10,10 @@ import { assertNoiseLength, notReady } from './config.ts';
 import { linspace } from './spacing.ts';
 import { StepIndex } from './step-index.ts';
 
-/** sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) for every training timestep (ascending in t). */
+/** sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) for every training timestep (ascending in t), in float32 as diffusers. */
 export function sigmasFromAlphasCumprod(alphasCumprod: Float64Array): Float64Array {
-  return alphasCumprod.map((a) => Math.sqrt((1 - a) / a));
+  const f = Math.fround;
+  return alphasCumprod.map((a) => f(Math.sqrt(f(f(1 - a) / a))));
 }
 
 /** The training tables of a sigma-based scheduler, ascending in t. */
@@ -31,7 +32,7 @@ export function trainingSigmas(training: TrainingScheduleOptions): TrainingSigma
   let ac = alphasCumprod(makeBetas(training));
   if (training.rescaleZeroSnr) ac = clampTerminalAlphaBar(ac);
   const sigmas = sigmasFromAlphasCumprod(ac);
-  return { alphasCumprod: ac, sigmas, logSigmas: sigmas.map(Math.log) };
+  return { alphasCumprod: ac, sigmas, logSigmas: sigmas.map((x) => Math.fround(Math.log(x))) };
 }
 
 /** `np.interp(x, arange(len(table)), table)`: linear interpolation on the integer grid, clamped at both ends. */
@@ -112,7 +113,8 @@ export class SigmaSchedule {
   /** setTimesteps: a new schedule, ready to step, with no begin index and no position. */
   set(timesteps: number[], sigmas: number[]): void {
     this.ts = timesteps;
-    this.sigmaList = sigmas;
+    // diffusers keeps its sigmas in a float32 tensor, whatever precision they were computed in.
+    this.sigmaList = sigmas.map(Math.fround);
     this.position.clear();
     this.ready = true;
   }

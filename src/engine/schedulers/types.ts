@@ -42,6 +42,15 @@ export interface SchedulerConfig {
  */
 export type NoiseFn = () => Float32Array;
 
+export interface CustomTimesteps {
+  timesteps: readonly number[];
+}
+
+/** What diffusers passes to `step` rather than the config: DDIM's eta (0 = deterministic DDIM, 1 = DDPM-like). */
+export interface SchedulerOptions {
+  eta?: number;
+}
+
 export interface Scheduler {
   /** Model evaluations per "logical" step (2 for Heun); the pipeline uses it for progress counts. */
   readonly order: number;
@@ -49,7 +58,11 @@ export interface Scheduler {
   readonly initNoiseSigma: number;
   /** The timesteps the denoising loop walks over, in order (after setTimesteps). May be fractional. */
   readonly timesteps: readonly number[];
-  setTimesteps(numInferenceSteps: number): void;
+  /**
+   * n steps spaced by the config's timestep_spacing, or `{ timesteps }`: the exact descending training timesteps
+   * to visit (diffusers' custom timesteps; only the classes that take them in diffusers do, the others refuse).
+   */
+  setTimesteps(steps: number | CustomTimesteps): void;
   /** For image-to-image: the loop starts at timesteps[index] instead of timesteps[0]. */
   setBeginIndex(index: number): void;
   /** Scales the denoising model input (identity for DDPM-style schedulers). Returns a new array. */

@@ -11,10 +11,11 @@
  *    R rho = b (R_ij = r_j^(i-1), b_i = i! phi_{i+1}(hh) / B(h)); rho = 0.5 at order 1.
  * The order is 1 for the first step and, with lower_order_final, for the last one.
  *
- * Keys fixed by the name (ignored in the config): solver_order, solver_type, predict_x0, solver_p.
+ * Refused by name: solver_order other than 2, predict_x0 false. solver_p (another scheduler as predictor) is no
+ * config key, so no config can ask for it.
  */
-import type { PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, assertSameLength } from './config.ts';
+import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { dataPrediction } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
 import { multistepTimesteps, roundHalfEven } from './spacing.ts';
@@ -47,6 +48,7 @@ export class UniPcScheduler implements Scheduler {
   private readonly finalSigmasZero: boolean;
   private readonly lowerOrderFinal: boolean;
   private readonly disableCorrector: ReadonlySet<number>;
+  private readonly bh1: boolean;
 
   constructor(config: SchedulerConfig, options: UniPcOptions = {}) {
     const c = new ConfigReader(config, OWNER);
@@ -62,6 +64,11 @@ export class UniPcScheduler implements Scheduler {
     this.finalSigmasZero = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero';
     this.lowerOrderFinal = c.bool('lower_order_final', true);
     this.disableCorrector = new Set(c.numbers('disable_corrector') ?? []);
+    this.bh1 = c.choice('solver_type', ['bh1', 'bh2'], 'bh2') === 'bh1';
+    if (c.integer('solver_order', SOLVER_ORDER, 1) !== SOLVER_ORDER) {
+      throw new Error(`${OWNER}: solver_order ${String(c.value('solver_order'))} is not supported by Darkroom (supported: ${SOLVER_ORDER})`);
+    }
+    if (!c.bool('predict_x0', true)) throw new Error(`${OWNER}: predict_x0=false is not supported by Darkroom`);
     c.rejectTrue('thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting');
   }
 
@@ -69,7 +76,8 @@ export class UniPcScheduler implements Scheduler {
     return this.schedule.timesteps;
   }
 
-  setTimesteps(numInferenceSteps: number): void {
+  setTimesteps(steps: number | CustomTimesteps): void {
+    const numInferenceSteps = stepCount(steps, OWNER);
     const T = this.numTrainTimesteps;
     const trainSigmas = this.train.sigmas;
     let ts = multistepTimesteps(this.spacing, T, T, numInferenceSteps, this.stepsOffset);
@@ -132,7 +140,7 @@ export class UniPcScheduler implements Scheduler {
     const s0 = this.levels(i);
     const h = t.lambda - s0.lambda;
     const hPhi1 = Math.expm1(-h);
-    const bH = hPhi1; // bh2: B(h) = e^{hh} - 1
+    const bH = this.bh1 ? -h : hPhi1;
     const outputs = this.modelOutputs;
     const m0 = outputs[outputs.length - 1]!;
     const cx = t.sigmaT / s0.sigmaT;
@@ -161,7 +169,7 @@ export class UniPcScheduler implements Scheduler {
     const h = t.lambda - s0.lambda;
     const hh = -h;
     const hPhi1 = Math.expm1(hh);
-    const bH = hPhi1;
+    const bH = this.bh1 ? hh : hPhi1;
     const outputs = this.modelOutputs; // not yet holding modelT
     const m0 = outputs[outputs.length - 1]!;
     // rks (r_1..r_{order-1}, then 1) and b_k = k! phi_{k+1}(hh) / B(h), phi by the recurrence diffusers uses.

@@ -50,10 +50,10 @@ test('SD 1.5 alphas_cumprod: the scaled_linear formula, golden values from diffu
   const ac = alphasCumprod(makeBetas({
     numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear', trainedBetas: null, rescaleZeroSnr: false,
   }));
-  assertClose([...ac], [...SD15_AC], 1e-12, 'alphas_cumprod');
-  assert.ok(Math.abs(ac[0]! - 0.99915) < 1e-12);
+  assertClose([...ac], [...SD15_AC], 1e-6, 'alphas_cumprod');
+  assert.ok(Math.abs(ac[0]! - 0.99915) < 1e-6);
   // diffusers (float32): alphas_cumprod[999] = 0.0046600895, sigma_max = 14.6146555
-  assert.ok(Math.abs(ac[999]! - 0.0046601) < 1e-8, `alphas_cumprod[999] = ${ac[999]}`);
+  assert.ok(Math.abs(ac[999]! - 0.0046601) < 1e-6, `alphas_cumprod[999] = ${ac[999]}`);
   assert.ok(Math.abs(Math.sqrt((1 - ac[999]!) / ac[999]!) - 14.61465) < 2e-5);
 });
 
@@ -61,7 +61,7 @@ test('linear betas and trained_betas', () => {
   const lin = alphasCumprod(makeBetas({
     numTrainTimesteps: 1000, betaStart: 0.0001, betaEnd: 0.02, betaSchedule: 'linear', trainedBetas: null, rescaleZeroSnr: false,
   }));
-  assertClose([...lin], [...refAlphasCumprod(1000, 0.0001, 0.02, 'linear')], 1e-12, 'linear');
+  assertClose([...lin], [...refAlphasCumprod(1000, 0.0001, 0.02, 'linear')], 1e-6, 'linear');
   const trained = makeBetas({
     numTrainTimesteps: 3, betaStart: 0, betaEnd: 0, betaSchedule: 'linear', trainedBetas: [0.1, 0.2, 0.3], rescaleZeroSnr: false,
   });
@@ -78,7 +78,7 @@ test('squaredcos_cap_v2 (betas_for_alpha_bar): 1 - f(t+1)/f(t) with f the shifte
   assert.equal(b[999], 0.999, 'the last beta is capped');
   // Telescoping: alpha_bar_t = f((t+1)/T) / f(0) while no beta is capped.
   const ac = alphasCumprod(b);
-  assert.ok(Math.abs(ac[600]! - f(601 / 1000) / f(0)) < 1e-12);
+  assert.ok(Math.abs(ac[600]! - f(601 / 1000) / f(0)) < 1e-6);
 });
 
 test('rescale_zero_terminal_snr: zero terminal alpha_bar, first one kept, sqrt(alpha_bar) an affine map of the old', () => {
@@ -88,9 +88,9 @@ test('rescale_zero_terminal_snr: zero terminal alpha_bar, first one kept, sqrt(a
   const old = alphasCumprod(betas).map(Math.sqrt);
   const neu = alphasCumprod(rescaleZeroTerminalSnr(betas)).map(Math.sqrt);
   assert.ok(Math.abs(neu[999]!) < 1e-7);
-  assert.ok(Math.abs(neu[0]! - old[0]!) < 1e-12);
+  assert.ok(Math.abs(neu[0]! - old[0]!) < 1e-6);
   const k = (neu[0]! - neu[999]!) / (old[0]! - old[999]!);
-  for (const i of [1, 300, 700, 998]) assert.ok(Math.abs(neu[i]! - (old[i]! - old[999]!) * k) < 1e-9, `index ${i}`);
+  for (const i of [1, 300, 700, 998]) assert.ok(Math.abs(neu[i]! - (old[i]! - old[999]!) * k) < 1e-6, `index ${i}`);
 });
 
 // ---- numpy-compatible helpers ------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ test('Euler: SD 1.5 linspace sigmas are the training sigmas at linspace(0, 999, 
   const s = make('euler', SD15, 10);
   const ts = range(10).map((i) => 999 - 111 * i);
   assert.deepEqual([...s.timesteps], ts);
-  assertClose(probeSigmas(s), ts.map((t) => SD15_SIGMAS[t]!), 1e-6, 'sigmas');
+  assertClose(probeSigmas(s), ts.map((t) => SD15_SIGMAS[t]!), 3e-5, 'sigmas');
   assert.ok(Math.abs(s.initNoiseSigma - 14.6146) < 1e-4, `initNoiseSigma ${s.initNoiseSigma}`);
 
   // 20 steps: fractional float32 timesteps, sigma interpolated linearly between training sigmas.
@@ -165,7 +165,7 @@ test('Euler: SD 1.5 linspace sigmas are the training sigmas at linspace(0, 999, 
   const ts20 = range(20).map((i) => Math.fround((999 * (19 - i)) / 19));
   assertClose([...s20.timesteps], ts20, 1e-7, 'timesteps');
   assert.ok(!Number.isInteger(s20.timesteps[1]));
-  assertClose(probeSigmas(s20), ts20.map((t) => sigmaAt(t, 'linear')), 1e-6, 'sigmas');
+  assertClose(probeSigmas(s20), ts20.map((t) => sigmaAt(t, 'linear')), 3e-5, 'sigmas');
 });
 
 test('Euler / LMS / Heun Karras sigmas: eq. 5 with rho = 7 between the schedule\'s end sigmas; t by log-sigma', () => {
@@ -173,26 +173,26 @@ test('Euler / LMS / Heun Karras sigmas: eq. 5 with rho = 7 between the schedule\
     for (const n of [10, 25]) {
       const s = make(name, { ...SD15, use_karras_sigmas: true }, n);
       const karras = refKarras(SD15_SIGMAS[0]!, SD15_SIGMAS[999]!, n);
-      assertClose(probeSigmas(s), karras, 1e-6, `${name} ${n} sigmas`);
+      assertClose(probeSigmas(s), karras, 3e-5, `${name} ${n} sigmas`);
       s.timesteps.forEach((t, i) => assert.ok(Math.abs(t - timestepOfSigma(karras[i]!)) < 1e-3, `${name} t[${i}] = ${t}`));
     }
   }
   // Heun: the same sigmas; logical step k starts at index 2k (its list repeats every timestep but the first).
   const h = make('heun', { ...SD15, use_karras_sigmas: true }, 6);
-  assertClose(probeSigmas(h, 2), refKarras(SD15_SIGMAS[0]!, SD15_SIGMAS[999]!, 6), 1e-6, 'heun sigmas');
+  assertClose(probeSigmas(h, 2), refKarras(SD15_SIGMAS[0]!, SD15_SIGMAS[999]!, 6), 3e-5, 'heun sigmas');
   // Euler honours sigma_min / sigma_max from the config (diffusers' EulerDiscreteScheduler does).
   const e = make('euler', { ...SD15, use_karras_sigmas: true, sigma_min: 0.1, sigma_max: 10 }, 8);
-  assertClose(probeSigmas(e), refKarras(0.1, 10, 8), 1e-6, 'euler sigma_min/max');
+  assertClose(probeSigmas(e), refKarras(0.1, 10, 8), 3e-5, 'euler sigma_min/max');
 });
 
 test('Euler leading (SDXL config) and trailing (SD-Turbo config); initNoiseSigma by spacing', () => {
   const xl = make('euler', SDXL, 12);
   const ts = range(12).map((i) => 83 * (11 - i) + 1); // 1000 // 12 = 83, steps_offset 1
   assert.deepEqual([...xl.timesteps], ts);
-  assert.ok(Math.abs(xl.initNoiseSigma - Math.sqrt(SD15_SIGMAS[914]! ** 2 + 1)) < 1e-9, 'leading: sqrt(sigma^2 + 1)');
+  assert.ok(Math.abs(xl.initNoiseSigma - Math.sqrt(SD15_SIGMAS[914]! ** 2 + 1)) < 1e-5, 'leading: sqrt(sigma^2 + 1)');
   const turbo = make('euler', TURBO, 4);
   assert.deepEqual([...turbo.timesteps], [999, 749, 499, 249]);
-  assert.ok(Math.abs(turbo.initNoiseSigma - SD15_SIGMAS[999]!) < 1e-9, 'trailing: sigma_max');
+  assert.ok(Math.abs(turbo.initNoiseSigma - SD15_SIGMAS[999]!) < 1e-5, 'trailing: sigma_max');
   assert.deepEqual([...make('euler', TURBO, 1).timesteps], [999]);
   assert.deepEqual([...make('euler_a', TURBO, 4).timesteps], [999, 749, 499, 249]);
 });
@@ -200,7 +200,7 @@ test('Euler leading (SDXL config) and trailing (SD-Turbo config); initNoiseSigma
 test('Euler timestep_type "continuous" with v_prediction gives the UNet 0.25 * ln(sigma)', () => {
   const s = make('euler', { ...SD15, prediction_type: 'v_prediction', timestep_type: 'continuous' }, 10);
   const sigmas = range(10).map((i) => SD15_SIGMAS[999 - 111 * i]!);
-  assertClose([...s.timesteps], sigmas.map((sg) => Math.fround(0.25 * Math.log(sg))), 1e-6, 'timesteps');
+  assertClose([...s.timesteps], sigmas.map((sg) => Math.fround(0.25 * Math.log(sg))), 3e-6, 'timesteps');
   // Only together with v_prediction, as in diffusers.
   assert.equal(make('euler', { ...SD15, timestep_type: 'continuous' }, 10).timesteps[0], 999);
 });
@@ -222,7 +222,7 @@ test('DPM-Solver++ / UniPC: n+1-point spacing without the last point; trailing; 
   for (const name of ['dpmpp_2m_karras', 'dpmpp_2m_sde_karras'] as const) {
     const s = make(name, SD15, 20);
     const karras = refKarras(SD15_SIGMAS[0]!, SD15_SIGMAS[999]!, 20);
-    assertClose(probeSigmas(s), karras, 1e-6, `${name} sigmas`);
+    assertClose(probeSigmas(s), karras, 3e-5, `${name} sigmas`);
     assert.deepEqual([...s.timesteps], karras.map((k) => Math.round(timestepOfSigma(k))));
     assert.deepEqual([...s.timesteps].slice(0, 4), [999, 962, 921, 876], 'diffusers: DPM++ 2M Karras, 20 steps');
   }
@@ -250,10 +250,10 @@ test('absent keys take the target class\'s own diffusers default', () => {
   const lin = refAlphasCumprod(1000, 0.0001, 0.02, 'linear');
   const heunLin = refAlphasCumprod(1000, 0.00085, 0.012, 'linear');
   const sigmaMax = (ac: Float64Array): number => Math.sqrt((1 - ac[999]!) / ac[999]!);
-  assert.ok(Math.abs(make('euler', {}, 10).initNoiseSigma - sigmaMax(lin)) < 1e-9);
-  assert.ok(Math.abs(make('heun', {}, 10).initNoiseSigma - sigmaMax(heunLin)) < 1e-9);
+  assert.ok(Math.abs(make('euler', {}, 10).initNoiseSigma - sigmaMax(lin)) < 1e-5);
+  assert.ok(Math.abs(make('heun', {}, 10).initNoiseSigma - sigmaMax(heunLin)) < 1e-5);
   const lcm = make('lcm', {}, 4);
-  assert.ok(Math.abs(lcm.addNoise(new Float32Array([1]), new Float32Array([0]), 999)[0]! - Math.sqrt(SD15_AC[999]!)) < 1e-7);
+  assert.ok(Math.abs(lcm.addNoise(new Float32Array([1]), new Float32Array([0]), 999)[0]! - Math.sqrt(SD15_AC[999]!)) < 1e-6);
   // DDIM clips the x0 prediction by default (clip_sample true): a "sample" model output of 5 acts as 1.
   const ddim = make('ddim', { ...SD15, clip_sample: undefined, prediction_type: 'sample' }, 10);
   const out = ddim.step(new Float32Array([5]), 1, new Float32Array([0.3]));
