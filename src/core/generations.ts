@@ -35,6 +35,7 @@ import type { LoraCatalog } from './loras.ts';
 import { generationCost, generationRefund, type GenerationPriceInput, type Tariff } from './pricing.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { channelsOf, isTimeout, jobOf, timeoutMessage, type ClaimResult, type JobLifecycle } from './jobs.ts';
+import { isUuid } from './uuid.ts';
 import { waitForEnd } from './wait-for-end.ts';
 
 /** The engine's own request less the image bytes: what a worker hands the engine, adding the bytes from the store. */
@@ -74,6 +75,8 @@ export interface StoredSettings {
   dialect?: string;
   /** What that dialect keeps for its own answers and webhooks (its own wire values, base URL, ...). */
   extra?: Record<string, unknown>;
+  /** The upscaler the worker runs on the init image before the engine takes it (resized to the request's size). */
+  upscaleInitWith?: string;
 }
 
 /** The engine's request of a spec: the images' strength and mask source only where there are images. */
@@ -97,6 +100,10 @@ export interface RunOptions {
   isPublic?: boolean;
   /** The HTTP request's id, kept with the job so the worker's logs name it. */
   requestId?: string;
+  /** A variation: the output it is made from and which variation it is (variations.ts). */
+  variation?: { of: string; transformType: string };
+  /** See StoredSettings.upscaleInitWith. */
+  upscaleInitWith?: string;
 }
 
 export interface GenerationResult {
@@ -246,6 +253,7 @@ export class Generations {
       isPublic: extra.isPublic ?? this.options.outputsPublic,
       ...(extra.dialect ? { dialect: extra.dialect } : {}),
       ...(extra.extra ? { extra: extra.extra } : {}),
+      ...(extra.upscaleInitWith ? { upscaleInitWith: extra.upscaleInitWith } : {}),
     };
     const cost = generationCost(spec);
     const { lifecycle } = this.deps;
@@ -277,6 +285,8 @@ export class Generations {
         completed_at: null,
         deadline_at: lifecycle.deadline(this.options.timeoutMs),
         request_id: extra.requestId ?? null,
+        variation_of: extra.variation?.of ?? null,
+        transform_type: extra.variation?.transformType ?? null,
       });
       const after = await ledger.debit(tx, auth.user.id, cost, 'generation', { generation_id: id, api_key_id: auth.key.id });
       if (after === null) throw new InsufficientCreditsError(cost, await ledger.balance(tx, auth.user.id));
@@ -309,6 +319,19 @@ export class Generations {
   async getOwned(userId: string, id: string): Promise<Generation | undefined> {
     const gen = await gens.getGeneration(this.deps.db.kysely, id);
     return gen && gen.user_id === userId && gen.deleted_at === null ? gen : undefined;
+  }
+
+  /** One of the user's outputs (not deleted) with its generation (not deleted), or undefined. */
+  async ownedOutput(userId: string, outputId: string): Promise<{ output: GenerationOutput; generation: Generation } | undefined> {
+    const output = isUuid(outputId) ? await gens.getOutput(this.deps.db.kysely, outputId.toLowerCase()) : undefined;
+    if (!output || output.user_id !== userId || output.deleted_at !== null) return undefined;
+    const generation = await this.getOwned(userId, output.generation_id);
+    return generation ? { output, generation } : undefined;
+  }
+
+  /** The variations made from these outputs (variations.ts), newest first. */
+  variationsOf(outputIds: readonly string[]): Promise<Generation[]> {
+    return gens.variationsOfOutputs(this.deps.db.kysely, outputIds);
   }
 
   /** A user's generations (not deleted), newest first, with their outputs. */

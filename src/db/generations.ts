@@ -174,18 +174,25 @@ export function findOutputByImageKey(ex: Executor, key: string): Promise<Generat
     .executeTakeFirst();
 }
 
-/** A user's generations (not deleted), newest first, by offset. */
+/** A user's generations (not deleted; variations are listed with the image they were made from), newest first, by offset. */
 export function listGenerations(ex: Executor, userId: string, offset: number, limit: number): Promise<Generation[]> {
   return ex
     .selectFrom('generations')
     .selectAll()
     .where('user_id', '=', userId)
     .where('deleted_at', 'is', null)
+    .where('variation_of', 'is', null)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .offset(offset)
     .limit(limit)
     .execute();
+}
+
+/** The variations (generations, not deleted) made from these outputs, newest first. */
+export function variationsOfOutputs(ex: Executor, outputIds: readonly string[]): Promise<Generation[]> {
+  if (!outputIds.length) return Promise.resolve([]);
+  return ex.selectFrom('generations').selectAll().where('variation_of', 'in', outputIds).where('deleted_at', 'is', null).orderBy('created_at', 'desc').execute();
 }
 
 /** The outputs (those not deleted) of several generations, in batch order. */

@@ -93,6 +93,10 @@ export interface GenerationsTable {
   deadline_at: Optional<string>;
   /** The id of the HTTP request that made it (logs follow it into the worker). */
   request_id: Optional<string>;
+  /** A variation (Leonardo's unzoom, universal upscaler): the output it was made from. */
+  variation_of: Optional<string>;
+  /** A variation: which one (Leonardo's transformType, or Darkroom's name where Leonardo has none). */
+  transform_type: Optional<string>;
 }
 
 export interface GenerationOutputsTable {

@@ -7,6 +7,7 @@
  * mode) or is failed and refunded (embedded: no other worker will come).
  */
 import { randomUUID } from 'node:crypto';
+import sharp from 'sharp';
 import { encodeImage } from '../engine/image.ts';
 import { a1111Parameters } from '../core/a1111.ts';
 import { EngineInputError, GenerationCancelledError } from '../engine/errors.ts';
@@ -178,7 +179,7 @@ export class Worker {
   private async generate(gen: Generation, signal: AbortSignal): Promise<void> {
     const { generations, store, engine } = this.deps;
     const id = gen.id;
-    const { request, initImageKey, maskImageKey } = storedSettings(gen);
+    const { request, initImageKey, maskImageKey, upscaleInitWith } = storedSettings(gen);
     const made: MadeOutput[] = [];
     let lastStep = Date.now();
     const every = this.options.previewEvery ?? 0;
@@ -191,7 +192,8 @@ export class Worker {
       generations.progress(gen, p.step, p.total, preview);
     };
     try {
-      const initImage = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
+      const read = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
+      const initImage = read && upscaleInitWith ? await this.upscaleTo(upscaleInitWith, read, request.width, request.height, signal) : read;
       const mask = maskImageKey ? await this.read(maskImageKey, 'mask', 'the mask') : undefined;
       // The stored request is the engine's own: handed over as it is, with the image bytes added.
       const { images } = await engine.generate(
@@ -234,6 +236,12 @@ export class Worker {
       await this.discard([key]);
       throw err;
     }
+  }
+
+  /** The image through the upscaler, resized to exactly width x height (the upscaler has its own fixed factor). */
+  private async upscaleTo(upscaler: string, image: Uint8Array, width: number, height: number, signal: AbortSignal): Promise<Uint8Array> {
+    const { png } = await this.deps.upscaler.upscale(upscaler, image, signal);
+    return new Uint8Array(await sharp(png).resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer());
   }
 
   /** A preview that cannot be made is left out; the generation goes on. */

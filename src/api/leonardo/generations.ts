@@ -21,7 +21,7 @@ import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
 import { canvasInputs } from './canvas.ts';
 import type { VariationGeneric } from './variation-schemas.ts';
-import { variationGeneric } from './variations.ts';
+import { generatedVariationGeneric, variationGeneric } from './variations.ts';
 import { errorResponses, secured } from './openapi.ts';
 import { schedulerOfRequest } from './schedulers.ts';
 import {
@@ -69,7 +69,11 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
   const url = (c: Context<Env>) => (key: string) => imageUrl(c, options.publicUrl, imageAccess, key);
   const wire = async (c: Context<Env>, gen: Generation, outputs: GenerationOutput[]) => {
     const variations: Record<string, VariationGeneric[]> = {};
-    for (const up of await services.upscales.ofOutputs(outputs.map((o) => o.id))) (variations[up.output_id!] ??= []).push(variationGeneric(up, url(c)));
+    const outputIds = outputs.map((o) => o.id);
+    for (const up of await services.upscales.ofOutputs(outputIds)) (variations[up.output_id!] ??= []).push(variationGeneric(up, url(c)));
+    for (const v of await generations.variationsOf(outputIds)) {
+      (variations[v.variation_of!] ??= []).push(generatedVariationGeneric(v, (await generations.outputs(v.id))[0], url(c)));
+    }
     return generationObject(gen, outputs, storedSettings(gen), url(c), await familyOf(catalog, gen), variations);
   };
 
@@ -101,6 +105,9 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       const styled = applyStyle(LEONARDO_STYLES[presetStyle], body.prompt, body.negative_prompt ?? '');
       const seed = body.seed ?? randomSeed();
 
+      if (raw['unzoom'] === true) {
+        throw new ValidationError('unzoom', 'unzoom: not served on a generation; generate, then POST /variations/unzoom with the generated image id');
+      }
       if (body.canvasRequest && (body.init_image_id || body.init_generation_image_id)) {
         throw new ValidationError('canvasRequest', 'canvasRequest: a canvas request takes its image from canvasInitId, not init_image_id or init_generation_image_id');
       }

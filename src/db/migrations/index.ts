@@ -7,6 +7,7 @@ import * as m0004 from './0004_job_lifecycle.ts';
 import * as m0005 from './0005_workers.ts';
 import * as m0006 from './0006_engine_request.ts';
 import * as m0007 from './0007_output_deletion.ts';
+import * as m0008 from './0008_variations.ts';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -16,4 +17,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005_workers': m0005,
   '0006_engine_request': m0006,
   '0007_output_deletion': m0007,
+  '0008_variations': m0008,
 };
