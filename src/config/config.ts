@@ -30,6 +30,8 @@ export interface Config {
   fp16: boolean;
   /** Load the default model at start, so the first request does not wait for it. */
   preload: boolean;
+  /** Run a model folder's own safety checker (safety_checker/model.onnx) on its outputs. */
+  safetyChecker: boolean;
   /** `sqlite:<file>` (embedded, the default) or `postgres://...`. */
   databaseUrl: string;
   /** `redis://[user:password@]host[:port][/db]` (or `rediss://`): the job queue, event bus and rate limit go through Redis (BullMQ); empty: in this process. */
@@ -244,6 +246,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   // has no float16 kernels for most operators (ONNX Runtime casts back to float32 around them).
   fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
   preload: { env: 'DARKROOM_PRELOAD', parse: boolean, fallback: () => true },
+  safetyChecker: { env: 'DARKROOM_SAFETY_CHECKER', parse: boolean, fallback: () => true },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },
   redisUrl: { env: 'DARKROOM_REDIS_URL', parse: redisUrl, fallback: () => '' },
   publicUrl: { env: 'DARKROOM_PUBLIC_URL', parse: httpUrl, fallback: () => '' },

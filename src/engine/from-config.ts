@@ -9,6 +9,7 @@ export function engineFromConfig(config: Config, log: (message: string) => void 
     threads: config.threads,
     optimize: config.optimizeModels,
     fp16: config.fp16,
+    safetyChecker: config.safetyChecker,
     log,
   });
 }
