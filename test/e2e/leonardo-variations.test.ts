@@ -183,10 +183,15 @@ test('variation refusals name their field in Leonardo\'s envelope and cost nothi
 });
 
 test('a variation the engine fails is FAILED and refunded exactly once', async () => {
-  // The stand-in engine draws plain images but fails any request from an init image (every variation).
+  // The stand-in engine draws plain images but fails any request from an init image (every variation), noting what it was asked.
+  const asked: { init: [number, number, boolean]; size: [number, number]; strength?: number; maskSource?: string; mask: boolean }[] = [];
   const failing: NonNullable<ServerOptions['engine']> = {
     generate: async (model, input, options) => {
-      if (input.initImage) throw new Error('the engine broke on purpose');
+      if (input.initImage) {
+        const meta = await sharp(input.initImage).metadata();
+        asked.push({ init: [meta.width!, meta.height!, meta.hasAlpha === true], size: [input.width!, input.height!], strength: input.strength, maskSource: input.maskSource, mask: input.mask !== undefined });
+        throw new Error('the engine broke on purpose');
+      }
       return fastEngine.generate(model, input, options);
     },
   };
@@ -201,6 +206,11 @@ test('a variation the engine fails is FAILED and refunded exactly once', async (
     assert.equal((await ended(client, unzoom.id!)).status, 'FAILED');
     assert.equal((await ended(client, upscale.id!)).status, 'FAILED');
     assert.equal(await balance(f), before);
+    asked.sort((a, b) => a.size[0] - b.size[0]);
+    assert.deepEqual(asked, [
+      { init: [64, 48, true], size: [64, 48], strength: 1, maskSource: 'alpha', mask: true },
+      { init: [96, 72, false], size: [96, 72], strength: 0.25, maskSource: undefined, mask: false },
+    ], 'unzoom: inpaint the transparent border at full strength; universal upscaler: the upscaled image at exactly 1.5x, redrawn at creativity 5 / 20');
     // A cancel after the end refunds nothing more.
     const cancel = await f.api(`/v1/image/generation/${unzoom.id}/cancel`, { method: 'POST' });
     assert.notEqual(cancel.status, 200);
