@@ -953,6 +953,9 @@ export interface components {
             seed: number;
             init_image_url?: string;
             prompt_strength?: number;
+            mask_image_url?: string;
+            /** @enum {string} */
+            mask_source?: "luminance" | "alpha";
         };
         ErrorResponse: {
             /** @description Stablecog's error code or message (json_parse_error, invalid_model_id, insufficient_credits, queue_limit_reached, Unauthorized, TIMEOUT, ...). */
@@ -992,6 +995,13 @@ export interface components {
             init_image_url?: string;
             /** @description With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5. */
             prompt_strength?: number;
+            /** @description Darkroom extension: inpainting. With init_image_url, a mask named the same way (an http(s) image URL or an s3:// name from /v1/image/upload): white repaints, black keeps (grey is read as white from half way). Only the white area is redrawn, at prompt_strength; the rest stays the init image. Like the init image, it is resized to width x height. Not with hires. */
+            mask_image_url?: string;
+            /**
+             * @description Darkroom extension: how mask_image_url is read. luminance: white repaints; alpha: fully transparent pixels repaint (OpenAI's convention, a transparent PNG). Default: luminance.
+             * @enum {string}
+             */
+            mask_source?: "luminance" | "alpha";
             /** @description Darkroom extension: AUTOMATIC1111's hires fix. Draws at width x height, upscales each image scale times (1-4, sides down to a multiple of 8) and redraws it there by an image-to-image pass of strength (default 0.5) over steps (default inference_steps). The model's size limits apply to that target size. Not with init_image_url. */
             hires?: {
                 scale: number;

@@ -19,6 +19,8 @@ const FIELDS: Record<string, string> = {
   numOutputs: 'num_outputs',
   negativePrompt: 'negative_prompt',
   initImage: 'init_image_url',
+  mask: 'mask_image_url',
+  maskSource: 'mask_source',
   strength: 'prompt_strength',
 };
 

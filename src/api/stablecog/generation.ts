@@ -50,11 +50,13 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         seed: body.seed === undefined || body.seed < 0 ? randomSeed() : body.seed,
         numOutputs: body.num_outputs ?? d.numOutputs,
         ...(body.init_image_url ? { initImageUrl: body.init_image_url, strength: body.prompt_strength ?? d.promptStrength } : {}),
+        ...(body.mask_image_url ? { maskUrl: body.mask_image_url, maskSource: body.mask_source ?? 'luminance' } : {}),
         ...(body.hires ? { hires: { scale: body.hires.scale, strength: body.hires.strength ?? DEFAULT_HIRES_STRENGTH, ...(body.hires.steps ? { steps: body.hires.steps } : {}) } } : {}),
         ...(body.noise ? { noise: body.noise } : {}),
         ...(body.prompt_syntax ? { promptSyntax: body.prompt_syntax } : {}),
         ...(body.loras?.length ? { loras: body.loras.map((l) => ({ name: l.name, weight: l.weight ?? 1 })) } : {}),
       };
+      if (body.mask_source && !body.mask_image_url) throw new ValidationError('mask_source', 'mask_source says how to read mask_image_url; send a mask_image_url with it');
       if (spec.width * spec.height * spec.steps > LIMITS.maxPixelSteps) {
         throw new ValidationError(
           'inference_steps',
@@ -71,6 +73,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         inference_steps: spec.steps,
         seed: spec.seed,
         ...(spec.initImageUrl ? { init_image_url: spec.initImageUrl, prompt_strength: spec.strength } : {}),
+        ...(spec.maskUrl ? { mask_image_url: spec.maskUrl, mask_source: spec.maskSource } : {}),
       };
       c.set('errorSettings', settings);
       const result = await generations.run(c.get('auth'), spec, { source: 'api', streamId: body.stream_id, requestId: c.get('requestId') });
