@@ -14,7 +14,7 @@ import * as ledger from '../db/ledger.ts';
 import type { Generation, GenerationOutput } from '../db/schema.ts';
 import { EngineInputError } from '../engine/errors.ts';
 import { checkRequestFor } from '../engine/pipelines/check-request.ts';
-import type { GenerationRequest } from '../engine/pipelines/request.ts';
+import type { ControlNetInput, GenerationRequest } from '../engine/pipelines/request.ts';
 import { DEFAULT_NOISE, type NoiseKind } from '../engine/random.ts';
 import { DEFAULT_PROMPT_SYNTAX, type PromptSyntax } from '../engine/prompts/weighting.ts';
 import * as outbox from '../db/webhook-outbox.ts';
@@ -39,13 +39,20 @@ import { isUuid } from './uuid.ts';
 import { waitForEnd } from './wait-for-end.ts';
 
 /** The engine's own request less the image bytes: what a worker hands the engine, adding the bytes from the store. */
-export type EngineSettings = Omit<GenerationRequest, 'initImage' | 'mask'>;
+export type EngineSettings = Omit<GenerationRequest, 'initImage' | 'mask' | 'controlnets'> & { controlnets?: StoredControlNet[] };
+
+/** A ControlNet of a stored request: its control image lives in the store (StoredSettings.controlImageKeys). */
+export type StoredControlNet = Omit<ControlNetInput, 'image'>;
+
+/** A ControlNet as a dialect asks for it: the control image named like an init image. */
+export type SpecControlNet = StoredControlNet & { imageUrl: string };
 
 /**
  * A generation as a dialect asks for it, every default filled in: the engine's request, on a model,
  * with its images named (an http(s) URL or an upload reference) rather than carried, at a tariff.
  */
-export interface GenerationSpec extends EngineSettings {
+export interface GenerationSpec extends Omit<EngineSettings, 'controlnets'> {
+  controlnets?: SpecControlNet[];
   /** Manifest id of the model. */
   model: string;
   negativePrompt: string;
@@ -68,6 +75,8 @@ export interface StoredSettings {
   initImageKey?: string;
   /** Object key of the mask in the store. */
   maskImageKey?: string;
+  /** Object keys of the control images, one per request.controlnets entry, in order. */
+  controlImageKeys?: string[];
   /** Client-chosen SSE stream id (Stablecog's stream_id). */
   streamId?: string;
   isPublic: boolean;
@@ -81,8 +90,13 @@ export interface StoredSettings {
 
 /** The engine's request of a spec: the images' strength and mask source only where there are images. */
 export function engineSettingsOf(spec: GenerationSpec): EngineSettings {
-  const { model: _model, initImageUrl, maskUrl, tariff: _tariff, strength, maskSource, ...request } = spec;
-  return { ...request, ...(initImageUrl !== undefined ? { strength } : {}), ...(maskUrl !== undefined ? { maskSource: maskSource ?? 'luminance' } : {}) };
+  const { model: _model, initImageUrl, maskUrl, tariff: _tariff, strength, maskSource, controlnets, ...request } = spec;
+  return {
+    ...request,
+    ...(initImageUrl !== undefined ? { strength } : {}),
+    ...(maskUrl !== undefined ? { maskSource: maskSource ?? 'luminance' } : {}),
+    ...(controlnets?.length ? { controlnets: controlnets.map(({ imageUrl: _url, ...c }) => c) } : {}),
+  };
 }
 
 /** What a stored generation is priced by (its refunds follow the same tariff). */
@@ -147,7 +161,7 @@ export interface GenerationDeps {
   log?: (message: string) => void;
 }
 
-type RecordExtra = Omit<RunOptions, 'streamId'> & { streamId?: string; initImageKey?: string; maskImageKey?: string };
+type RecordExtra = Omit<RunOptions, 'streamId'> & { streamId?: string; initImageKey?: string; maskImageKey?: string; controlImageKeys?: string[] };
 
 /** The failure reason of a generation its owner cancelled. */
 export const CANCELLED = 'cancelled';
@@ -170,7 +184,13 @@ export class Generations {
   async check(spec: GenerationSpec): Promise<GenerationSpec> {
     const model = await this.deps.catalog.resolve(spec.model);
     try {
-      checkRequestFor(model, { ...spec, promptSyntax: this.promptSyntaxOf(spec), initImage: spec.initImageUrl, mask: spec.maskUrl });
+      checkRequestFor(model, {
+        ...spec,
+        promptSyntax: this.promptSyntaxOf(spec),
+        initImage: spec.initImageUrl,
+        mask: spec.maskUrl,
+        controlnets: spec.controlnets?.map(({ imageUrl, ...c }) => ({ ...c, image: imageUrl })),
+      });
     } catch (err) {
       throw err instanceof EngineInputError ? new ValidationError(err.field, err.message) : err;
     }
@@ -220,12 +240,14 @@ export class Generations {
     return this.submit(randomUUID(), auth, spec, { ...inputs, ...options });
   }
 
-  /** The init image and mask named in the spec, as store keys (fetched or found now, before any charge). */
-  private async resolveInputs(auth: Auth, spec: GenerationSpec): Promise<{ initImageKey?: string; maskImageKey?: string }> {
+  /** The init image, mask and control images named in the spec, as store keys (fetched or found now, before any charge). */
+  private async resolveInputs(auth: Auth, spec: GenerationSpec): Promise<{ initImageKey?: string; maskImageKey?: string; controlImageKeys?: string[] }> {
     const init = spec.initImageUrl ? await this.deps.images.resolve(auth.user.id, spec.initImageUrl, 'initImage') : undefined;
     const mask =
       spec.maskUrl === undefined ? undefined : spec.maskUrl === spec.initImageUrl ? init : await this.deps.images.resolve(auth.user.id, spec.maskUrl, 'mask');
-    return { initImageKey: init?.key, maskImageKey: mask?.key };
+    const controls: string[] = [];
+    for (const [i, c] of (spec.controlnets ?? []).entries()) controls.push((await this.deps.images.resolve(auth.user.id, c.imageUrl, `controlnets[${i}].image`)).key);
+    return { initImageKey: init?.key, maskImageKey: mask?.key, ...(controls.length ? { controlImageKeys: controls } : {}) };
   }
 
   /** Debit + admit + insert (queued) in one transaction, then enqueue; a job that cannot be queued is failed and refunded. */
@@ -249,6 +271,7 @@ export class Generations {
       ...(spec.tariff ? { tariff: spec.tariff } : {}),
       initImageKey: extra.initImageKey,
       maskImageKey: extra.maskImageKey,
+      ...(extra.controlImageKeys ? { controlImageKeys: extra.controlImageKeys } : {}),
       streamId: extra.streamId,
       isPublic: extra.isPublic ?? this.options.outputsPublic,
       ...(extra.dialect ? { dialect: extra.dialect } : {}),

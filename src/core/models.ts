@@ -22,6 +22,8 @@ export interface CatalogModel {
   manifest: ModelManifest;
   /** Whether the model has a VAE encoder (image-to-image). */
   imageToImage: boolean;
+  /** Its ControlNets (controlnet/<name>/ in its folder), by name. */
+  controlNets: string[];
   isDefault: boolean;
 }
 
@@ -109,6 +111,7 @@ export class ModelCatalog {
         family: manifest.family,
         manifest,
         imageToImage: m.info.components.vaeEncoder !== undefined,
+        controlNets: m.info.controlNets,
         isDefault: false,
       });
     }

@@ -13,7 +13,7 @@ import { a1111Parameters } from '../core/a1111.ts';
 import { EngineInputError, GenerationCancelledError } from '../engine/errors.ts';
 import type { GenerationInput } from '../engine/pipelines/defaults.ts';
 import type { GeneratedImage, GenerationRequest, Progress, RunOptions } from '../engine/pipelines/request.ts';
-import { CANCELLED, storedSettings, type Generations, type MadeOutput } from '../core/generations.ts';
+import { CANCELLED, storedSettings, type EngineSettings, type Generations, type MadeOutput } from '../core/generations.ts';
 import type { ClaimResult, JobKind, JobLifecycle } from '../core/jobs.ts';
 import type { UpscalerBackend, Upscales } from '../core/upscales.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -55,7 +55,7 @@ export interface WorkerOptions {
 }
 
 /** An output's settings as A1111 writes them (the seed is the output's own). */
-function pngParameters(gen: Generation, request: GenerationRequest, seed: number, imageToImage: boolean): string {
+function pngParameters(gen: Generation, request: EngineSettings, seed: number, imageToImage: boolean): string {
   return a1111Parameters({
     prompt: request.prompt,
     negativePrompt: request.negativePrompt,
@@ -179,7 +179,7 @@ export class Worker {
   private async generate(gen: Generation, signal: AbortSignal): Promise<void> {
     const { generations, store, engine } = this.deps;
     const id = gen.id;
-    const { request, initImageKey, maskImageKey, upscaleInitWith } = storedSettings(gen);
+    const { request, initImageKey, maskImageKey, upscaleInitWith, controlImageKeys } = storedSettings(gen);
     const made: MadeOutput[] = [];
     let lastStep = Date.now();
     const every = this.options.previewEvery ?? 0;
@@ -195,10 +195,13 @@ export class Worker {
       const read = initImageKey ? await this.read(initImageKey, 'initImage', 'the init image') : undefined;
       const initImage = read && upscaleInitWith ? await this.upscaleTo(upscaleInitWith, read, request.width, request.height, signal) : read;
       const mask = maskImageKey ? await this.read(maskImageKey, 'mask', 'the mask') : undefined;
+      const controlnets = request.controlnets
+        ? await Promise.all(request.controlnets.map(async (c, i) => ({ ...c, image: await this.read(controlImageKeys![i]!, `controlnets[${i}].image`, 'a control image') })))
+        : undefined;
       // The stored request is the engine's own: handed over as it is, with the image bytes added.
       const { images } = await engine.generate(
         gen.model,
-        { ...request, initImage, mask },
+        { ...request, initImage, mask, controlnets },
         { signal, onProgress },
       );
       if (signal.aborted) throw signal.reason;

@@ -20,6 +20,7 @@ import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
 import type { Mount } from '../route.ts';
 import { baseUrl, imageUrl } from '../urls.ts';
 import { canvasInputs } from './canvas.ts';
+import { leonardoControlNets } from './controlnets.ts';
 import type { VariationGeneric } from './variation-schemas.ts';
 import { generatedVariationGeneric, variationGeneric } from './variations.ts';
 import { errorResponses, secured } from './openapi.ts';
@@ -124,6 +125,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         initImageUrl = OUTPUT_REF + body.init_generation_image_id;
         await images.resolve(auth.user.id, initImageUrl, 'init_generation_image_id'); // one of yours? (named error before any charge)
       }
+      const controlnets = body.controlnets?.length ? await leonardoControlNets(images, auth.user.id, body.controlnets) : undefined;
       const initStrength = canvas ? canvas.initStrength : initImageUrl ? (body.init_strength ?? LIMITS.defaultInitStrength) : undefined;
       const width = canvas?.width ?? body.width ?? m.defaults.width;
       const height = canvas?.height ?? body.height ?? m.defaults.height;
@@ -150,6 +152,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
         ...(hiresScale !== undefined ? { hires: { scale: hiresScale, strength: DEFAULT_HIRES_STRENGTH } } : {}),
         ...(body.tiling ? { tiling: true } : {}),
         ...(body.elements?.length ? { loras: body.elements.map((e) => ({ name: e.akUUID, weight: e.weight ?? 1 })) } : {}),
+        ...(controlnets ? { controlnets } : {}),
       };
       const extra: LeonardoExtra = {
         prompt: body.prompt,

@@ -8,6 +8,7 @@ import { z } from '@hono/zod-openapi';
 import { LEONARDO_STYLE_NAMES } from '../../core/style-presets.ts';
 import { MAX_HIRES_SCALE } from '../../engine/pipelines/check-request.ts';
 import { CANVAS_REQUEST_TYPES, MAX_CANVAS_INIT_STRENGTH } from './canvas.ts';
+import { ControlnetsInput } from './controlnets.ts';
 import { LEONARDO_SCHEDULER_NAMES } from './schedulers.ts';
 import { SD_VERSIONS } from './wire.ts';
 import { VariationGenericSchema } from './variation-schemas.ts';
@@ -54,7 +55,6 @@ export const IGNORED_OPTIONS = [
   'transparency',
   'imagePrompts',
   'imagePromptWeight',
-  'controlnets',
   'controlNet',
   'controlNetType',
   'weighting',
@@ -173,6 +173,7 @@ export const CreateGenerationInput = z
       .max(8, { error: 'elements: at most 8' })
       .nullish()
       .openapi({ description: "LoRA adapters installed on this server (GET /api/rest/v1/elements), merged into the model for this generation; one that is not installed or does not fit the model is refused naming it. The prompt may name them too, as A1111 does: <lora:name:0.8>." }),
+    controlnets: ControlnetsInput,
     ...Object.fromEntries(IGNORED_OPTIONS.map((k) => [k, ignored()])),
   })
   .openapi('LeonardoCreateGenerationInput');

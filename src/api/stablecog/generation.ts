@@ -3,6 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import type { GenerationSpec } from '../../core/generations.ts';
 import { randomSeed } from '../../core/random.ts';
 import { DEFAULT_HIRES_STRENGTH } from '../../engine/pipelines/check-request.ts';
+import type { ControlPreprocessor } from '../../engine/pipelines/request.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { ApiOptions, ApiServices } from '../env.ts';
 import { idempotent, IdempotencyHeaders } from '../idempotency.ts';
@@ -55,6 +56,9 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         ...(body.noise ? { noise: body.noise } : {}),
         ...(body.prompt_syntax ? { promptSyntax: body.prompt_syntax } : {}),
         ...(body.loras?.length ? { loras: body.loras.map((l) => ({ name: l.name, weight: l.weight ?? 1 })) } : {}),
+        ...(body.controlnets?.length
+          ? { controlnets: body.controlnets.map((c) => ({ name: c.name, imageUrl: c.image_url, preprocessor: (c.preprocessor ?? 'canny') as ControlPreprocessor, weight: c.weight ?? 1 })) }
+          : {}),
       };
       if (body.mask_source && !body.mask_image_url) throw new ValidationError('mask_source', 'mask_source says how to read mask_image_url; send a mask_image_url with it');
       if (spec.width * spec.height * spec.steps > LIMITS.maxPixelSteps) {

@@ -53,6 +53,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
               ...(m.description ? { description: m.description } : {}),
               darkroom_id: m.id,
               image_to_image: m.imageToImage,
+              controlnets: m.controlNets,
               darkroom_limits: limitsOf(m),
             };
           }),

@@ -5,7 +5,8 @@
  */
 import { z } from '@hono/zod-openapi';
 import { PROMPT_SYNTAXES } from '../../engine/prompts/weighting.ts';
-import { DEFAULT_HIRES_STRENGTH, MAX_HIRES_SCALE } from '../../engine/pipelines/check-request.ts';
+import { DEFAULT_HIRES_STRENGTH, MAX_CONTROLNET_WEIGHT, MAX_CONTROLNETS, MAX_HIRES_SCALE } from '../../engine/pipelines/check-request.ts';
+import { CONTROL_PREPROCESSORS } from '../../engine/controlnet/control-image.ts';
 import { NOISE_KINDS } from '../../engine/random.ts';
 import { LIMITS } from './defaults.ts';
 
@@ -63,17 +64,6 @@ export const GenerationCreateInput = z
       .max(1, { error: 'Prompt strength must be between 0 and 1' })
       .optional()
       .openapi({ description: 'With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5.' }),
-    mask_image_url: strField('mask_image_url')
-      .max(4096, { error: 'mask_image_url is too long' })
-      .optional()
-      .openapi({
-        description:
-          "Darkroom extension: inpainting. With init_image_url, a mask named the same way (an http(s) image URL or an s3:// name from /v1/image/upload): white repaints, black keeps (grey is read as white from half way). Only the white area is redrawn, at prompt_strength; the rest stays the init image. Like the init image, it is resized to width x height. Not with hires.",
-      }),
-    mask_source: z
-      .enum(['luminance', 'alpha'], { error: 'mask_source must be one of luminance, alpha' })
-      .optional()
-      .openapi({ description: "Darkroom extension: how mask_image_url is read. luminance: white repaints; alpha: fully transparent pixels repaint (OpenAI's convention, a transparent PNG). Default: luminance." }),
     hires: z
       .object(
         {
@@ -119,6 +109,24 @@ export const GenerationCreateInput = z
         description:
           'Darkroom extension: LoRA adapters merged into the model for this request, each by name or UUID (GET /v1/loras) with a weight (default 1, 0 = none, negative = the opposite way). The prompt may name them too, as A1111 does: <lora:name:0.8>. One that is not installed or does not fit the model is refused with a 400 naming it.',
       }),
+    controlnets: z
+      .array(
+        z.object({
+          name: strField('controlnets[].name').min(1, { error: 'controlnets[].name must not be empty' }).max(200, { error: 'controlnets[].name is too long' }),
+          image_url: strField('controlnets[].image_url').max(4096, { error: 'controlnets[].image_url is too long' }),
+          preprocessor: z.string({ error: 'controlnets[].preprocessor must be a string' }).max(100).optional(),
+          weight: numField('controlnets[].weight')
+            .min(0, { error: `controlnets[].weight must be between 0 and ${MAX_CONTROLNET_WEIGHT}` })
+            .max(MAX_CONTROLNET_WEIGHT, { error: `controlnets[].weight must be between 0 and ${MAX_CONTROLNET_WEIGHT}` })
+            .optional(),
+        }),
+        { error: 'controlnets must be a list of { name, image_url, preprocessor, weight }' },
+      )
+      .max(MAX_CONTROLNETS, { error: `at most ${MAX_CONTROLNETS} controlnets` })
+      .optional()
+      .openapi({
+        description: `Darkroom extension: ControlNets of the model (GET /v1/models lists them as controlnets), each steering the picture with a control image named like init_image_url (an http(s) URL or an s3:// name from /v1/image/upload), resized to width x height. preprocessor: ${CONTROL_PREPROCESSORS.join(' or ')} (canny: Canny edges of the image, thresholds 100/200; none: the image already is the control map; default canny). weight 0-${MAX_CONTROLNET_WEIGHT}, default 1. Not with mask_image_url or hires.`,
+      }),
   })
   .openapi('GenerationCreateInput');
 
@@ -147,8 +155,6 @@ export const GenerationSettings = z
     seed: z.number().int(),
     init_image_url: z.string().optional(),
     prompt_strength: z.number().optional(),
-    mask_image_url: z.string().optional(),
-    mask_source: z.enum(['luminance', 'alpha']).optional(),
   })
   .openapi('GenerationSettings');
 
@@ -206,6 +212,7 @@ export const GenerationModelsResponse = z
           description: z.string().optional(),
           darkroom_id: z.string().openapi({ description: "Darkroom: the model's plain id (also accepted as model_id)." }),
           image_to_image: z.boolean(),
+          controlnets: z.array(z.string()).openapi({ description: "Darkroom: the model's ControlNets by name (its folder's controlnet/<name>/), for the create request's controlnets." }),
           darkroom_limits: StablecogLimits,
         })
         .openapi('GenerationModel'),
