@@ -2,7 +2,8 @@
  * What merging a LoRA costs on an SD 1.5-shaped UNet (tools/bench's random-weight model, 860M
  * parameters): the time to make the merged twin, the process's peak memory, and the time to find it
  * again in the cache, against the same run's reference: reading every weight of the UNet once, as
- * loading it does (after a first read, so both find the files in the page cache).
+ * loading it does (after a first read, so both find the files in the page cache). Wall and CPU
+ * seconds both: on a shared machine the CPU time is the steadier figure.
  *
  * The LoRA is kohya-sized: rank 32 on every attention projection (to_q, to_k, to_v, to_out.0),
  * proj_in, proj_out and the feed-forward layers of every transformer block (the modules kohya's
@@ -48,9 +49,13 @@ try {
   await writeSafetensors(join(loras, 'bench.safetensors'), loraTensors(factors, 'kohya'));
   const loraBytes = factors.reduce((n, f) => n + (f.up.data.byteLength + f.down.data.byteLength), 0);
 
+  const cpu: number[] = [];
   const time = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const r = await f();
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
     return [r, (performance.now() - t0) / 1000];
   };
   const readAll = async () => {
@@ -75,9 +80,12 @@ try {
     weightsMB: Math.round(weightBytes / 1e6),
     changedWeights: merged.changed,
     readEveryWeightSeconds: +plain.toFixed(2),
+    readEveryWeightCpuSeconds: +cpu[0]!.toFixed(2),
     fitSeconds: +fit.toFixed(2),
     mergeSeconds: +merge.toFixed(2),
+    mergeCpuSeconds: +cpu[2]!.toFixed(2),
     mergeOverReadingTheWeights: +(merge / plain).toFixed(2),
+    mergeOverReadingTheWeightsCpu: +(cpu[2]! / cpu[0]!).toFixed(2),
     cachedSeconds: +cached.toFixed(3),
     peakRssMiB: Math.round(peak),
     peakRssAfterReadingMiB: Math.round(rssAfterPlain),
