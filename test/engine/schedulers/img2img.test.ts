@@ -55,6 +55,13 @@ for (const name of SCHEDULER_NAMES) {
       const { model, eps } = oracle(X0, 'epsilon', levelFor(name, steps, begin));
       const out = sample(s, x, model, noiseFn(5, N), begin);
       assert.ok(maxAbsDiff(eps[0]!, E) < 1e-4, `begin ${begin}: the first call does not see the added noise`);
+      if (name === 'lms') {
+        // diffusers' LMS takes order min(step_index + 1, 4) from the begin index, weighting its first derivatives
+        // with the leading coefficients of a higher-order rule: off the trajectory, but still ending near x0.
+        // scenarios.test.ts (lms-with-noise, lms-with-noise-early) checks those numbers against diffusers.
+        assert.ok(maxAbsDiff(out, X0) < 3e-2, `begin ${begin}: max |x - x0| = ${maxAbsDiff(out, X0)}`);
+        continue;
+      }
       if (!stochastic) assert.ok(epsDrift(eps) < 1e-4, `begin ${begin}: eps drift ${epsDrift(eps)}`);
       assert.ok(maxAbsDiff(out, X0) < 1e-4, `begin ${begin}: max |x - x0| = ${maxAbsDiff(out, X0)}`);
     }
@@ -90,7 +97,9 @@ test('a loop started mid-schedule without setBeginIndex finds its place by times
     const level = name === 'euler' || name === 'heun' ? levelLinear : levelFromTable;
     const { model, eps } = oracle(X0, 'epsilon', level);
     const out = sample(s, x, model, undefined, begin);
-    assert.ok(maxAbsDiff(eps[0]!, E) < 1e-4 && epsDrift(eps) < 1e-4, name);
+    // 5e-4: the last call is at t = 0, where the float32 table (diffusers') holds sigma_0 ~ 0.03 to ~2e-5
+    // relative against the float64 oracle; a step at the wrong index drifts by orders of magnitude more.
+    assert.ok(maxAbsDiff(eps[0]!, E) < 1e-4 && epsDrift(eps) < 5e-4, `${name}: eps drift ${epsDrift(eps)}`);
     assert.ok(maxAbsDiff(out, X0) < 1e-4, name);
   }
 });
