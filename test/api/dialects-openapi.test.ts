@@ -21,6 +21,7 @@ const ROUTES: Record<string, string[]> = {
     'DELETE /api/rest/v1/init-image/{id}',
     'GET /api/rest/v1/me',
     'GET /api/rest/v1/platformModels',
+    'GET /api/rest/v1/elements',
   ],
   OpenAI: ['POST /v1/images/generations', 'POST /v1/images/edits', 'POST /v1/images/variations', 'GET /v1/models', 'GET /v1/models/{id}'],
 };
