@@ -106,7 +106,7 @@ export function registerGenerations(mount: Mount, services: ApiServices, options
       const styled = applyStyle(LEONARDO_STYLES[presetStyle], body.prompt, body.negative_prompt ?? '');
       const seed = body.seed ?? randomSeed();
 
-      if (raw['unzoom'] === true) {
+      if (body.unzoom) {
         throw new ValidationError('unzoom', 'unzoom: not served on a generation; generate, then POST /variations/unzoom with the generated image id');
       }
       if (body.canvasRequest && (body.init_image_id || body.init_generation_image_id)) {

@@ -59,7 +59,6 @@ export const IGNORED_OPTIONS = [
   'controlNetType',
   'weighting',
   'userElements',
-  'unzoom',
   'unzoomAmount',
   'enhancePrompt',
   'enhancePromptInstruction',
@@ -158,6 +157,9 @@ export const CreateGenerationInput = z
       .max(MAX_HIRES_SCALE, { error: `upscaleRatio: must be over 1 and at most ${MAX_HIRES_SCALE}` })
       .nullish()
       .openapi({ description: `How much larger the hires fix draws (over 1, at most ${MAX_HIRES_SCALE}); sent alone it turns highResolution on.` }),
+    unzoom: bool('unzoom')
+      .nullish()
+      .openapi({ description: 'Not served on a generation: true is refused (400 naming unzoom). Unzoom a generated image with POST /variations/unzoom.' }),
     elements: z
       .array(
         z.object({
