@@ -1,5 +1,5 @@
-// Darkroom's web page: talks to the server's Stablecog-dialect API (and OpenAI's edits route for
-// inpainting) with an API key the user pastes. Plain modules, no framework: it must work offline.
+// Darkroom's web page: talks to the server's Stablecog-dialect API (with Darkroom's extensions, such
+// as mask_image_url for inpainting) with an API key the user pastes. Plain modules, no framework: it must work offline.
 import { $, api, key, loadCatalog, loadRoutes, refreshCredits } from './api.js';
 import { fillForm } from './generate.js';
 import { fillFilters, loadGallery } from './gallery.js';

@@ -86,7 +86,6 @@ function show(item) {
   }));
   $('upscale').disabled = Boolean(item.upscaledUrl);
   $('delete').hidden = !offers('delete', '/v1/image/generation/outputs/{id}');
-  $('toInpaint').hidden = !offers('post', '/v1/images/edits');
 }
 
 export function openDetail(item) {

@@ -1,8 +1,8 @@
 // The playground: text-to-image, image-to-image and inpainting (A1111's tabs), with a live preview,
 // a step bar and a cancel button while the server works.
 import { $, api, ApiError, catalog, json, key, listen, modelById, offers, refreshCredits } from './api.js';
-import { fromListing, openDetail, whenDeleted } from './detail.js';
-import { hasMask, maskForEdits, setMaskImage } from './mask.js';
+import { openDetail, whenDeleted } from './detail.js';
+import { hasMask, maskImage, setMaskImage } from './mask.js';
 
 let mode = 'txt2img';
 /** The image for image-to-image and inpainting, as the user gave it (a File or a Blob fetched from an output). */
@@ -17,9 +17,6 @@ export function fillForm() {
   $('steps').value = d.inference_steps; $('guidance').value = d.guidance_scale;
   $('strength').value = d.prompt_strength ?? 0.5;
   showStrength();
-  for (const b of document.querySelectorAll('.modes button')) {
-    if (b.dataset.mode === 'inpaint') b.hidden = !offers('post', '/v1/images/edits');
-  }
   checkModel();
 }
 
@@ -51,11 +48,9 @@ export function setMode(next) {
   mode = next;
   for (const b of document.querySelectorAll('.modes button')) b.classList.toggle('on', b.dataset.mode === mode);
   $('initBox').hidden = mode === 'txt2img';
-  $('strengthBox').hidden = mode !== 'img2img';
+  $('strengthBox').hidden = mode === 'txt2img';
   $('inpaintNote').hidden = mode !== 'inpaint';
   $('maskEditor').hidden = mode !== 'inpaint' || !initImage;
-  // /v1/images/edits takes no negative prompt, scheduler, steps, guidance or seed.
-  for (const el of document.querySelectorAll('[data-txt-only]')) el.disabled = mode === 'inpaint';
   $('go').textContent = { txt2img: 'Generate', img2img: 'Generate from image', inpaint: 'Inpaint' }[mode];
   checkModel();
 }
@@ -125,7 +120,17 @@ whenDeleted((id) => $('results').querySelector(`figure[data-id="${CSS.escape(id)
 
 const status = (text, bad = false) => { $('status').className = `status${bad ? ' error' : ''}`; $('status').textContent = text; };
 
-/** Stablecog's create (text-to-image and image-to-image): progress, previews and cancel over the SSE stream. */
+/** Uploads an image through Stablecog's upload route; its s3:// name, for init_image_url or mask_image_url. */
+async function upload(blob, name) {
+  const form = new FormData();
+  form.append('file', blob, name);
+  return (await api('/v1/image/upload', { method: 'POST', body: form })).object;
+}
+
+/**
+ * Stablecog's create, in every mode (inpainting by Darkroom's mask_image_url): progress, previews and
+ * cancel over the SSE stream.
+ */
 async function create(settings) {
   const streamId = crypto.randomUUID();
   const progress = $('progress');
@@ -157,13 +162,12 @@ async function create(settings) {
     } finally { $('cancel').disabled = false; }
   };
   try {
-    if (mode === 'img2img') {
+    if (mode !== 'txt2img') {
       status('uploading the image…');
-      const form = new FormData();
-      form.append('file', initImage, 'init.png');
-      settings.init_image_url = (await api('/v1/image/upload', { method: 'POST', body: form })).object;
+      settings.init_image_url = await upload(initImage, 'init.png');
       settings.prompt_strength = +$('strength').value;
     }
+    if (mode === 'inpaint') settings.mask_image_url = await upload(await maskImage(), 'mask.png');
     status('queued…');
     const res = await api('/v1/image/generation/create', json('POST', { ...settings, stream_id: streamId }));
     const items = res.outputs.map((o, k) => ({
@@ -182,44 +186,23 @@ async function create(settings) {
   }
 }
 
-/**
- * Inpainting through OpenAI's edits route (the one route that takes a mask); its answer has only URLs,
- * so the outputs are found again in the caller's listing, by their image path, for their ids and settings.
- */
-async function inpaint(settings) {
-  if (!hasMask()) throw new Error('paint the area to repaint on the image first');
-  const form = new FormData();
-  form.append('image', initImage, 'image.png');
-  form.append('mask', await maskForEdits(), 'mask.png');
-  form.append('prompt', settings.prompt);
-  form.append('model', modelById(settings.model_id)?.darkroom_id ?? settings.model_id);
-  form.append('n', String(settings.num_outputs));
-  form.append('size', `${settings.width}x${settings.height}`);
-  status('inpainting…');
-  const res = await api('/v1/images/edits', { method: 'POST', body: form });
-  const paths = res.data.map((d) => new URL(d.url, location.href).pathname);
-  const listing = await api(`/v1/image/generation/outputs?per_page=${Math.min(300, paths.length + 20)}`);
-  const byPath = new Map(listing.outputs.map((o) => [new URL(o.image_url, location.href).pathname, o]));
-  const items = paths.map((p, k) => (byPath.has(p) ? fromListing(byPath.get(p)) : { id: undefined, url: res.data[k].url, prompt: settings.prompt }));
-  return { items, credits: undefined };
-}
-
 $('form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   if (!key.get()) return;
   if (mode !== 'txt2img' && !initImage) { status('pick an image first', true); return; }
+  if (mode === 'inpaint' && !hasMask()) { status('paint the area to repaint on the image first', true); return; }
   const settings = {
     prompt: $('prompt').value, negative_prompt: $('negative').value || undefined, model_id: $('model').value, scheduler_id: $('scheduler').value,
     width: +$('width').value, height: +$('height').value, inference_steps: +$('steps').value, guidance_scale: +$('guidance').value,
     num_outputs: +$('outputs').value, seed: $('seed').value === '' ? undefined : +$('seed').value,
   };
   const progress = $('progress');
-  progress.hidden = mode === 'inpaint'; progress.value = 0;
+  progress.hidden = false; progress.value = 0;
   status('starting…');
   $('go').disabled = true;
   const started = performance.now();
   try {
-    const done = mode === 'inpaint' ? await inpaint(settings) : await create(settings);
+    const done = await create(settings);
     if (done.cancelled) return;
     $('results').replaceChildren(...done.items.map((item) => figure(item.url, item.seed !== undefined ? `seed ${item.seed}` : '', item.id ? item : undefined)));
     status(`done in ${((performance.now() - started) / 1000).toFixed(1)} s${done.credits !== undefined ? ` · ${done.credits} credits left` : ''}`);

@@ -74,16 +74,15 @@ $('maskInvert').addEventListener('click', () => {
 export const hasMask = () => painted;
 
 /**
- * The mask as /v1/images/edits takes it (OpenAI's convention): a PNG of the image's size, fully
- * transparent where painted (repaint), opaque black elsewhere (keep).
+ * The mask as the create route's mask_image_url takes it (the engine's luminance mask): a PNG of the
+ * image's size, white where painted (repaint), black elsewhere (keep).
  */
-export function maskForEdits() {
+export function maskImage() {
   const out = document.createElement('canvas');
   out.width = canvas.width; out.height = canvas.height;
   const o = out.getContext('2d');
   o.fillStyle = '#000';
   o.fillRect(0, 0, out.width, out.height);
-  o.globalCompositeOperation = 'destination-out';
   o.drawImage(canvas, 0, 0);
   return new Promise((resolve) => out.toBlob(resolve, 'image/png'));
 }

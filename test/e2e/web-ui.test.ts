@@ -39,7 +39,19 @@ interface Listed {
   id: string;
   image_url: string;
   upscaled_image_url?: string;
-  generation: { prompt: { text: string }; model_id: string; width: number; height: number; seed: number; init_image_url?: string; prompt_strength?: number };
+  generation: {
+    prompt: { text: string };
+    negative_prompt?: { text: string };
+    model_id: string;
+    scheduler_id: string;
+    width: number;
+    height: number;
+    seed: number;
+    inference_steps: number;
+    guidance_scale: number;
+    init_image_url?: string;
+    prompt_strength?: number;
+  };
 }
 
 async function listing(query = ''): Promise<Listed[]> {
@@ -235,10 +247,11 @@ test('image to image from a picked file, with its strength', { skip, timeout: 18
   assert.equal(g.prompt_strength, 0.65);
 });
 
-test('inpaint: the mask drawn with the mouse is what the server gets', { skip, timeout: 180_000 }, async () => {
+test('inpaint: through the create route with the form\'s settings, previews, and the mask drawn with the mouse', { skip, timeout: 180_000 }, async () => {
   await page.click('.modes button[data-mode="inpaint"]');
   await page.waitForSelector('#maskEditor', { visible: true });
-  assert.ok(await page.$eval('#steps', (el) => (el as HTMLInputElement).disabled), 'settings the edits route does not take are greyed out');
+  await page.waitForSelector('#strengthBox', { visible: true });
+  assert.equal(await page.$eval('#steps', (el) => (el as HTMLInputElement).disabled), false, 'every setting applies to inpainting');
   await setValue('#brush', '40');
   const box = (await (await page.$('#mask'))!.boundingBox())!;
   // A horizontal stroke across the middle of the top quarter, in image pixels y = 64, x = 32..224.
@@ -248,44 +261,76 @@ test('inpaint: the mask drawn with the mouse is what the server gets', { skip, t
   for (let x = 48; x <= 224; x += 16) await page.mouse.move(...at(x, 64));
   await page.mouse.up();
   await shot('inpaint');
-  // What the page sends, read off its fetch.
+  const scheduler = await page.$eval('#scheduler', (s) => [...(s as HTMLSelectElement).options].map((o) => o.value).find((v) => v !== (s as HTMLSelectElement).value)!);
+  await setValue('#scheduler', scheduler);
+  await setValue('#negative', 'blurry');
+  await setValue('#steps', '12');
+  await setValue('#guidance', '5');
+  await setValue('#seed', '42');
+  await setValue('#strength', '0.8');
+  await setValue('#outputs', '1');
+  // What the page sends, read off its fetch: the create body, and each upload's file by the name the server gave it.
   await page.evaluate(() => {
-    const sent: Record<string, string> = {};
-    (window as unknown as { sent: Record<string, string> }).sent = sent;
+    const w = window as unknown as { created: string[]; uploads: Record<string, string>; previews: string[] };
+    w.created = [];
+    w.uploads = {};
+    w.previews = [];
     const original = window.fetch;
     window.fetch = async (input, init) => {
-      if (String(input).includes('/v1/images/edits') && init?.body instanceof FormData) {
-        for (const [k, v] of init.body.entries()) {
-          sent[k] = v instanceof Blob ? btoa(String.fromCharCode(...new Uint8Array(await v.arrayBuffer()))) : v;
-        }
+      const res = await original(input, init);
+      if (String(input).includes('/v1/image/generation/create')) w.created.push(String(init?.body));
+      if (String(input).includes('/v1/image/upload') && init?.body instanceof FormData) {
+        const file = init.body.get('file') as Blob;
+        const object = ((await res.clone().json()) as { object: string }).object;
+        w.uploads[object] = btoa(String.fromCharCode(...new Uint8Array(await file.arrayBuffer())));
       }
-      return original(input, init);
+      return res;
     };
+    new MutationObserver(() => {
+      const img = document.querySelector<HTMLImageElement>('#results figure.preview img');
+      if (img && !w.previews.includes(img.src)) w.previews.push(img.src);
+    }).observe(document.getElementById('results')!, { childList: true, subtree: true });
   });
   const before = await credits();
   await generate();
-  const sent = await page.evaluate(() => (window as unknown as { sent: Record<string, string> }).sent);
-  assert.equal(sent['size'], '256x256');
-  const mask = sharp(Buffer.from(sent['mask']!, 'base64'));
+  const { created, uploads, previews } = await page.evaluate(() => {
+    const w = window as unknown as { created: string[]; uploads: Record<string, string>; previews: string[] };
+    return { created: w.created, uploads: w.uploads, previews: w.previews };
+  });
+  assert.equal(created.length, 1, 'one request, to the create route');
+  const body = JSON.parse(created[0]!) as Record<string, unknown>;
+  assert.ok(previews.length >= 1, `previews shown: ${previews.length}`);
+  assert.equal(typeof body['stream_id'], 'string', 'with a progress stream');
+  assert.deepEqual(Object.keys(uploads).sort(), [body['init_image_url'], body['mask_image_url']].sort(), 'the image and the mask went up through /v1/image/upload');
+
+  const mask = sharp(Buffer.from(uploads[body['mask_image_url'] as string]!, 'base64'));
   const meta = await mask.metadata();
-  assert.deepEqual([meta.width, meta.height, meta.hasAlpha], [256, 256, true], 'the mask has the image\'s size and an alpha channel');
-  const { data } = await mask.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  const alpha = (x: number, y: number) => data[(y * 256 + x) * 4 + 3];
-  for (const [x, y] of [[40, 64], [128, 64], [200, 60], [128, 75]] as const) assert.equal(alpha(x, y), 0, `painted (${x},${y}) is transparent: repaint`);
-  for (const [x, y] of [[128, 128], [10, 200], [250, 250], [128, 100]] as const) assert.equal(alpha(x, y), 255, `unpainted (${x},${y}) is opaque: keep`);
+  assert.deepEqual([meta.width, meta.height], [256, 256], 'the mask has the image\'s size');
+  const { data, info } = await mask.raw().toBuffer({ resolveWithObject: true });
+  const red = (x: number, y: number) => data[(y * 256 + x) * info.channels]!;
+  for (const [x, y] of [[40, 64], [128, 64], [200, 60], [128, 75]] as const) assert.equal(red(x, y), 255, `painted (${x},${y}) is white: repaint`);
+  for (const [x, y] of [[128, 128], [10, 200], [250, 250], [128, 100]] as const) assert.equal(red(x, y), 0, `unpainted (${x},${y}) is black: keep`);
+  if (info.channels === 4) assert.ok([0, 100, 255].every((x) => data[(128 * 256 + x) * 4 + 3] === 255), 'opaque');
+
   const ids = await resultIds();
-  assert.equal(ids.length, 1, 'the edit\'s output is found again, with its id');
+  assert.equal(ids.length, 1);
+  const g = (await listing()).find((o) => o.id === ids[0])!.generation;
+  assert.deepEqual(
+    { negative: g.negative_prompt?.text, scheduler: g.scheduler_id, steps: g.inference_steps, guidance: g.guidance_scale, seed: g.seed, strength: g.prompt_strength, init: g.init_image_url },
+    { negative: 'blurry', scheduler, steps: 12, guidance: 5, seed: 42, strength: 0.8, init: body['init_image_url'] },
+    'the generation has the form\'s settings',
+  );
   assert.equal(await credits(), before - 1);
   // Invert turns the mask around: what was painted is kept now.
   await page.click('#maskInvert');
   const inverted = await page.evaluate(async () => {
-    const { maskForEdits } = await import('/web/mask.js' as string);
-    const bitmap = await createImageBitmap(await maskForEdits());
+    const { maskImage } = await import('/web/mask.js' as string);
+    const bitmap = await createImageBitmap(await maskImage());
     const c = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
     c.drawImage(bitmap, 0, 0);
-    return [c.getImageData(128, 64, 1, 1).data[3], c.getImageData(128, 128, 1, 1).data[3]];
+    return [c.getImageData(128, 64, 1, 1).data[0], c.getImageData(128, 128, 1, 1).data[0]];
   });
-  assert.deepEqual(inverted, [255, 0]);
+  assert.deepEqual(inverted, [0, 255]);
   await page.click('.modes button[data-mode="txt2img"]');
 });
 
@@ -360,7 +405,6 @@ test('usage rows name the dialect and the prompt', { skip, timeout: 180_000 }, a
   await page.waitForFunction(() => document.querySelectorAll('#usageRows tr').length > 3);
   const rows = await page.$$eval('#usageRows tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.ok(rows.some((r) => r[1] === 'generate' && r[2] === 'stablecog' && r[3] === PROMPT), JSON.stringify(rows));
-  assert.ok(rows.some((r) => r[2] === 'openai'), 'the inpainting went through the OpenAI dialect');
   assert.ok(rows.some((r) => r[1] === 'upscale'));
 });
 
