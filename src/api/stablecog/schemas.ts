@@ -64,6 +64,17 @@ export const GenerationCreateInput = z
       .max(1, { error: 'Prompt strength must be between 0 and 1' })
       .optional()
       .openapi({ description: 'With init_image_url: 0-1, higher follows the prompt more, lower the image more. Default: 0.5.' }),
+    mask_image_url: strField('mask_image_url')
+      .max(4096, { error: 'mask_image_url is too long' })
+      .optional()
+      .openapi({
+        description:
+          "Darkroom extension: inpainting. With init_image_url, a mask named the same way (an http(s) image URL or an s3:// name from /v1/image/upload): white repaints, black keeps (grey is read as white from half way). Only the white area is redrawn, at prompt_strength; the rest stays the init image. Like the init image, it is resized to width x height. Not with hires.",
+      }),
+    mask_source: z
+      .enum(['luminance', 'alpha'], { error: 'mask_source must be one of luminance, alpha' })
+      .optional()
+      .openapi({ description: "Darkroom extension: how mask_image_url is read. luminance: white repaints; alpha: fully transparent pixels repaint (OpenAI's convention, a transparent PNG). Default: luminance." }),
     hires: z
       .object(
         {
@@ -155,6 +166,8 @@ export const GenerationSettings = z
     seed: z.number().int(),
     init_image_url: z.string().optional(),
     prompt_strength: z.number().optional(),
+    mask_image_url: z.string().optional(),
+    mask_source: z.enum(['luminance', 'alpha']).optional(),
   })
   .openapi('GenerationSettings');
 
