@@ -14,7 +14,7 @@ import { checkRequestFor, DEFAULT_HIRES_STRENGTH } from '../engine/pipelines/che
 import { ValidationError } from '../core/errors.ts';
 import { promptLoras, type LoraChoice } from '../core/loras.ts';
 import { withDefaults } from '../engine/pipelines/defaults.ts';
-import type { GenerationRequest } from '../engine/pipelines/request.ts';
+import type { ControlNetInput, ControlPreprocessor, GenerationRequest } from '../engine/pipelines/request.ts';
 import { configFromFlags } from './config-flags.ts';
 import { FlagError } from './flag-error.ts';
 import { formatOf, outputPaths } from './generate.ts';
@@ -39,6 +39,11 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   hires: '--hires',
   'hires.scale': '--hires',
   loras: '--lora',
+  controlnets: '--control',
+  'controlnets[0].name': '--control-name',
+  'controlnets[0].image': '--control',
+  'controlnets[0].preprocessor': '--control-type',
+  'controlnets[0].weight': '--control-weight',
 };
 
 /** An engine refusal as the flag's: "numOutputs must be ..." → "--num-outputs: must be ...". */
@@ -97,13 +102,29 @@ function schedulerOf(name: string | undefined) {
 function checkAsServer(info: ModelInfo, request: GenerationRequest): void {
   const m = info.manifest;
   try {
-    checkRequestFor({ manifest: m, imageToImage: info.components.vaeEncoder !== undefined }, request);
+    checkRequestFor({ manifest: m, imageToImage: info.components.vaeEncoder !== undefined, controlNets: info.controlNets }, request);
   } catch (err) {
     throw asFlagError(err);
   }
   if (!m.schedulers.includes(request.scheduler)) {
     throw new FlagError('--scheduler', `model ${m.id} does not offer scheduler "${request.scheduler}" (it offers ${m.schedulers.join(', ')})`);
   }
+}
+
+/** --control and its flags as the engine's one ControlNet; the name defaults to the model's only ControlNet, else the one named as the type. */
+async function controlFlags(info: ModelInfo, opts: Record<string, unknown>): Promise<ControlNetInput[] | undefined> {
+  const image = await readInput('--control', opts['control'] as string | undefined);
+  if (!image) return undefined;
+  const preprocessor = ((opts['controlType'] as string | undefined) ?? 'canny') as ControlPreprocessor;
+  const named = info.controlNets.length === 1 ? info.controlNets[0] : info.controlNets.find((n) => n === preprocessor);
+  const name = (opts['controlName'] as string | undefined) ?? named;
+  if (name === undefined) {
+    throw new FlagError(
+      '--control-name',
+      info.controlNets.length ? `model ${info.manifest.id} has several ControlNets (${info.controlNets.join(', ')}): say which` : `model ${info.manifest.id} has no ControlNets (controlnet/<name>/model.onnx in its folder)`,
+    );
+  }
+  return [{ name, image, preprocessor, weight: (opts['controlWeight'] as number | undefined) ?? 1 }];
 }
 
 export async function runGenerate(prompt: string, opts: Record<string, unknown>): Promise<void> {
@@ -118,6 +139,7 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
     throw err instanceof ValidationError ? new FlagError('<prompt>', err.message) : err;
   }
   const loras = [...((opts['lora'] as LoraChoice[] | undefined) ?? []), ...tagged.loras];
+  const controlnets = await controlFlags(info, opts);
   const request = withDefaults(info.manifest, {
     prompt: tagged.prompt,
     ...(loras.length ? { loras } : {}),
@@ -135,6 +157,7 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
     maskSource: opts['maskAlpha'] ? 'alpha' : 'luminance',
     tiling: opts['tiling'] === true,
     ...(opts['hires'] !== undefined ? { hires: { scale: opts['hires'] as number, strength: DEFAULT_HIRES_STRENGTH } } : {}),
+    ...(controlnets ? { controlnets } : {}),
     promptSyntax: config.promptSyntax,
     noise: config.noise,
   });

@@ -39,6 +39,11 @@ function checkFlagPairs(opts: Record<string, unknown>): void {
   }
   if (opts['maskAlpha'] && opts['mask'] === undefined) throw new FlagError('--mask-alpha', 'needs --mask');
   if (opts['hires'] !== undefined && opts['initImage'] !== undefined) throw new FlagError('--hires', 'applies to text-to-image only, not with --init-image');
+  if (opts['control'] === undefined) {
+    for (const [key, flag] of [['controlType', '--control-type'], ['controlName', '--control-name'], ['controlWeight', '--control-weight']] as const) {
+      if (opts[key] !== undefined) throw new FlagError(flag, 'needs --control (the control image)');
+    }
+  }
 }
 
 export function registerGenerate(program: Command): void {
@@ -61,6 +66,10 @@ export function registerGenerate(program: Command): void {
       .option('--mask-alpha', 'read the mask from transparency, transparent = repaint (with --mask)')
       .option('--tiling', 'seamless texture (models that allow it)')
       .option('--hires <scale>', 'hires fix: draw at --width x --height, then redraw <scale> times larger (over 1, at most 4) by image-to-image', number)
+      .option('--control <file>', "control image for the model's ControlNet (its folder's controlnet/<name>/)")
+      .option('--control-type <canny|none>', 'how --control becomes a control map: canny (its Canny edges, the default) or none (it already is one)')
+      .option('--control-name <name>', "which of the model's ControlNets (default: its only one, or the one named as --control-type)")
+      .option('--control-weight <w>', 'ControlNet weight, 0..2 (default 1)', number)
       .option('--lora <name[:weight]>', 'a LoRA adapter from the LoRA folder at a weight (default 1); repeatable, like <lora:name:weight> in the prompt', loraFlag)
       .option('-n, --num-outputs <n>', 'number of images; image k uses seed + k', number, 1)
       .option('-o, --out <file>', `output file (${Object.keys(OUTPUT_FORMATS).join(', ')})`, 'out.png'),
