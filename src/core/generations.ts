@@ -134,6 +134,8 @@ export interface MadeOutput {
   key: string;
   width: number;
   height: number;
+  /** The model's safety checker flagged it (the image is black). */
+  nsfw?: boolean;
 }
 
 export interface GenerationOptions {
@@ -458,6 +460,7 @@ export class Generations {
           width: o.width,
           height: o.height,
           is_public: settings.isPublic ? 1 : 0,
+          nsfw: o.nsfw ? 1 : 0,
           upscaled_image_key: null,
           created_at: times[i]!,
           updated_at: times[i]!,

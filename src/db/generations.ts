@@ -98,6 +98,8 @@ export interface OutputQuery {
   minGuidance?: number;
   maxGuidance?: number;
   guidances?: number[];
+  /** Whether to leave out the outputs the safety checker flagged. */
+  withoutNsfw?: boolean;
   upscaled?: 'any' | 'only' | 'not';
   start?: string;
   end?: string;
@@ -133,6 +135,7 @@ function filtered(ex: Executor, q: OutputQuery) {
   if (q.minGuidance !== undefined) s = s.where('g.guidance', '>=', q.minGuidance);
   if (q.maxGuidance !== undefined) s = s.where('g.guidance', '<=', q.maxGuidance);
   if (q.guidances?.length) s = s.where('g.guidance', 'in', q.guidances);
+  if (q.withoutNsfw) s = s.where('o.nsfw', '=', 0);
   if (q.upscaled === 'only') s = s.where('o.upscaled_image_key', 'is not', null);
   if (q.upscaled === 'not') s = s.where('o.upscaled_image_key', 'is', null);
   if (q.start) s = s.where('o.created_at', '>=', q.start);

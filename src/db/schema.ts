@@ -115,6 +115,8 @@ export interface GenerationOutputsTable {
   updated_at: string;
   /** Set when its owner deleted it: its images are gone and it leaves every listing. */
   deleted_at: Optional<string>;
+  /** 1 when the model's safety checker flagged it (its image is black). */
+  nsfw: Generated<number>;
 }
 
 export interface UploadsTable {

@@ -212,7 +212,7 @@ export class Worker {
         try {
           const text = this.options.pngMetadata === false ? undefined : { parameters: pngParameters(gen, request, image.seed, initImageKey !== undefined) };
           await store.put(key, await encodeImage(image.pixels, image.width, image.height, 'png', undefined, text), 'image/png');
-          made.push({ id: outputId, idx, seed: image.seed, key, width: image.width, height: image.height });
+          made.push({ id: outputId, idx, seed: image.seed, key, width: image.width, height: image.height, nsfw: image.nsfw === true });
         } catch (err) {
           failures++;
           this.deps.log?.(`generation ${id}: output ${idx} could not be stored: ${err instanceof Error ? err.message : String(err)}`);
