@@ -102,7 +102,7 @@ export function generationObject(
     generated_images: outputs.map((o) => ({
       id: o.id,
       url: url(o.image_key),
-      nsfw: false,
+      nsfw: o.nsfw === 1,
       likeCount: 0,
       fantasyAvatar: null,
       imageToVideo: null,

@@ -99,6 +99,15 @@ export function toOpenAIAnswer(err: DarkroomError): Answer {
   }
 }
 
+/** Every image the model's safety checker flagged: OpenAI's answer when its safety system rejects images (they were made, so charged). */
+export const CONTENT_POLICY_VIOLATION: OpenAIErrorBody = answer(
+  400,
+  "Your request was rejected as a result of our safety system: the model's safety checker flagged every image made.",
+  'image_generation_user_error',
+  null,
+  'content_policy_violation',
+).body;
+
 export function openaiErrorHandler(log: (message: string) => void) {
   return function openaiError(err: Error, c: Context<Env>): Response {
     if (err instanceof DarkroomError) {

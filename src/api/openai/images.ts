@@ -20,6 +20,7 @@ import type { Mount } from '../route.ts';
 import { imageUrl } from '../urls.ts';
 import { parseWith } from '../validation.ts';
 import { EditsForm, EditsFormDoc, GenerationsInput, ImagesResponse, OpenAIError, VariationsForm, VariationsFormDoc } from './schemas.ts';
+import { CONTENT_POLICY_VIOLATION } from './errors.ts';
 
 /** How much of the input image a variation repaints (0 keeps it, 1 ignores it). */
 export const VARIATION_STRENGTH = 0.6;
@@ -29,7 +30,11 @@ const secured = { security: [{ bearer: [] }] };
 const errorJson = { 'application/json': { schema: OpenAIError } } as const;
 const responses = {
   200: { description: 'The images.', content: { 'application/json': { schema: ImagesResponse } } },
-  400: { description: 'Bad input; `param` names the field. Nothing is charged.', content: errorJson },
+  400: {
+    description:
+      'Bad input; `param` names the field. Nothing is charged. Or `content_policy_violation` (type image_generation_user_error): the safety checker flagged every image (charged as made).',
+    content: errorJson,
+  },
   401: { description: 'Missing or unknown API key (invalid_api_key).', content: errorJson },
   429: { description: 'Rate limit (rate_limit_exceeded, see Retry-After), too many requests waiting, or too few credits (insufficient_quota).', content: errorJson },
   500: { description: 'The generation failed or timed out; its credits were refunded.', content: errorJson },
@@ -82,9 +87,12 @@ async function answer(
   extra: Record<string, unknown>,
 ): Promise<Response> {
   const result = await services.generations.run(c.get('auth'), spec, { source: 'api', dialect: 'openai', extra, requestId: c.get('requestId') });
+  // Flagged images (black) are left out, as OpenAI answers only what passed its safety system; none left is its error.
+  const shown = result.outputs.filter((o) => !o.nsfw);
+  if (!shown.length && result.outputs.length) return c.json(CONTENT_POLICY_VIOLATION, 400);
   const output = format.output ?? 'png';
   const data = await Promise.all(
-    result.outputs.map(async (o) =>
+    shown.map(async (o) =>
       format.response === 'b64_json'
         ? { b64_json: (await outputBytes(services.store, o.image_key, output)).bytes.toString('base64') }
         : { url: imageUrl(c, options.publicUrl, services.imageAccess, o.image_key) },

@@ -88,7 +88,8 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
       summary: "Stable Image Core (Stability's v2beta): one image as bytes or JSON",
       description:
         'multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers ' +
-        `{image (base64), finish_reason, seed}. ${FLAT_PRICES.stability_core} credits per successful image; failures are not charged. ` +
+        `{image (base64), finish_reason, seed}; finish_reason CONTENT_FILTERED when the model's safety checker blacked the image out (charged as made). ` +
+        `${FLAT_PRICES.stability_core} credits per successful image; failures are not charged. ` +
         "Runs the default model: the size is the one it can draw whose shape is nearest the aspect ratio asked for, at about its native pixel count " +
         '(see GET /v1/image/generation/models or GET /v1/models, its darkroom_limits).',
       ...secured,
@@ -96,7 +97,7 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
       responses: {
         200: {
           description: 'The image.',
-          headers: { 'finish-reason': { schema: { type: 'string', enum: ['SUCCESS'] } }, seed: { schema: { type: 'string' } } },
+          headers: { 'finish-reason': { schema: { type: 'string', enum: ['SUCCESS', 'CONTENT_FILTERED'] } }, seed: { schema: { type: 'string' } } },
           content: {
             'image/png': { schema: { type: 'string', format: 'binary' } },
             'image/jpeg': { schema: { type: 'string', format: 'binary' } },
@@ -133,11 +134,13 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
       const format = fields.output_format ?? 'png';
       const { bytes, contentType } = await outputBytes(services.store, out.image_key, format);
       const seed = Number(out.seed);
+      // The safety checker's black image is Stability's blurred one: still answered, and charged.
+      const finishReason = out.nsfw ? 'CONTENT_FILTERED' : 'SUCCESS';
       if (wantsJson) {
         c.header('Content-Type', `application/json; type=${contentType}`);
-        return c.body(JSON.stringify({ image: bytes.toString('base64'), finish_reason: 'SUCCESS', seed }), 200);
+        return c.body(JSON.stringify({ image: bytes.toString('base64'), finish_reason: finishReason, seed }), 200);
       }
-      return c.body(new Uint8Array(bytes), 200, { 'Content-Type': contentType, 'finish-reason': 'SUCCESS', seed: String(seed) });
+      return c.body(new Uint8Array(bytes), 200, { 'Content-Type': contentType, 'finish-reason': finishReason, seed: String(seed) });
     },
     {
       middleware: [

@@ -83,7 +83,8 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
       const result = await generations.run(c.get('auth'), spec, { source: 'api', streamId: body.stream_id, requestId: c.get('requestId') });
       return c.json(
         {
-          outputs: result.outputs.map((o) => {
+          // Stablecog's workers dropped flagged images (all of them: `outputs: []`), charged all the same.
+          outputs: result.outputs.filter((o) => !o.nsfw).map((o) => {
             const url = imageUrl(c, options.publicUrl, imageAccess, o.image_key);
             return { id: o.id, url, image_url: url };
           }),

@@ -59,6 +59,8 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
         maxGuidance: q.max_guidance_scale,
         guidances: q.guidance_scales,
         upscaled: q.upscaled ?? 'any',
+        // Stablecog's workers dropped what their safety checker flagged: those outputs never existed there.
+        withoutNsfw: true,
         start: q.start_dt,
         end: q.end_dt,
       });
@@ -98,7 +100,7 @@ export function registerOutputs(mount: Mount, services: ApiServices, options: Ap
                 num_outputs: g.num_outputs,
                 ...(g.init_image_url ? { init_image_url: g.init_image_url } : {}),
                 ...(g.prompt_strength !== null ? { prompt_strength: g.prompt_strength } : {}),
-                outputs: (siblings.get(g.id) ?? []).map((s) => ({
+                outputs: (siblings.get(g.id) ?? []).filter((s) => !s.nsfw).map((s) => ({
                   id: s.id,
                   image_url: url(s.image_key),
                   ...(s.upscaled_image_key ? { upscaled_image_url: url(s.upscaled_image_key) } : {}),

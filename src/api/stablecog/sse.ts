@@ -30,7 +30,7 @@ export function registerSse(mount: Mount, services: ApiServices, options: ApiOpt
       security: [{ bearer: [] }],
       description:
         'Open this before sending a generation with the same `stream_id`, with the same account\'s key: only that account\'s requests are heard. Frames: `{"version"}` first, then ' +
-        '`{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` ' +
+        '`{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"nsfw_count"?,"error"?}` ' +
         'and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps","preview"?}`, in order. `preview` (Darkroom), every DARKROOM_PREVIEW_EVERY steps ' +
         '(default 5; 0: never) but the last, is the first image of the batch so far: a JPEG data URL (`data:image/jpeg;base64,...`), at most 256 px on its longest side.',
       request: { query: z.object({ id: StreamId }) },
@@ -78,7 +78,10 @@ export function registerSse(mount: Mount, services: ApiServices, options: ApiOpt
             if (e.error) message['error'] = e.error;
             if (e.status === 'succeeded' && e.kind === 'generate') {
               const outs = await generations.outputs(e.id);
-              message['outputs'] = outs.map((o) => ({ id: o.id, image_url: imageUrl(c, options.publicUrl, imageAccess, o.image_key), created_at: o.created_at }));
+              // As Stablecog's workers reported them: the flagged ones left out, counted in nsfw_count.
+              const shown = outs.filter((o) => !o.nsfw);
+              message['outputs'] = shown.map((o) => ({ id: o.id, image_url: imageUrl(c, options.publicUrl, imageAccess, o.image_key), created_at: o.created_at }));
+              if (shown.length < outs.length) message['nsfw_count'] = outs.length - shown.length;
             }
             await stream.writeSSE({ data: JSON.stringify(message) });
           }
