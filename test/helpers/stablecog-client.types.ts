@@ -493,7 +493,7 @@ export interface paths {
         };
         /**
          * Live status and step progress (Server-Sent Events)
-         * @description Open this before sending a generation with the same `stream_id`, with the same account's key: only that account's requests are heard. Frames: `{"version"}` first, then `{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"error"?}` and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps","preview"?}`, in order. `preview` (Darkroom), every DARKROOM_PREVIEW_EVERY steps (default 5; 0: never) but the last, is the first image of the batch so far: a JPEG data URL (`data:image/jpeg;base64,...`), at most 256 px on its longest side.
+         * @description Open this before sending a generation with the same `stream_id`, with the same account's key: only that account's requests are heard. Frames: `{"version"}` first, then `{"message_type":"creation_process","process_type","status":"queued|processing|succeeded|failed","id","stream_id","outputs"?,"nsfw_count"?,"error"?}` and `{"message_type":"creation_progress","process_type","id","stream_id","step","total_steps","preview"?}`, in order. `preview` (Darkroom), every DARKROOM_PREVIEW_EVERY steps (default 5; 0: never) but the last, is the first image of the batch so far: a JPEG data URL (`data:image/jpeg;base64,...`), at most 256 px on its longest side.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -535,7 +535,7 @@ export interface paths {
         put?: never;
         /**
          * Stable Image Core (Stability's v2beta): one image as bytes or JSON
-         * @description multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers {image (base64), finish_reason, seed}. 3 credits per successful image; failures are not charged. Runs the default model: the size is the one it can draw whose shape is nearest the aspect ratio asked for, at about its native pixel count (see GET /v1/image/generation/models or GET /v1/models, its darkroom_limits).
+         * @description multipart/form-data. `Accept: image/*` (default) answers the image bytes with `finish-reason` and `seed` headers; `Accept: application/json` answers {image (base64), finish_reason, seed}; finish_reason CONTENT_FILTERED when the model's safety checker blacked the image out (charged as made). 3 credits per successful image; failures are not charged. Runs the default model: the size is the one it can draw whose shape is nearest the aspect ratio asked for, at about its native pixel count (see GET /v1/image/generation/models or GET /v1/models, its darkroom_limits).
          */
         post: operations["stabilityGenerateCore"];
         delete?: never;
@@ -555,7 +555,7 @@ export interface paths {
         put?: never;
         /**
          * Create a generation (asynchronous)
-         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlnets, controlNet, controlNetType, weighting, userElements, unzoom, unzoomAmount, enhancePrompt, enhancePromptInstruction.
+         * @description Answers at once with the generation id; poll GET /generations/{id} until COMPLETE or FAILED, or set a webhook on the API key. One credit per image, taken now and refunded for every image that fails. Accepted without effect (listed in the X-Darkroom-Ignored answer header when sent): alchemy, contrastRatio, contrast, expandedDomain, fantasyAvatar, highContrast, photoReal, photoRealVersion, photoRealStrength, promptMagic, promptMagicStrength, promptMagicVersion, ultra, transparency, imagePrompts, imagePromptWeight, controlNet, controlNetType, weighting, userElements, unzoomAmount, enhancePrompt, enhancePromptInstruction.
          */
         post: operations["leonardoCreateGeneration"];
         delete?: never;
@@ -726,6 +726,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rest/v1/variations/unzoom": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unzoom a generated image (asynchronous)
+         * @description Shows one of your generated images from further away at the same size: the image is shrunk by 1 / (1 + 0.5) and centred, and the border is painted by inpainting with the image's own prompt, settings and seed. Poll GET /variations/{id}. 1 credit, refunded if it fails.
+         */
+        post: operations["leonardoCreateVariationUnzoom"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rest/v1/variations/universal-upscaler": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upscale a generated image and redraw it (asynchronous)
+         * @description Runs Darkroom's default upscaler on one of your generated images, resizes the result to exactly upscaleMultiplier times the image, then redraws it by image-to-image at strength creativityStrength / 20 with the image's prompt and seed. Poll GET /variations/{id} (transformType UPSCALE). 2 credits, refunded if it fails. Refused: initImageId, ultraUpscaleStyle, detailContrast, similarity.
+         */
+        post: operations["leonardoCreateUniversalUpscalerJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/rest/v1/variations/{id}": {
         parameters: {
             query?: never;
@@ -735,7 +775,7 @@ export interface paths {
         };
         /**
          * A variation: status PENDING, COMPLETE or FAILED, and its image
-         * @description An empty list for an id that is not one of yours.
+         * @description An upscale, unzoom or universal upscale; an empty list for an id that is not one of yours.
          */
         get: operations["leonardoGetVariation"];
         put?: never;
@@ -1027,6 +1067,13 @@ export interface components {
                 name: string;
                 weight?: number;
             }[];
+            /** @description Darkroom extension: ControlNets of the model (GET /v1/models lists them as controlnets), each steering the picture with a control image named like init_image_url (an http(s) URL or an s3:// name from /v1/image/upload), resized to width x height. preprocessor: canny or none (canny: Canny edges of the image, thresholds 100/200; none: the image already is the control map; default canny). weight 0-2, default 1. Not with mask_image_url or hires. */
+            controlnets?: {
+                name: string;
+                image_url: string;
+                preprocessor?: string;
+                weight?: number;
+            }[];
         };
         CancelResponse: {
             id: string;
@@ -1051,6 +1098,8 @@ export interface components {
             /** @description Darkroom: the model's plain id (also accepted as model_id). */
             darkroom_id: string;
             image_to_image: boolean;
+            /** @description Darkroom: the model's ControlNets by name (its folder's controlnet/<name>/), for the create request's controlnets. */
+            controlnets: string[];
             darkroom_limits: components["schemas"]["StablecogModelLimits"];
         };
         Scheduler: {
@@ -1423,11 +1472,32 @@ export interface components {
             highResolution?: boolean | null;
             /** @description How much larger the hires fix draws (over 1, at most 4); sent alone it turns highResolution on. */
             upscaleRatio?: number | null;
+            /** @description Not served on a generation: true is refused (400 naming unzoom). Unzoom a generated image with POST /variations/unzoom. */
+            unzoom?: boolean | null;
             /** @description LoRA adapters installed on this server (GET /api/rest/v1/elements), merged into the model for this generation; one that is not installed or does not fit the model is refused naming it. The prompt may name them too, as A1111 does: <lora:name:0.8>. */
             elements?: {
                 /** @description A LoRA from GET /elements: its akUUID (or its name). */
                 akUUID: string;
                 /** @description How strongly it applies (default 1). */
+                weight?: number | null;
+            }[] | null;
+            /** @description Image guidance through the model's ControlNets (docs/controlnet.md). Served preprocessorIds: 19; others are refused naming them. */
+            controlnets?: {
+                /** @description The control image: an init image id (UPLOADED) or a generated image id (GENERATED). */
+                initImageId: string;
+                /**
+                 * @description Default UPLOADED.
+                 * @enum {string|null}
+                 */
+                initImageType?: "UPLOADED" | "GENERATED" | null;
+                /** @description Which guidance. Served: 19 (Edge to Image). */
+                preprocessorId: number;
+                /**
+                 * @description The weight as Leonardo buckets it: Low 0.2, Mid 0.6, High 1, Ultra 1.4, Max 1.8. Give strengthType or weight, not both.
+                 * @enum {string|null}
+                 */
+                strengthType?: "Low" | "Mid" | "High" | "Ultra" | "Max" | null;
+                /** @description 0-2; default 1 (High). */
                 weight?: number | null;
             }[] | null;
             /** @description Accepted; no effect on Darkroom. */
@@ -1463,8 +1533,6 @@ export interface components {
             /** @description Accepted; no effect on Darkroom. */
             imagePromptWeight?: unknown;
             /** @description Accepted; no effect on Darkroom. */
-            controlnets?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
             controlNet?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             controlNetType?: unknown;
@@ -1472,8 +1540,6 @@ export interface components {
             weighting?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             userElements?: unknown;
-            /** @description Accepted; no effect on Darkroom. */
-            unzoom?: unknown;
             /** @description Accepted; no effect on Darkroom. */
             unzoomAmount?: unknown;
             /** @description Accepted; no effect on Darkroom. */
@@ -1629,6 +1695,60 @@ export interface components {
         LeonardoUpscaleVariationInput: {
             /** @description One of your generated images (generated_images[].id). */
             id: string;
+        };
+        LeonardoUnzoomVariationJob: {
+            sdUnzoomJob: {
+                /** @description The variation id: GET /variations/{id}. */
+                id: string;
+                /** @description Credits taken (refunded if it fails). */
+                apiCreditCost: number;
+                cost: {
+                    amount: string;
+                    /** @enum {string} */
+                    unit: "CREDITS";
+                };
+            };
+        };
+        LeonardoUnzoomVariationInput: {
+            /** @description One of your generated images (generated_images[].id), or with isVariation one of your variations. */
+            id: string;
+            /** @description Whether id is a variation id (an unzoom or universal upscale of yours) rather than a generated image. */
+            isVariation?: boolean | null;
+        };
+        LeonardoUniversalUpscalerJob: {
+            universalUpscaler: {
+                /** @description The variation id: GET /variations/{id}. */
+                id: string;
+                /** @description Credits taken (refunded if it fails). */
+                apiCreditCost: number;
+                cost: {
+                    amount: string;
+                    /** @enum {string} */
+                    unit: "CREDITS";
+                };
+            };
+        };
+        LeonardoUniversalUpscalerInput: {
+            /** @description One of your generated images (generated_images[].id). */
+            generatedImageId?: string | null;
+            /** @description One of your variations (an unzoom or universal upscale), instead of generatedImageId. */
+            variationId?: string | null;
+            /** @description Not served: refused (upscale a generated image or a variation). */
+            initImageId?: string | null;
+            /** @description How many times larger, 1.0-2.0 (default 1.5); the result must fit the model's size limits. */
+            upscaleMultiplier?: number | null;
+            /** @description How freely the larger image is redrawn, 1-10 (default 5): an image-to-image pass at strength creativityStrength / 20. */
+            creativityStrength?: number | null;
+            /** @description The redraw's prompt (default the image's own). */
+            prompt?: string | null;
+            /** @description Accepted without effect (the SDK always sends it). */
+            upscalerStyle?: string | null;
+            /** @description Not served: refused. */
+            ultraUpscaleStyle?: string | null;
+            /** @description Not served (an ultraUpscaleStyle option): refused. */
+            detailContrast?: number | null;
+            /** @description Not served (an ultraUpscaleStyle option): refused. */
+            similarity?: number | null;
         };
         LeonardoVariationById: {
             generated_image_variation_generic: components["schemas"]["LeonardoVariationGeneric"][];
@@ -3264,7 +3384,7 @@ export interface operations {
             /** @description The image. */
             200: {
                 headers: {
-                    "finish-reason"?: "SUCCESS";
+                    "finish-reason"?: "SUCCESS" | "CONTENT_FILTERED";
                     seed?: string;
                     [name: string]: unknown;
                 };
@@ -3982,6 +4102,126 @@ export interface operations {
             };
         };
     };
+    leonardoCreateVariationUnzoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeonardoUnzoomVariationInput"];
+            };
+        };
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoUnzoomVariationJob"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
+    leonardoCreateUniversalUpscalerJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeonardoUniversalUpscalerInput"];
+            };
+        };
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoUniversalUpscalerJob"];
+                };
+            };
+            /** @description Bad input (the message starts with the field), or too few credits. Nothing is charged. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Missing or unknown API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Rate limit (see Retry-After) or too many generations waiting. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+            /** @description Unexpected server error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeonardoError"];
+                };
+            };
+        };
+    };
     leonardoGetVariation: {
         parameters: {
             query?: never;
@@ -4177,7 +4417,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIImagesResponse"];
                 };
             };
-            /** @description Bad input; `param` names the field. Nothing is charged. */
+            /** @description Bad input; `param` names the field. Nothing is charged. Or `content_policy_violation` (type image_generation_user_error): the safety checker flagged every image (charged as made). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4240,7 +4480,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIImagesResponse"];
                 };
             };
-            /** @description Bad input; `param` names the field. Nothing is charged. */
+            /** @description Bad input; `param` names the field. Nothing is charged. Or `content_policy_violation` (type image_generation_user_error): the safety checker flagged every image (charged as made). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4303,7 +4543,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIImagesResponse"];
                 };
             };
-            /** @description Bad input; `param` names the field. Nothing is charged. */
+            /** @description Bad input; `param` names the field. Nothing is charged. Or `content_policy_violation` (type image_generation_user_error): the safety checker flagged every image (charged as made). */
             400: {
                 headers: {
                     [name: string]: unknown;
