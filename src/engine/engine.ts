@@ -137,7 +137,7 @@ export class Engine {
       throw err; // cannot remember it (a read-only folder): fail this generation rather than loop
     }
     this.options.log?.(`${original}: its float16 twin produced NaN or infinite values; loading it in float32 from now on (model.fp16.refused)`);
-    this.retire(info.dir);
+    for (const key of [...this.cache.keys()]) if (key === info.dir || key.startsWith(`${info.dir}\n`)) this.retire(key); // with any LoRAs merged in too
   }
 
   /** Requests with the same key (and model) can go through generateBatch together; undefined: run alone. */

@@ -8,6 +8,7 @@ import { ModelFormatError } from '../errors.ts';
 import type { LoraComponent } from '../lora/keys.ts';
 import type { FittedSet } from '../lora/library.ts';
 import { mergedFile } from '../lora/merged-file.ts';
+import { float16Refused } from './half-precision.ts';
 import { OnnxSession, type ExecutionProvider, type SessionOptions } from '../runtime/session.ts';
 import type { GeneratedImage } from '../pipelines/request.ts';
 import { checkImages } from '../safety/checker.ts';
@@ -148,8 +149,13 @@ export class LoadedModel {
         loaded.push(s);
         return s;
       };
-      const openAs = async (component: OnnxComponent, path: string) =>
-        track(openComponent(await withLoras(component, path, options), stepsOf(info, options, component), options, open));
+      const openAs = async (component: OnnxComponent, path: string) => {
+        const file = await withLoras(component, path, options);
+        const steps = stepsOf(info, options, component);
+        // A float16 twin refused for overflowing is refused for the model with LoRAs merged in too (the marker is the original's).
+        const own = file !== path && steps.fp16 && (await float16Refused(path)) ? { ...steps, fp16: false } : steps;
+        return track(openComponent(file, own, options, open));
+      };
       const textEncoder = await openAs('textEncoder', c.textEncoder);
       const textEncoder2 = c.textEncoder2 ? await openAs('textEncoder2', c.textEncoder2) : undefined;
       const unet = await openAs('unet', c.unet);
