@@ -133,6 +133,11 @@ CASES = [
      {'seed': 0}),
     ('dpm-custom-timesteps', 'dpmpp_2m', 'DPMSolverMultistepScheduler', SD, None,
      {'seed': 0, 'timesteps': [999, 800, 600, 400, 250, 100, 10]}),
+    # The cosine schedule's Karras timesteps are truncated, not rounded, so the top one (sigma_max, the table's
+    # own sigma at t = 999) is 999 only when _sigma_to_t's weight comes out exactly 1: numpy 1's float32 arithmetic.
+    ('dpm-karras-cosine', 'dpmpp_2m_karras', 'DPMSolverMultistepScheduler',
+     {"beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 1000, "steps_offset": 1, "use_karras_sigmas": True},
+     10, {}),
     ('dpm-sde', 'dpmpp_2m_sde', 'DPMSolverMultistepScheduler', {**DPM, "algorithm_type": "sde-dpmsolver++"}, 10,
      {'seed': 0}),
     ('dpm-sde-heun-karras', 'dpmpp_2m_sde_karras', 'DPMSolverMultistepScheduler',
