@@ -47,19 +47,23 @@ export function interpOnGrid(x: number, table: ArrayLike<number>): number {
 
 /**
  * Fractional timestep of a sigma, interpolating linearly in log-sigma between the two neighbouring
- * training timesteps (diffusers `_sigma_to_t`, after k-diffusion). `logSigmas` is ascending in t.
+ * training timesteps (diffusers `_sigma_to_t`, after k-diffusion). `logSigmas` is ascending in t (float32 values).
+ * The arithmetic is float32, as numpy 1 does it there (a float64 scalar against the float32 table is cast down):
+ * a sigma of the table then lands exactly on its timestep. In float64 (numpy 2) the cosine schedule's sigma_max
+ * comes out at 998.99999, truncated to 998 and doubled, and diffusers' DPM-Solver then steps past its last sigma.
  */
 export function sigmaToT(sigma: number, logSigmas: ArrayLike<number>): number {
-  const logSigma = Math.log(Math.max(sigma, 1e-10));
+  const f = Math.fround;
+  const logSigma = f(Math.log(Math.max(sigma, 1e-10)));
   const n = logSigmas.length;
   // Last index whose log-sigma is <= ours (0 when none is), kept one short of the end so high exists.
   let low = 0;
-  for (let i = 0; i < n; i++) if (logSigma - logSigmas[i]! >= 0) low = i;
+  for (let i = 0; i < n; i++) if (f(logSigma - logSigmas[i]!) >= 0) low = i;
   low = Math.min(low, n - 2);
   const lo = logSigmas[low]!;
   const hi = logSigmas[low + 1]!;
-  const w = Math.min(1, Math.max(0, (lo - logSigma) / (lo - hi)));
-  return (1 - w) * low + w * (low + 1);
+  const w = Math.min(1, Math.max(0, f(f(lo - logSigma) / f(lo - hi))));
+  return f(1 - w) * low + w * (low + 1);
 }
 
 /** Karras et al. 2022, eq. 5: n sigmas from sigmaMax down to sigmaMin, evenly spaced in sigma^(1/rho). */
