@@ -18,6 +18,8 @@ import { UrlGuard } from '../core/url-guard.ts';
 import { Engine } from '../engine/engine.ts';
 import { engineFromConfig } from '../engine/from-config.ts';
 import { ModelRegistry } from '../engine/models/registry.ts';
+import { LoraLibrary } from '../engine/lora/library.ts';
+import { LoraCatalog } from '../core/loras.ts';
 import { openQueueBackend, type QueueBackend } from '../queue/backend.ts';
 import type { JobQueue } from '../queue/types.ts';
 import { openStore } from '../storage/open-store.ts';
@@ -102,6 +104,7 @@ export interface Core {
   images: ImageInputs;
   guard: UrlGuard;
   catalog: ModelCatalog;
+  loras: LoraCatalog;
   /** Embedded mode: this process is the only worker there is. */
   embedded: boolean;
   failJob(kind: JobKind, id: string, message: string): Promise<boolean>;
@@ -147,7 +150,9 @@ export async function openCore(config: Config, logger: Logger, log: (m: string) 
     const guard = new UrlGuard({ allow: config.urlAllowlist });
     const images = new ImageInputs(db, store, guard, config.maxImagePixels);
     const timeoutMs = config.generationTimeout * 1000;
-    const generations = new Generations({ db, queue, events, lifecycle, catalog, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic, noise: config.noise, promptSyntax: config.promptSyntax });
+    // Roles with the model files check that a request's LoRAs fit its model; an API-only one leaves that to the worker.
+    const loras = new LoraCatalog(new LoraLibrary(config.lorasDir), engines ? new ModelRegistry([config.modelsDir, SHIPPED_MODELS_DIR]) : undefined);
+    const generations = new Generations({ db, queue, events, lifecycle, catalog, loras, images, store, log }, { timeoutMs, outputsPublic: config.outputsPublic, noise: config.noise, promptSyntax: config.promptSyntax });
     const upscalers: UpscalerList = engines?.upscaler ?? announced!.upscalers;
     const upscales = new Upscales({ db, queue, events, lifecycle, images, store }, { timeoutMs, upscalers });
     failJob = (kind, id, message) => (kind === 'generate' ? generations.fail(id, message) : upscales.fail(id, message));
@@ -176,6 +181,7 @@ export async function openCore(config: Config, logger: Logger, log: (m: string) 
       images,
       guard,
       catalog,
+      loras,
       embedded: backend.kind === 'in-process',
       failJob: (kind, id, message) => failJob(kind, id, message),
       failUnfinished,
