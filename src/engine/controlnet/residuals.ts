@@ -150,17 +150,23 @@ function blocksOf(model: LoadedModel): Promise<UnetBlocks> {
 }
 
 /**
- * Zero residuals of the shapes a ControlNet would give (diffusers' ControlNetModel: conv_in's state,
- * then layers_per_block states per down block plus its downsampler's, all but the last block; the mid
- * block at the last block's width and resolution).
+ * The down residuals a ControlNet gives, as channels and down-sampling factor (diffusers'
+ * ControlNetModel: conv_in's state, then layers_per_block states per down block plus its
+ * downsampler's, all but the last block). The mid residual has the last block's width and resolution.
  */
-async function zeroResiduals(model: LoadedModel, inputs: ResidualInputs, batch: number, shape: LatentShape): Promise<Record<string, Feed>> {
-  const { blockOutChannels: ch, layersPerBlock } = await blocksOf(model);
-  const states: { channels: number; factor: number }[] = [{ channels: ch[0]!, factor: 1 }];
+export function downResidualStates(ch: readonly number[], layersPerBlock: number): { channels: number; factor: number }[] {
+  const states = [{ channels: ch[0]!, factor: 1 }];
   ch.forEach((c, i) => {
     for (let l = 0; l < layersPerBlock; l++) states.push({ channels: c, factor: 2 ** i });
     if (i < ch.length - 1) states.push({ channels: c, factor: 2 ** (i + 1) });
   });
+  return states;
+}
+
+/** Zero residuals of the shapes a ControlNet would give, for a ControlNet-ready UNet run without one. */
+async function zeroResiduals(model: LoadedModel, inputs: ResidualInputs, batch: number, shape: LatentShape): Promise<Record<string, Feed>> {
+  const { blockOutChannels: ch, layersPerBlock } = await blocksOf(model);
+  const states = downResidualStates(ch, layersPerBlock);
   if (states.length !== inputs.down.length) {
     throw new ModelFormatError(
       `the UNet of model ${model.id} takes ${inputs.down.length} down residuals, but unet/config.json's blocks make ${states.length}`,
