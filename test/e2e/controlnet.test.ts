@@ -89,6 +89,13 @@ test("Leonardo's controlnets (Edge to Image, id 19) through the SDK steer the pi
   assert.notDeepEqual(await pixels(fromGenerated.url), plain);
 });
 
+test('Leonardo platformModels list each model\'s ControlNets', async () => {
+  const r = await t.api('/api/rest/v1/platformModels');
+  const models = ((await r.json()) as { custom_models: { name: string; darkroom_controlnets: string[] }[] }).custom_models;
+  assert.deepEqual(models.find((m) => m.name === 'Tiny SD 1.x with a ControlNet (test)')?.darkroom_controlnets, ['canny']);
+  assert.deepEqual(models.find((m) => m.name === 'Tiny SD 1.x (test)')?.darkroom_controlnets, []);
+});
+
 test("Leonardo refusals: ids not served, the model's missing ControlNet, an unknown image — 400 naming the field, nothing charged", async () => {
   const square = await leonardoUpload(await squarePng(16, 48));
   const cases: [string, Record<string, unknown>, string | RegExp][] = [

@@ -83,6 +83,7 @@ export function registerAccount(mount: Mount, services: ApiServices, options: Ap
         featured,
         generated_image: null,
         darkroom_limits: limitsOf(m),
+        darkroom_controlnets: m.controlNets,
       });
       const out = models.map((m) => entry(m.uuid, m.name, m.description ?? `Darkroom model ${m.id}`, m.isDefault, m));
       const map = options.leonardoModels ?? {};

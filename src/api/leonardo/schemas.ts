@@ -317,6 +317,7 @@ export const PlatformModels = z
         featured: z.boolean(),
         generated_image: z.null(),
         darkroom_limits: LeonardoLimits,
+        darkroom_controlnets: z.array(z.string()).openapi({ description: "Darkroom: the model's ControlNets by name; preprocessorId 19 (Edge to Image) needs one named canny." }),
       }),
     ),
   })
