@@ -1781,6 +1781,8 @@ export interface components {
                 featured: boolean;
                 generated_image: null;
                 darkroom_limits: components["schemas"]["LeonardoModelLimits"];
+                /** @description Darkroom: the model's ControlNets by name; preprocessorId 19 (Edge to Image) needs one named canny. */
+                darkroom_controlnets: string[];
             }[];
         };
         /** @description Darkroom: what POST /generations may ask of this model: Leonardo's limits narrowed by the model's own (num_images at most 4 above 768 px still applies). */
