@@ -9,6 +9,8 @@ import { testModelDir } from '../../tools/test-models/cache.ts';
 
 let engine: Engine;
 let batches: number[] = [];
+/** Images in each batch the engine ran, beside `batches` (jobs in each). */
+let batchImages: number[] = [];
 /** When set, a batch of more images than this fails the way ONNX Runtime's CUDA provider does. */
 let memoryFor: number | undefined;
 before(async () => {
@@ -17,6 +19,7 @@ before(async () => {
   engine.generateBatch = async (model, inputs, options) => {
     batches.push(inputs.length);
     const images = inputs.reduce((n, i) => n + (i.numOutputs ?? 1), 0);
+    batchImages.push(images);
     if (memoryFor !== undefined && images > memoryFor) {
       throw new Error('Non-zero status code returned while running Conv node. CUDA failure 2: out of memory');
     }
@@ -141,4 +144,43 @@ test('out-of-memory errors are told apart from others', () => {
     assert.ok(isOutOfMemory(new Error(m)), m);
   }
   for (const m of ['seed must be an integer', 'a red circle in a room', 'Invalid input name: sample']) assert.ok(!isOutOfMemory(new Error(m)), m);
+});
+
+test('16 images from several requests meet in one UNet batch, each image exactly its solo picture; the 17th starts the next batch', async () => {
+  batches = [];
+  batchImages = [];
+  const batcher = new BatchingEngine(engine, { maxBatch: 16, windowMs: 5000 });
+  // Each request within the engine's own limit of 8 images; together 16, then one more.
+  const inputs = [
+    input({ seed: 100, numOutputs: 8 }),
+    input({ prompt: 'a blue square', seed: 200, numOutputs: 4 }),
+    input({ prompt: 'a green triangle', seed: 300, numOutputs: 2, guidance: 4 }),
+    input({ seed: 400 }),
+    input({ prompt: 'a yellow star', seed: 500 }),
+  ];
+  const results = await Promise.all(inputs.map((i) => batcher.generate('tiny-sd1', i)));
+  assert.deepEqual(batches, [5], 'the fifth request filled the batch without waiting for the window');
+  assert.deepEqual(batchImages, [16]);
+  const seen = new Set<string>();
+  for (const [i, r] of results.entries()) {
+    const alone = await engine.generate('tiny-sd1', inputs[i]!);
+    assert.equal(r.images.length, inputs[i]!.numOutputs ?? 1);
+    assert.deepEqual(r.images.map((x) => x.seed), alone.images.map((x) => x.seed));
+    r.images.forEach((img, k) => {
+      assert.deepEqual(img.pixels, alone.images[k]!.pixels, `request ${i} image ${k} equals its solo picture`);
+      seen.add(Buffer.from(img.pixels).toString('base64'));
+    });
+  }
+  assert.equal(seen.size, 16, 'sixteen different pictures, none handed to another request');
+
+  batchImages = [];
+  const over = await Promise.all([
+    batcher.generate('tiny-sd1', input({ seed: 1, numOutputs: 8 })),
+    batcher.generate('tiny-sd1', input({ seed: 2, numOutputs: 8 })),
+    batcher.generate('tiny-sd1', input({ seed: 3 })),
+  ]);
+  // The jobs meet in whatever order their batch keys resolve: 8 + 8 with the 1 after, or 8 + 1 with the other 8 after.
+  assert.ok(batchImages.length === 2 && batchImages.every((n) => n <= 16), `never more than 16 images in one batch: ${batchImages.join(', ')}`);
+  assert.equal(batchImages[0]! + batchImages[1]!, 17);
+  assert.deepEqual(over.map((r) => r.images.length), [8, 8, 1]);
 });
