@@ -1,6 +1,6 @@
 /**
  * Prompt weighting as AUTOMATIC1111's web UI reads it (modules/prompt_parser.py,
- * parse_prompt_attention), so prompts written for A1111, ComfyUI, Civitai or Leonardo mean here what
+ * parse_prompt_attention), so prompts written for A1111, ComfyUI or Civitai mean here what
  * they meant there:
  *
  *   (text)       weight × 1.1, nesting multiplies: ((text)) × 1.21
