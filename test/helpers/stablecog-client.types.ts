@@ -1057,6 +1057,8 @@ export interface components {
              * @enum {string}
              */
             noise?: "darkroom" | "torch-cpu";
+            /** @description Darkroom extension: DDIM's eta (diffusers' DDIMScheduler.step(eta=)), with the DDIM scheduler only: 0 (the default) is deterministic DDIM, 1 adds DDPM's variance as fresh seeded noise at every step. Another scheduler with a non-zero eta is a 400 naming eta. */
+            eta?: number;
             /**
              * @description Darkroom extension: how prompt and negative_prompt are read. a1111: AUTOMATIC1111's syntax, (word) ×1.1, ((word)) ×1.21, [word] ÷1.1, (word:1.3), \( \) \[ \] for the brackets themselves, BREAK to start a new 75-token chunk; literal: every character is text. Either way a prompt may run past 75 tokens (it is encoded in 75-token chunks), within the 500-character cut. Default: the server's DARKROOM_PROMPT_SYNTAX (a1111).
              * @enum {string}

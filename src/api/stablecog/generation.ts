@@ -54,6 +54,7 @@ export function registerGeneration(mount: Mount, services: ApiServices, options:
         ...(body.mask_image_url ? { maskUrl: body.mask_image_url, maskSource: body.mask_source ?? 'luminance' } : {}),
         ...(body.hires ? { hires: { scale: body.hires.scale, strength: body.hires.strength ?? DEFAULT_HIRES_STRENGTH, ...(body.hires.steps ? { steps: body.hires.steps } : {}) } } : {}),
         ...(body.noise ? { noise: body.noise } : {}),
+        ...(body.eta !== undefined ? { eta: body.eta } : {}),
         ...(body.prompt_syntax ? { promptSyntax: body.prompt_syntax } : {}),
         ...(body.loras?.length ? { loras: body.loras.map((l) => ({ name: l.name, weight: l.weight ?? 1 })) } : {}),
         ...(body.controlnets?.length

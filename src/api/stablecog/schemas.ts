@@ -99,6 +99,14 @@ export const GenerationCreateInput = z
         description:
           "Darkroom: where the seeded noise comes from. darkroom: Darkroom's own generator; torch-cpu: PyTorch's CPU generator, so a seed gives diffusers' picture of that seed (output k as torch.Generator(\"cpu\").manual_seed(seed + k)). Default: the server's DARKROOM_NOISE (darkroom).",
       }),
+    eta: numField('eta')
+      .min(0, { error: 'eta must be between 0 and 1' })
+      .max(1, { error: 'eta must be between 0 and 1' })
+      .optional()
+      .openapi({
+        description:
+          "Darkroom extension: DDIM's eta (diffusers' DDIMScheduler.step(eta=)), with the DDIM scheduler only: 0 (the default) is deterministic DDIM, 1 adds DDPM's variance as fresh seeded noise at every step. Another scheduler with a non-zero eta is a 400 naming eta.",
+      }),
     prompt_syntax: z
       .enum(PROMPT_SYNTAXES, { error: `prompt_syntax must be one of ${PROMPT_SYNTAXES.join(', ')}` })
       .optional()

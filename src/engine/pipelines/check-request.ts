@@ -63,6 +63,7 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
   if (!isSchedulerName(req.scheduler)) {
     throw new EngineInputError('scheduler', `unknown scheduler "${req.scheduler}" (known: ${SCHEDULER_NAMES.join(', ')})`);
   }
+  if (req.eta !== undefined) checkEta(req.eta, req.scheduler);
   try {
     assertSeed(req.seed);
   } catch (err) {
@@ -88,6 +89,16 @@ export function checkRequestFor(model: ModelTraits, req: CheckedRequest): void {
   checkPromptSyntax(req);
   if (req.hires !== undefined) checkHires(model, req);
   if (req.controlnets !== undefined) checkControlNets(model, req);
+}
+
+/** DDIM's eta runs from deterministic DDIM (0) to DDPM's variance (1), as A1111's slider does. */
+function checkEta(eta: number, scheduler: string): void {
+  if (typeof eta !== 'number' || !Number.isFinite(eta) || eta < 0 || eta > 1) {
+    throw new EngineInputError('eta', `eta must be between 0 and 1, got ${String(eta)}`);
+  }
+  if (eta !== 0 && scheduler !== 'ddim') {
+    throw new EngineInputError('eta', `eta is the ddim scheduler's option; scheduler "${scheduler}" does not take it (send eta 0 or leave it out)`);
+  }
 }
 
 export const MAX_CONTROLNETS = 3;

@@ -30,7 +30,7 @@ export function latentShape(model: LoadedModel, req: GenerationRequest): LatentS
 }
 
 export function scheduler(model: LoadedModel, req: GenerationRequest): Scheduler {
-  const s = createScheduler(req.scheduler, model.info.schedulerConfig);
+  const s = createScheduler(req.scheduler, model.info.schedulerConfig, req.eta === undefined ? {} : { eta: req.eta });
   s.setTimesteps(req.steps);
   return s;
 }

@@ -12,6 +12,11 @@ export interface GenerationRequest {
   /** Classifier-free guidance scale; <= 1 skips the unconditional pass. */
   guidance: number;
   scheduler: SchedulerName;
+  /**
+   * DDIM's eta (diffusers' `step(eta=)`): 0 (the default) is deterministic DDIM, 1 adds DDPM's variance as fresh noise
+   * at every step. Only the ddim scheduler takes it; the others refuse a non-zero eta.
+   */
+  eta?: number;
   /** Seed of the first output; output k uses seed + k (mod 2^32). */
   seed: number;
   numOutputs: number;
