@@ -7,7 +7,9 @@
  *     once, output left where ONNX Runtime put it): the difference is the per-call host overhead;
  *   - end to end, one image: prompt + negative prompt through the text encoder(s), `steps` UNet
  *     calls with classifier-free guidance, the scheduler, the VAE decode (with a breakdown);
- *   - throughput: n images per request (UNet batch 2n), images per second;
+ *   - throughput: n images per UNet call (UNet batch 2n with guidance), images per second: one request
+ *     while n is within the engine's per-request limit, above it requests of at most that many
+ *     joined into one batch by the worker's dynamic batching (tools/bench/batched.ts);
  *   - peak memory per phase (process max RSS on CPU; nvidia-smi on NVIDIA GPUs).
  *
  * Prints tables and writes the whole report as JSON (same fields as tools/bench/torch_reference.py).
@@ -24,6 +26,7 @@ import type { GenerationRequest } from '../../src/engine/pipelines/request.ts';
 import { EXECUTION_PROVIDERS, OnnxSession, type ExecutionProvider, type Feed, type SessionTuning, type SessionValue } from '../../src/engine/runtime/session.ts';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../src/engine/schedulers/index.ts';
 import { BENCH_SHAPES, isBenchShape, OPT_SETS, SHAPES, type BenchShapeName, type OptSet } from './configs.ts';
+import { generateBatched, splitRequests } from './batched.ts';
 import { deriveModelFolder, fixedShapeFolder, fixShapes, fusedFolder } from './derive.ts';
 import { BENCH_INFO_FILE, DEFAULT_BENCH_MODELS_DIR, DTYPES, ensureBenchModel, type BenchModelInfo, type Dtype } from './make.ts';
 import { machineInfo, MemorySampler, timeRuns, timing, type MachineInfo, type MemoryReading, type Timing } from './measure.ts';
@@ -80,7 +83,10 @@ export interface EndToEnd extends Timing, MemoryReading {
 }
 
 export interface Throughput extends Timing, MemoryReading {
+  /** Images per UNet call. */
   images: number;
+  /** Requests they came in: 1, or more joined by the worker's batching when images exceed one request's limit. */
+  requests: number;
   imagesPerSecond: number;
 }
 
@@ -125,7 +131,7 @@ export function defaultOptions(shape: BenchShapeName, providers: ExecutionProvid
     providers,
     opts: ['ort-all'],
     batches: small ? [1, 2, 4] : gpu ? [1, 2, 4, 8, 16] : [1, 2],
-    images: small ? [1, 2, 4] : gpu ? [1, 4, 8] : [1],
+    images: small ? [1, 2, 4] : gpu ? [1, 4, 8, 16] : [1],
     size: SHAPES[shape].size,
     steps: 20,
     guidance: 7.5,
@@ -413,7 +419,7 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
       probe.restore();
     }
 
-    // Throughput: n images per request.
+    // Throughput: n images per UNet call.
     for (const n of o.images) {
       await memory.reset();
       let m = model;
@@ -421,11 +427,17 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
         m = (await loadModel(await fixedFolder(base, o, n), provider, o, tuning, onFallback)).model;
         loaded.push(m);
       }
-      const samples = await timeRuns(() => generate(m, request(o, n)), 1, o.e2eRuns);
+      const requests = splitRequests(n).length;
+      const once = async () => {
+        if (requests === 1) return void (await generate(m, request(o, n)));
+        const { batches } = await generateBatched(m, request(o, 1), n);
+        if (batches.length !== 1) throw new Error(`${n} images in ${requests} requests ran as batches of ${batches.join(', ')}, not one`);
+      };
+      const samples = await timeRuns(once, 1, o.e2eRuns);
       const t = timing(samples);
       await memory.settle();
-      entry.throughput.push({ images: n, ...t, imagesPerSecond: Math.round((n * 1000 * 1000) / t.medianMs) / 1000, ...memory.read() });
-      log(`${label}: ${n} image(s) per request: ${((n * 1000) / t.medianMs).toFixed(2)} images/s`);
+      entry.throughput.push({ images: n, requests, ...t, imagesPerSecond: Math.round((n * 1000 * 1000) / t.medianMs) / 1000, ...memory.read() });
+      log(`${label}: ${n} image(s) per UNet call (${requests} request(s)): ${((n * 1000) / t.medianMs).toFixed(2)} images/s`);
       if (m !== model) {
         await m.dispose();
         loaded.splice(loaded.indexOf(m), 1);
