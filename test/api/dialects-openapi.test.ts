@@ -22,6 +22,11 @@ const ROUTES: Record<string, string[]> = {
     'GET /api/rest/v1/me',
     'GET /api/rest/v1/platformModels',
     'GET /api/rest/v1/elements',
+    'POST /api/rest/v1/canvas-init-image',
+    'POST /api/rest/v1/variations/upscale',
+    'POST /api/rest/v1/variations/unzoom',
+    'POST /api/rest/v1/variations/universal-upscaler',
+    'GET /api/rest/v1/variations/{id}',
   ],
   OpenAI: ['POST /v1/images/generations', 'POST /v1/images/edits', 'POST /v1/images/variations', 'GET /v1/models', 'GET /v1/models/{id}'],
 };
