@@ -4,6 +4,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Accounts } from '../core/accounts.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import type { RateLimiter } from '../core/rate-limit.ts';
+import { answerHeader } from './answer-header.ts';
 import type { Env } from './env.ts';
 
 export function bearerSecret(header: string | undefined): string | undefined {
@@ -29,8 +30,8 @@ export function requireApiKey(accounts: Accounts, limiter: RateLimiter, secretOf
     c.set('auth', auth);
     const { limit, remaining } = await limiter.take(auth.key.id);
     if (limit > 0) {
-      c.header('X-RateLimit-Limit', String(limit));
-      c.header('X-RateLimit-Remaining', String(remaining));
+      answerHeader(c, 'X-RateLimit-Limit', String(limit));
+      answerHeader(c, 'X-RateLimit-Remaining', String(remaining));
     }
     await next();
   };

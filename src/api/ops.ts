@@ -18,6 +18,7 @@ import type { ObjectStore } from '../storage/object-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { processMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Env } from './env.ts';
+import { answerHeader } from './answer-header.ts';
 import { mount } from './route.ts';
 
 /** One dependency `/readyz` asks about. It passes when `check` resolves, fails when it throws or outlasts its timeout. */
@@ -116,7 +117,7 @@ export function observeRequests(options: { metrics: Metrics; logger: Logger }): 
     const log = logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('logger', log);
-    c.header('X-Request-Id', requestId);
+    answerHeader(c, 'X-Request-Id', requestId);
     await next();
     const seconds = (performance.now() - started) / 1000;
     const route = routeLabel(c);

@@ -6,7 +6,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
 import type { Config } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { Accounts } from '../core/accounts.ts';
@@ -75,8 +75,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const runsJobs = options.worker !== false;
   checkDeployment(config, runsJobs ? 'serve' : 'api');
   // The port first: one in use stops start-up before anything is written (the first-start admin key included).
-  let handler: ((request: Request) => Response | Promise<Response>) | undefined;
-  const server = options.listen === false ? undefined : await listen(config, (request) => handler?.(request) ?? new Response('starting', { status: 503 }));
+  // The Node request and response travel with the request (Hono's c.env): src/api/answer-header.ts sets headers on the latter.
+  let handler: ((request: Request, env: HttpBindings | Http2Bindings) => Response | Promise<Response>) | undefined;
+  const server = options.listen === false ? undefined : await listen(config, (request, env) => handler?.(request, env) ?? new Response('starting', { status: 503 }));
   const http = server as HttpServer | undefined; // @hono/node-server serves HTTP/1 unless told otherwise
   let engines: Awaited<ReturnType<typeof openEngines>> | undefined;
   let core: Awaited<ReturnType<typeof openCore>>;
@@ -194,7 +195,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 }
 
 /** Binds the port, naming the setting when it cannot be had. */
-async function listen(config: Config, fetch: (request: Request) => Response | Promise<Response>): Promise<ServerType> {
+async function listen(config: Config, fetch: (request: Request, env: HttpBindings | Http2Bindings) => Response | Promise<Response>): Promise<ServerType> {
   try {
     return await new Promise<ServerType>((resolve, reject) => {
       const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
