@@ -16,6 +16,7 @@
  * process's CPU time per request, which other load on the machine disturbs far less than req/s.
  *
  *   npm run bench:api -- [--rounds 5] [--duration 5] [--connections 50] [--only credits,models,create] [--json out.json]
+ *                        [--cpu-prof DIR]   (the Darkroom server runs under node --cpu-prof, its profile written to DIR)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -114,8 +115,9 @@ interface Server {
   cpu(): Promise<number>;
 }
 
-function start(which: 'darkroom' | 'fastify'): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', which], { stdio: ['pipe', 'pipe', 'inherit'] });
+function start(which: 'darkroom' | 'fastify', cpuProfDir?: string): Promise<Server> {
+  const profile = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--serve', which], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
   return new Promise((resolve, reject) => {
@@ -166,6 +168,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '50' },
       json: { type: 'string' },
       only: { type: 'string' },
+      'cpu-prof': { type: 'string' },
     },
   });
   if (values.serve) return serve(values.serve);
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
   // The reference is always measured: every figure is a ratio against it.
   const targets = TARGETS.filter((t) => t.id === 'fastify' || !only || only.includes(t.id));
 
-  const servers = { darkroom: await start('darkroom'), fastify: await start('fastify') };
+  const servers = { darkroom: await start('darkroom', values['cpu-prof']), fastify: await start('fastify') };
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
   try {
     // Warm-up: JIT, SQLite page cache, the first images written.

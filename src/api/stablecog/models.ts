@@ -20,6 +20,35 @@ function limitsOf(model: CatalogModel) {
   };
 }
 
+/** A model as GET /v1/image/generation/models lists it. */
+function listedModel(m: CatalogModel) {
+  const d = defaultsFor(m);
+  return {
+    id: m.uuid,
+    name: m.name,
+    is_default: m.isDefault,
+    available_schedulers: m.manifest.schedulers.map(stablecogScheduler),
+    default_width: d.width,
+    default_height: d.height,
+    ...(m.description ? { description: m.description } : {}),
+    darkroom_id: m.id,
+    image_to_image: m.imageToImage,
+    controlnets: m.controlNets,
+    darkroom_limits: limitsOf(m),
+  };
+}
+
+/**
+ * The listing, made once per catalog listing (the catalog hands out the same array until the model
+ * folders are read again): unknown schedulers' v5 UUIDs (SHA-1) were most of this route's cost.
+ */
+const listings = new WeakMap<readonly CatalogModel[], ReturnType<typeof listedModel>[]>();
+function listing(models: readonly CatalogModel[]): ReturnType<typeof listedModel>[] {
+  let listed = listings.get(models);
+  if (!listed) listings.set(models, (listed = models.map(listedModel)));
+  return listed;
+}
+
 const ok = <S>(description: string, schema: S) => ({ 200: { description, content: { 'application/json': { schema } } }, ...publicErrorResponses });
 
 export function registerModels(mount: Mount, services: ApiServices): void {
@@ -38,28 +67,7 @@ export function registerModels(mount: Mount, services: ApiServices): void {
       ),
     }),
     async (c) => {
-      const models = await catalog.list();
-      return c.json(
-        {
-          models: models.map((m) => {
-            const d = defaultsFor(m);
-            return {
-              id: m.uuid,
-              name: m.name,
-              is_default: m.isDefault,
-              available_schedulers: m.manifest.schedulers.map(stablecogScheduler),
-              default_width: d.width,
-              default_height: d.height,
-              ...(m.description ? { description: m.description } : {}),
-              darkroom_id: m.id,
-              image_to_image: m.imageToImage,
-              controlnets: m.controlNets,
-              darkroom_limits: limitsOf(m),
-            };
-          }),
-        },
-        200,
-      );
+      return c.json({ models: listing(await catalog.list()) }, 200);
     },
     { aliases: ['/v1/image/models/generate'] },
   );
