@@ -18,6 +18,7 @@ import json
 import os
 import sys
 
+import scipy.stats
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +97,10 @@ CASES = [
     ('euler-exponential', 'euler', 'EulerDiscreteScheduler', {**SD, "use_exponential_sigmas": True}, 10, {'seed': 0}),
     ('euler-custom-timesteps', 'euler', 'EulerDiscreteScheduler', SD, None,
      {'seed': 0, 'timesteps': [999, 800, 600, 400, 250, 100, 10]}),
+    ('euler-beta', 'euler', 'EulerDiscreteScheduler', {**SD, "use_beta_sigmas": True}, 10, {'seed': 0}),
+    ('euler-exponential-sigma-range', 'euler', 'EulerDiscreteScheduler',
+     {**SD, "use_exponential_sigmas": True, "sigma_min": 0.05, "sigma_max": 10.0, "final_sigmas_type": "sigma_min"}, 8,
+     {'seed': 0}),
     ('euler-a', 'euler_a', 'EulerAncestralDiscreteScheduler', LIN1100, 10,
      {'seed': 0, 'diffusers': (152.3192, 0.1983)}),
     ('euler-a-v', 'euler_a', 'EulerAncestralDiscreteScheduler', {**LIN1100, "prediction_type": "v_prediction"}, 10,
@@ -109,10 +114,15 @@ CASES = [
      {'diffusers': (3812.9927, 4.9648)}),
     ('lms-with-noise', 'lms', 'LMSDiscreteScheduler', LIN1100, 10, {'start': 8, 'diffusers': (27663.6895, 36.0204)}),
     ('lms-with-noise-early', 'lms', 'LMSDiscreteScheduler', SD, 12, {'start': 3}),
+    ('lms-exponential', 'lms', 'LMSDiscreteScheduler', {**SD, "use_exponential_sigmas": True}, 10, {}),
+    ('lms-beta', 'lms', 'LMSDiscreteScheduler', {**SD, "use_beta_sigmas": True}, 10, {}),
     ('heun', 'heun', 'HeunDiscreteScheduler', LIN1100, 10, {'diffusers': (0.1233, 0.0002)}),
     ('heun-karras', 'heun', 'HeunDiscreteScheduler', {**LIN1100, "use_karras_sigmas": True}, 10,
      {'diffusers': (0.00015, 1.9869554535034695e-07)}),
     ('heun-with-noise', 'heun', 'HeunDiscreteScheduler', LIN1100, 10, {'start': 8, 'diffusers': (75074.8906, 97.7538)}),
+    ('heun-exponential', 'heun', 'HeunDiscreteScheduler', {**SD, "use_exponential_sigmas": True}, 10, {}),
+    ('heun-beta', 'heun', 'HeunDiscreteScheduler', {**SD, "use_beta_sigmas": True}, 10, {}),
+    ('heun-custom-timesteps', 'heun', 'HeunDiscreteScheduler', SD, None, {'timesteps': [999, 800, 600, 400, 250, 100, 10]}),
     ('dpm', 'dpmpp_2m', 'DPMSolverMultistepScheduler', DPM, 10, {'seed': 0, 'diffusers': (None, 0.3301)}),
     ('dpm-with-noise', 'dpmpp_2m', 'DPMSolverMultistepScheduler', DPM, 10,
      {'start': 5, 'diffusers': (318.4111, 0.4146)}),
@@ -133,6 +143,12 @@ CASES = [
      {'seed': 0}),
     ('dpm-custom-timesteps', 'dpmpp_2m', 'DPMSolverMultistepScheduler', SD, None,
      {'seed': 0, 'timesteps': [999, 800, 600, 400, 250, 100, 10]}),
+    ('dpm-beta', 'dpmpp_2m', 'DPMSolverMultistepScheduler', {**SD, "use_beta_sigmas": True}, 10, {}),
+    ('dpm-lu-sd', 'dpmpp_2m', 'DPMSolverMultistepScheduler', {**SD, "use_lu_lambdas": True, "steps_offset": 1}, 12, {}),
+    ('dpm-sde-exponential', 'dpmpp_2m_sde', 'DPMSolverMultistepScheduler',
+     {**SD, "algorithm_type": "sde-dpmsolver++", "use_exponential_sigmas": True}, 10, {'seed': 0}),
+    ('dpm-sde-custom-timesteps', 'dpmpp_2m_sde', 'DPMSolverMultistepScheduler',
+     {**SD, "algorithm_type": "sde-dpmsolver++"}, None, {'seed': 0, 'timesteps': [999, 700, 500, 300, 120, 40]}),
     # The cosine schedule's Karras timesteps are truncated, not rounded, so the top one (sigma_max, the table's
     # own sigma at t = 999) is 999 only when _sigma_to_t's weight comes out exactly 1: numpy 1's float32 arithmetic.
     ('dpm-karras-cosine', 'dpmpp_2m_karras', 'DPMSolverMultistepScheduler',
@@ -152,6 +168,9 @@ CASES = [
     ('unipc-with-noise', 'unipc', 'UniPCMultistepScheduler', UNI, 10, {'start': 8, 'diffusers': (315.5757, 0.4109)}),
     ('unipc-bh1', 'unipc', 'UniPCMultistepScheduler', {**UNI, "solver_type": "bh1"}, 10, {}),
     ('unipc-order3-sd', 'unipc', 'UniPCMultistepScheduler', {**SD, "solver_order": 3, "steps_offset": 1}, 12, {}),
+    ('unipc-exponential', 'unipc', 'UniPCMultistepScheduler', {**SD, "use_exponential_sigmas": True}, 10, {}),
+    ('unipc-beta-sigma-min', 'unipc', 'UniPCMultistepScheduler',
+     {**SD, "use_beta_sigmas": True, "final_sigmas_type": "sigma_min"}, 10, {}),
     ('lcm-onestep', 'lcm', 'LCMScheduler', {**SD, "prediction_type": "epsilon"}, 1,
      {'seed': 0, 'noScale': True, 'diffusers': (18.7097, 0.0244)}),
     ('lcm-multistep', 'lcm', 'LCMScheduler', {**SD, "prediction_type": "epsilon"}, 10,
@@ -217,7 +236,13 @@ def main():
                       ('scaled_linear_zero_snr', {**SD, "rescale_betas_zero_snr": True})]:
         s = classes['DDIMScheduler'](**cfg)
         tables[name] = {'config': cfg, 'alphasCumprod': f32(s.alphas_cumprod)}
-    doc = {'diffusersCommit': commit, 'torch': torch.__version__, 'shape': list(SHAPE), 'tables': tables, 'cases': out}
+    # use_beta_sigmas spaces sigmas by scipy.stats.beta.ppf(q, 0.6, 0.6); Darkroom computes it itself.
+    qs = [0.0, 1e-12, 1e-9, 1e-6, 1e-4, 0.001, 0.01, 0.05, 0.1, 0.2, 0.25, 1 / 3, 0.4, 0.5, 0.6, 2 / 3, 0.75, 0.8, 0.9,
+          0.95, 0.99, 0.999, 0.9999, 1 - 1e-6, 1 - 1e-9, 1.0]
+    beta_ppf = {'a': 0.6, 'b': 0.6, 'q': qs, 'x': [float(scipy.stats.beta.ppf(q, 0.6, 0.6)) for q in qs],
+                'scipy': scipy.__version__}
+    doc = {'diffusersCommit': commit, 'torch': torch.__version__, 'shape': list(SHAPE), 'tables': tables,
+           'betaPpf': beta_ppf, 'cases': out}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.path.join(root, 'test', 'engine', 'fixtures', 'schedulers', 'diffusers-scenarios.json')
     with open(path, 'w') as f:

@@ -15,10 +15,10 @@
  * The class below also carries the schedule for the SDE variant (dpmpp-2m-sde.ts).
  */
 import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, stepCount, assertSameLength } from './config.ts';
+import { ConfigReader, assertSameLength, checkCustomTimesteps } from './config.ts';
 import { dataPrediction } from './prediction.ts';
-import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
-import { multistepTimesteps, roundHalfEven } from './spacing.ts';
+import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
+import { linspace, multistepTimesteps, roundHalfEven } from './spacing.ts';
 
 export interface DpmOptions {
   /** Force use_karras_sigmas on (the "_karras" scheduler names); otherwise the config decides. */
@@ -38,7 +38,8 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
-  private readonly useKarras: boolean;
+  private readonly sigmaSpacing: SigmaSpacing | null;
+  private readonly useLuLambdas: boolean;
   private readonly roundKarrasTimesteps: boolean;
   private readonly lowerOrderFinal: boolean;
   private readonly eulerAtFinal: boolean;
@@ -56,7 +57,8 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
-    this.useKarras = options.karras === true || c.bool('use_karras_sigmas', false);
+    this.sigmaSpacing = readSigmaSpacing(c, options.karras === true);
+    this.useLuLambdas = c.bool('use_lu_lambdas', false);
     // diffusers rounds Karras timesteps to integers unless beta_schedule is the cosine one (then int64 truncates).
     this.roundKarrasTimesteps = training.betaSchedule !== 'squaredcos_cap_v2';
     this.solverType = c.choice('solver_type', ['midpoint', 'heun'], 'midpoint');
@@ -68,7 +70,7 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     if (c.value('variance_type') !== undefined) {
       throw new Error(`${owner}: variance_type ${JSON.stringify(c.value('variance_type'))} (learned variance) is not supported`);
     }
-    c.rejectTrue('thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas', 'use_dynamic_shifting');
+    c.rejectTrue('thresholding', 'use_flow_sigmas', 'use_dynamic_shifting');
   }
 
   get timesteps(): readonly number[] {
@@ -76,25 +78,42 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   }
 
   setTimesteps(steps: number | CustomTimesteps): void {
-    const numInferenceSteps = stepCount(steps, this.owner);
     const T = this.numTrainTimesteps;
     const trainSigmas = this.train.sigmas;
+    const custom = typeof steps === 'number' ? null : this.customTimesteps(steps);
+    const numInferenceSteps = custom ? custom.length : (steps as number);
     // lambda_min_clipped drops the noisiest timesteps whose half-log-SNR is below it.
     let clipped = 0;
     for (const a of this.train.alphasCumprod) {
       if (0.5 * Math.log(a) - 0.5 * Math.log(1 - a) < this.lambdaMinClipped) clipped++;
     }
-    let ts = multistepTimesteps(this.spacing, T, T - clipped, numInferenceSteps, this.stepsOffset);
+    let ts = custom ?? multistepTimesteps(this.spacing, T, T - clipped, numInferenceSteps, this.stepsOffset);
     let sig: number[];
-    if (this.useKarras) {
+    // diffusers rounds the Karras and Lu timesteps (truncates them on the cosine schedule) and truncates the others.
+    const round = this.roundKarrasTimesteps ? roundHalfEven : Math.trunc;
+    if (this.sigmaSpacing === 'karras') {
       sig = karrasSigmas(trainSigmas[0]!, trainSigmas[T - 1]!, numInferenceSteps);
-      const round = this.roundKarrasTimesteps ? roundHalfEven : Math.trunc;
       ts = sig.map((s) => round(sigmaToT(s, this.train.logSigmas)));
+    } else if (this.useLuLambdas) {
+      // Lu et al.'s schedule: evenly spaced in log-sigma between the table's ends (diffusers' _convert_to_lu, rho 1).
+      const logs = this.train.logSigmas;
+      sig = linspace(logs[T - 1]!, logs[0]!, numInferenceSteps).map(Math.exp);
+      ts = sig.map((s) => round(sigmaToT(s, logs)));
+    } else if (this.sigmaSpacing) {
+      sig = spacedSigmas(this.sigmaSpacing, trainSigmas[0]!, trainSigmas[T - 1]!, numInferenceSteps);
+      ts = sig.map((s) => Math.trunc(sigmaToT(s, this.train.logSigmas)));
     } else {
       sig = ts.map((t) => interpOnGrid(t, trainSigmas));
     }
     this.schedule.set(ts, [...sig, this.finalSigmasZero ? 0 : trainSigmas[0]!]);
     this.resetRun();
+  }
+
+  /** diffusers' set_timesteps(timesteps=): integer training timesteps, refused where diffusers refuses them. */
+  private customTimesteps(steps: CustomTimesteps): number[] {
+    if (this.sigmaSpacing) throw new Error(`${this.owner}: custom timesteps cannot be combined with use_${this.sigmaSpacing}_sigmas`);
+    if (this.useLuLambdas) throw new Error(`${this.owner}: custom timesteps cannot be combined with use_lu_lambdas`);
+    return checkCustomTimesteps(steps.timesteps, this.numTrainTimesteps, this.owner);
   }
 
   setBeginIndex(index: number): void {

@@ -6,13 +6,14 @@
  * (the variance-preserving point of the same noise level) and the step is
  *   d = (x - x0_pred) / sigma,   x_next = x + d * (sigma_next - sigma).
  * Sigmas come from the training table interpolated at the (possibly fractional) timesteps, or from the Karras
- * schedule (use_karras_sigmas) whose timesteps are then found by log-sigma interpolation. The last sigma is 0
+ * schedule (use_karras_sigmas), or spaced evenly in log-sigma (use_exponential_sigmas) or by beta(0.6, 0.6) quantiles
+ * (use_beta_sigmas), whose timesteps are then found by log-sigma interpolation; or custom training timesteps. The last sigma is 0
  * (final_sigmas_type "zero") or the smallest training sigma ("sigma_min").
  */
 import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, stepCount, assertSameLength } from './config.ts';
+import { ConfigReader, assertSameLength, checkCustomTimesteps } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
-import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { SigmaSchedule, interpOnGrid, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { linspace, spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'EulerDiscreteScheduler';
@@ -27,7 +28,7 @@ export class EulerScheduler implements Scheduler {
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
   private readonly interpolation: 'linear' | 'log_linear';
-  private readonly useKarras: boolean;
+  private readonly sigmaSpacing: SigmaSpacing | null;
   private readonly sigmaMin: number | null;
   private readonly sigmaMax: number | null;
   private readonly continuousTimesteps: boolean;
@@ -42,14 +43,13 @@ export class EulerScheduler implements Scheduler {
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
     this.interpolation = c.choice('interpolation_type', ['linear', 'log_linear'], 'linear');
-    this.useKarras = c.bool('use_karras_sigmas', false);
+    this.sigmaSpacing = readSigmaSpacing(c);
     this.sigmaMin = c.optionalNumber('sigma_min');
     this.sigmaMax = c.optionalNumber('sigma_max');
     // "continuous" timesteps (0.25 * log sigma) are what diffusers uses for continuous-time v models.
     const timestepType = c.choice('timestep_type', ['discrete', 'continuous'], 'discrete');
     this.continuousTimesteps = timestepType === 'continuous' && this.prediction === 'v_prediction';
     this.finalSigma = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero' ? 0 : this.train.sigmas[0]!;
-    c.rejectTrue('use_exponential_sigmas', 'use_beta_sigmas');
     // Before setTimesteps diffusers holds the whole training table (it sets initNoiseSigma).
     this.schedule.preset([], [...this.train.sigmas].reverse().concat(0));
   }
@@ -63,9 +63,10 @@ export class EulerScheduler implements Scheduler {
   }
 
   setTimesteps(steps: number | CustomTimesteps): void {
-    const numInferenceSteps = stepCount(steps, OWNER);
+    const custom = typeof steps === 'number' ? null : this.customTimesteps(steps);
+    const numInferenceSteps = custom ? custom.length : (steps as number);
     const trainSigmas = this.train.sigmas;
-    let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
+    let ts = custom ?? spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
     let sig: number[];
     if (this.interpolation === 'linear') {
       sig = ts.map((t) => interpOnGrid(t, trainSigmas));
@@ -75,12 +76,19 @@ export class EulerScheduler implements Scheduler {
       const lo = Math.log(trainSigmas[0]!);
       sig = linspace(hi, lo, numInferenceSteps + 1).map(Math.exp);
     }
-    if (this.useKarras) {
-      sig = karrasSigmas(this.sigmaMin ?? sig[sig.length - 1]!, this.sigmaMax ?? sig[0]!, numInferenceSteps);
+    if (this.sigmaSpacing) {
+      sig = spacedSigmas(this.sigmaSpacing, this.sigmaMin ?? sig[sig.length - 1]!, this.sigmaMax ?? sig[0]!, numInferenceSteps);
       ts = sig.map((s) => sigmaToT(s, this.train.logSigmas));
     }
     const timesteps = this.continuousTimesteps ? sig.map((s) => Math.fround(0.25 * Math.log(s))) : ts.map(Math.fround);
     this.schedule.set(timesteps, [...sig, this.finalSigma]);
+  }
+
+  /** diffusers' set_timesteps(timesteps=): the sigmas of those training timesteps, refused where diffusers refuses them. */
+  private customTimesteps(steps: CustomTimesteps): number[] {
+    if (this.sigmaSpacing) throw new Error(`${OWNER}: custom timesteps cannot be combined with use_${this.sigmaSpacing}_sigmas`);
+    if (this.continuousTimesteps) throw new Error(`${OWNER}: custom timesteps cannot be combined with continuous timesteps (timestep_type "continuous")`);
+    return checkCustomTimesteps(steps.timesteps, this.numTrainTimesteps, OWNER);
   }
 
   setBeginIndex(index: number): void {

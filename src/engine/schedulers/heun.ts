@@ -9,9 +9,9 @@
  * `order` is 2: a pipeline starting image-to-image at logical step k passes setBeginIndex(2k).
  */
 import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
-import { ConfigReader, stepCount, assertBeginIndex, assertSameLength } from './config.ts';
+import { ConfigReader, assertBeginIndex, assertSameLength, checkCustomTimesteps } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
-import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { SigmaSchedule, interpOnGrid, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'HeunDiscreteScheduler';
@@ -28,7 +28,7 @@ export class HeunScheduler implements Scheduler {
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
-  private readonly useKarras: boolean;
+  private readonly sigmaSpacing: SigmaSpacing | null;
   private readonly clipSample: boolean;
   private readonly clipRange: number;
 
@@ -41,10 +41,9 @@ export class HeunScheduler implements Scheduler {
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
-    this.useKarras = c.bool('use_karras_sigmas', false);
+    this.sigmaSpacing = readSigmaSpacing(c);
     this.clipSample = c.bool('clip_sample', false);
     this.clipRange = c.number('clip_sample_range', 1);
-    c.rejectTrue('use_exponential_sigmas', 'use_beta_sigmas');
     // diffusers' __init__ runs set_timesteps(num_train_timesteps); only initNoiseSigma depends on it.
     const { timesteps, sigmas } = this.tables(this.numTrainTimesteps);
     this.schedule.preset(timesteps, sigmas);
@@ -59,8 +58,7 @@ export class HeunScheduler implements Scheduler {
   }
 
   setTimesteps(steps: number | CustomTimesteps): void {
-    const numInferenceSteps = stepCount(steps, OWNER);
-    const { timesteps, sigmas } = this.tables(numInferenceSteps);
+    const { timesteps, sigmas } = this.tables(typeof steps === 'number' ? steps : this.customTimesteps(steps));
     this.schedule.set(timesteps, sigmas);
     this.resetRun();
   }
@@ -114,12 +112,22 @@ export class HeunScheduler implements Scheduler {
     return this.schedule.addNoise(original, noise, timestep);
   }
 
-  /** Timesteps and sigmas for n logical steps, every entry after the first doubled (see the file comment). */
-  private tables(n: number): { timesteps: number[]; sigmas: number[] } {
-    let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset, false);
+  /** diffusers' set_timesteps(timesteps=), refused where diffusers refuses it. */
+  private customTimesteps(steps: CustomTimesteps): number[] {
+    if (this.sigmaSpacing) throw new Error(`${OWNER}: custom timesteps cannot be combined with use_${this.sigmaSpacing}_sigmas`);
+    return checkCustomTimesteps(steps.timesteps, this.numTrainTimesteps, OWNER);
+  }
+
+  /**
+   * Timesteps and sigmas for n logical steps (or the given custom timesteps), every entry after the first doubled
+   * (see the file comment).
+   */
+  private tables(steps: number | number[]): { timesteps: number[]; sigmas: number[] } {
+    const n = typeof steps === 'number' ? steps : steps.length;
+    let ts = typeof steps === 'number' ? spacedTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset, false) : steps;
     let sig = ts.map((t) => interpOnGrid(t, this.train.sigmas));
-    if (this.useKarras) {
-      sig = karrasSigmas(sig[sig.length - 1]!, sig[0]!, n);
+    if (this.sigmaSpacing) {
+      sig = spacedSigmas(this.sigmaSpacing, sig[sig.length - 1]!, sig[0]!, n);
       ts = sig.map((s) => sigmaToT(s, this.train.logSigmas));
     }
     const all = [...sig, 0];

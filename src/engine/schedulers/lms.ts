@@ -15,7 +15,7 @@
 import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
 import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { predictX0Ve } from './prediction.ts';
-import { SigmaSchedule, interpOnGrid, karrasSigmas, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { SigmaSchedule, interpOnGrid, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'LMSDiscreteScheduler';
@@ -62,7 +62,7 @@ export class LmsScheduler implements Scheduler {
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
-  private readonly useKarras: boolean;
+  private readonly sigmaSpacing: SigmaSpacing | null;
 
   constructor(config: SchedulerConfig) {
     const c = new ConfigReader(config, OWNER);
@@ -72,8 +72,7 @@ export class LmsScheduler implements Scheduler {
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
-    this.useKarras = c.bool('use_karras_sigmas', false);
-    c.rejectTrue('use_exponential_sigmas', 'use_beta_sigmas');
+    this.sigmaSpacing = readSigmaSpacing(c);
     this.schedule.preset([], [...this.train.sigmas].reverse().concat(0));
   }
 
@@ -89,9 +88,9 @@ export class LmsScheduler implements Scheduler {
     const numInferenceSteps = stepCount(steps, OWNER);
     let ts = spacedTimesteps(this.spacing, this.numTrainTimesteps, numInferenceSteps, this.stepsOffset, false);
     let sig = ts.map((t) => interpOnGrid(t, this.train.sigmas));
-    if (this.useKarras) {
-      // LMS's own Karras conversion ignores config sigma_min/sigma_max.
-      sig = karrasSigmas(sig[sig.length - 1]!, sig[0]!, numInferenceSteps);
+    if (this.sigmaSpacing) {
+      // LMS's own conversions ignore config sigma_min/sigma_max.
+      sig = spacedSigmas(this.sigmaSpacing, sig[sig.length - 1]!, sig[0]!, numInferenceSteps);
       ts = sig.map((s) => sigmaToT(s, this.train.logSigmas));
     }
     this.schedule.set(ts.map(Math.fround), [...sig, 0]);

@@ -6,7 +6,8 @@
 import type { TimestepSpacing } from './types.ts';
 import { alphasCumprod, clampTerminalAlphaBar, makeBetas } from './betas.ts';
 import type { TrainingScheduleOptions } from './types.ts';
-import { assertNoiseLength, notReady } from './config.ts';
+import { assertNoiseLength, notReady, type ConfigReader } from './config.ts';
+import { betaPpf } from './beta-distribution.ts';
 import { linspace } from './spacing.ts';
 import { StepIndex } from './step-index.ts';
 
@@ -72,6 +73,42 @@ export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number, rho 
   const maxInv = sigmaMax ** (1 / rho);
   const ramp = linspace(0, 1, n);
   return ramp.map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
+}
+
+/**
+ * How n inference sigmas are spread between the ends of the range (diffusers' use_karras_sigmas,
+ * use_exponential_sigmas, use_beta_sigmas); timesteps are then found from the sigmas.
+ */
+export type SigmaSpacing = 'karras' | 'exponential' | 'beta';
+
+/**
+ * The config's sigma spacing, null when none is set. diffusers refuses more than one; a "_karras" scheduler name
+ * (forceKarras) chooses Karras whatever the config says.
+ */
+export function readSigmaSpacing(c: ConfigReader, forceKarras = false): SigmaSpacing | null {
+  const on = (['karras', 'exponential', 'beta'] as const).filter((k) => c.bool(`use_${k}_sigmas`, false));
+  if (forceKarras) return 'karras';
+  if (on.length > 1) {
+    throw new Error(`${c.owner}: only one of use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas can be true`);
+  }
+  return on[0] ?? null;
+}
+
+/** diffusers' use_beta_sigmas: the beta(0.6, 0.6) distribution's quantiles, as its _convert_to_beta defaults. */
+const BETA_SIGMAS_ALPHA = 0.6;
+const BETA_SIGMAS_BETA = 0.6;
+
+/** n sigmas from sigmaMax down to sigmaMin, spread as `spacing` says (diffusers' _convert_to_<spacing>). */
+export function spacedSigmas(spacing: SigmaSpacing, sigmaMin: number, sigmaMax: number, n: number): number[] {
+  switch (spacing) {
+    case 'karras':
+      return karrasSigmas(sigmaMin, sigmaMax, n);
+    case 'exponential':
+      // k-diffusion's get_sigmas_exponential: evenly spaced in log-sigma.
+      return linspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp);
+    case 'beta':
+      return linspace(0, 1, n).map((r) => sigmaMin + betaPpf(1 - r, BETA_SIGMAS_ALPHA, BETA_SIGMAS_BETA) * (sigmaMax - sigmaMin));
+  }
 }
 
 /** The variance-preserving pair (alpha_t, s_t) of a sigma: alpha = 1/sqrt(sigma^2+1), s = sigma*alpha. */

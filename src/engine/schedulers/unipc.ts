@@ -17,7 +17,7 @@
 import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
 import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { dataPrediction } from './prediction.ts';
-import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, sigmaToT, trainingSigmas, type TrainingSigmas } from './sigmas.ts';
+import { SigmaSchedule, interpOnGrid, levelsOf, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { multistepTimesteps, roundHalfEven } from './spacing.ts';
 
 const OWNER = 'UniPCMultistepScheduler';
@@ -42,7 +42,7 @@ export class UniPcScheduler implements Scheduler {
   private readonly prediction: PredictionType;
   private readonly spacing: TimestepSpacing;
   private readonly stepsOffset: number;
-  private readonly useKarras: boolean;
+  private readonly sigmaSpacing: SigmaSpacing | null;
   private readonly sigmaMin: number | null;
   private readonly sigmaMax: number | null;
   private readonly finalSigmasZero: boolean;
@@ -58,7 +58,7 @@ export class UniPcScheduler implements Scheduler {
     this.prediction = c.prediction();
     this.spacing = c.spacing('linspace');
     this.stepsOffset = c.integer('steps_offset', 0);
-    this.useKarras = options.karras === true || c.bool('use_karras_sigmas', false);
+    this.sigmaSpacing = readSigmaSpacing(c, options.karras === true);
     this.sigmaMin = c.optionalNumber('sigma_min');
     this.sigmaMax = c.optionalNumber('sigma_max');
     this.finalSigmasZero = c.choice('final_sigmas_type', ['zero', 'sigma_min'], 'zero') === 'zero';
@@ -69,7 +69,7 @@ export class UniPcScheduler implements Scheduler {
       throw new Error(`${OWNER}: solver_order ${String(c.value('solver_order'))} is not supported by Darkroom (supported: ${SOLVER_ORDER})`);
     }
     if (!c.bool('predict_x0', true)) throw new Error(`${OWNER}: predict_x0=false is not supported by Darkroom`);
-    c.rejectTrue('thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting');
+    c.rejectTrue('thresholding', 'use_flow_sigmas', 'use_dynamic_shifting');
   }
 
   get timesteps(): readonly number[] {
@@ -83,9 +83,11 @@ export class UniPcScheduler implements Scheduler {
     let ts = multistepTimesteps(this.spacing, T, T, numInferenceSteps, this.stepsOffset);
     let sig: number[];
     let last: number;
-    if (this.useKarras) {
-      sig = karrasSigmas(this.sigmaMin ?? trainSigmas[0]!, this.sigmaMax ?? trainSigmas[T - 1]!, numInferenceSteps);
-      ts = sig.map((s) => roundHalfEven(sigmaToT(s, this.train.logSigmas)));
+    if (this.sigmaSpacing) {
+      sig = spacedSigmas(this.sigmaSpacing, this.sigmaMin ?? trainSigmas[0]!, this.sigmaMax ?? trainSigmas[T - 1]!, numInferenceSteps);
+      // diffusers rounds the Karras timesteps and truncates the others (to int64).
+      const round = this.sigmaSpacing === 'karras' ? roundHalfEven : Math.trunc;
+      ts = sig.map((s) => round(sigmaToT(s, this.train.logSigmas)));
       last = this.finalSigmasZero ? 0 : sig[sig.length - 1]!;
     } else {
       sig = ts.map((t) => interpOnGrid(t, trainSigmas));

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createScheduler, type SchedulerName } from '../../../src/engine/schedulers/index.ts';
 import type { SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
 import { TorchCpuGenerator } from '../../../src/engine/noise/torch-cpu.ts';
+import { betaPpf } from '../../../src/engine/schedulers/beta-distribution.ts';
 
 interface Case {
   id: string;
@@ -33,7 +34,7 @@ interface Case {
 
 const fixture = JSON.parse(
   readFileSync(new URL('../fixtures/schedulers/diffusers-scenarios.json', import.meta.url), 'utf8'),
-) as { diffusersCommit: string; cases: Case[] };
+) as { diffusersCommit: string; cases: Case[]; betaPpf: { a: number; b: number; q: number[]; x: number[]; scipy: string } };
 
 const N = 768;
 
@@ -86,11 +87,6 @@ const REFUSED: Record<string, string> = {
   'ddim-threshold': 'thresholding',
   'ddpm-threshold': 'thresholding',
   'dpm-threshold': 'thresholding',
-  'euler-custom-timesteps': 'custom timesteps',
-  'dpm-custom-timesteps': 'custom timesteps',
-  'euler-exponential': 'use_exponential_sigmas',
-  'dpm-exponential': 'use_exponential_sigmas',
-  'dpm-lu-v': 'use_lu_lambdas',
   'unipc-order3-sd': 'solver_order',
 };
 
@@ -125,3 +121,11 @@ for (const c of fixture.cases) {
     }
   });
 }
+
+test(`use_beta_sigmas' quantiles: betaPpf agrees with scipy ${fixture.betaPpf.scipy}'s beta.ppf`, () => {
+  const { a, b, q, x } = fixture.betaPpf;
+  q.forEach((qi, i) => {
+    const ours = betaPpf(qi, a, b);
+    assert.ok(Math.abs(ours - x[i]!) <= 1e-12 * x[i]!, `ppf(${qi}): ${ours} vs scipy ${x[i]}`);
+  });
+});

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createScheduler, type SchedulerName } from '../../../src/engine/schedulers/index.ts';
-import type { Scheduler, SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
+import type { CustomTimesteps, Scheduler, SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
 import { alphasCumprod, betasForAlphaBar, makeBetas, rescaleZeroTerminalSnr } from '../../../src/engine/schedulers/betas.ts';
 import { arange, linspace, roundHalfEven } from '../../../src/engine/schedulers/spacing.ts';
 import { sigmaToT } from '../../../src/engine/schedulers/sigmas.ts';
@@ -17,7 +17,7 @@ import { SD15, SD15_AC, SD15_SIGMAS, refAlphasCumprod, refKarras, sigmaAt, times
 const SDXL: SchedulerConfig = { ...SD15, timestep_spacing: 'leading', interpolation_type: 'linear', use_karras_sigmas: false };
 const TURBO: SchedulerConfig = { ...SD15, timestep_spacing: 'trailing' };
 
-function make(name: SchedulerName, config: SchedulerConfig, steps: number): Scheduler {
+function make(name: SchedulerName, config: SchedulerConfig, steps: number | CustomTimesteps): Scheduler {
   const s = createScheduler(name, config);
   s.setTimesteps(steps);
   return s;
@@ -287,7 +287,12 @@ test('bad config values are refused with the key named', () => {
   assert.throws(() => createScheduler('euler_a', { ...SD15, prediction_type: 'sample' }), /prediction_type "sample"/);
   assert.throws(() => createScheduler('pndm', { ...SD15, prediction_type: 'sample' }), /prediction_type "sample"/);
   assert.throws(() => createScheduler('ddim', { ...SD15, thresholding: true }), /thresholding/);
-  assert.throws(() => createScheduler('dpmpp_2m', { ...SD15, use_lu_lambdas: true }), /use_lu_lambdas/);
+  assert.throws(() => createScheduler('dpmpp_2m', { ...SD15, use_flow_sigmas: true }), /use_flow_sigmas/);
+  assert.throws(() => createScheduler('euler', { ...SD15, use_karras_sigmas: true, use_beta_sigmas: true }), /only one of use_karras_sigmas/);
+  assert.throws(() => make('heun', { ...SD15, use_exponential_sigmas: true }, { timesteps: [999, 500, 1] }), /custom timesteps cannot be combined with use_exponential_sigmas/);
+  assert.throws(() => make('dpmpp_2m', { ...SD15, use_lu_lambdas: true }, { timesteps: [999, 500, 1] }), /custom timesteps cannot be combined with use_lu_lambdas/);
+  assert.throws(() => make('euler', SD15, { timesteps: [500, 999] }), /descending/);
+  assert.throws(() => make('lms', SD15, { timesteps: [999, 500, 1] }), /custom timesteps are not supported/);
   assert.throws(() => make('euler', SD15, 0), /numInferenceSteps/);
   assert.throws(() => make('ddim', SD15, 1001), /numInferenceSteps/);
   assert.throws(() => make('pndm', { ...SD15, skip_prk_steps: false }, 3), /PRK/);
