@@ -162,14 +162,21 @@ export function chwToRgb(chw: Float32Array, width: number, height: number): Buff
   checkSize(width, height);
   const n = width * height;
   if (chw.length !== 3 * n) throw new RangeError(`image tensor has ${chw.length} values, expected 3x${width}x${height} = ${3 * n}`);
-  const out = Buffer.alloc(3 * n);
-  for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < n; i++) {
-      const v = Math.floor(((chw[c * n + i]! + 1) / 2) * 255 + 0.5);
-      out[3 * i + c] = v > 255 ? 255 : v >= 0 ? v : 0; // NaN fails both tests → 0
-    }
+  // Pixel by pixel, so the output is written in order (a plane at a time strided it 3 bytes apart);
+  // every byte is written, so the buffer need not be zeroed.
+  const out = Buffer.allocUnsafe(3 * n);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    out[j] = toByte(chw[i]!);
+    out[j + 1] = toByte(chw[n + i]!);
+    out[j + 2] = toByte(chw[2 * n + i]!);
   }
   return out;
+}
+
+function toByte(x: number): number {
+  const v = ((x + 1) / 2) * 255 + 0.5;
+  // Below 256 and not negative, `| 0` is Math.floor; NaN fails both tests → 0.
+  return v >= 256 ? 255 : v >= 0 ? v | 0 : 0;
 }
 
 /** Interleaved RGB bytes → CHW in [-1, 1]. */
