@@ -59,13 +59,12 @@ export function markOutputDeleted(ex: Executor, userId: string, id: string, at: 
  */
 export async function nextOutputTimes(ex: Executor, userId: string, n: number): Promise<string[]> {
   await lockUser(ex, userId);
-  const row = await ex
-    .selectFrom('generation_outputs')
-    .select((eb) => [eb.fn.max('created_at').as('c'), eb.fn.max('updated_at').as('u')])
-    .where('user_id', '=', userId)
-    .executeTakeFirst();
+  // One max() per query: each is then one step down its (user_id, ...) index; both in one query,
+  // SQLite scans every output of the user.
+  const latestOf = async (column: 'created_at' | 'updated_at') =>
+    (await ex.selectFrom('generation_outputs').select((eb) => eb.fn.max(column).as('t')).where('user_id', '=', userId).executeTakeFirst())?.t;
   let t = timestamp();
-  for (const latest of [row?.c, row?.u]) if (latest && latest >= t) t = nextMicrosecond(latest);
+  for (const latest of [await latestOf('created_at'), await latestOf('updated_at')]) if (latest && latest >= t) t = nextMicrosecond(latest);
   const out: string[] = [];
   for (let i = 0; i < n; i++, t = nextMicrosecond(t)) out.push(t);
   return out;

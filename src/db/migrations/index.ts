@@ -9,6 +9,7 @@ import * as m0006 from './0006_engine_request.ts';
 import * as m0007 from './0007_output_deletion.ts';
 import * as m0008 from './0008_variations.ts';
 import * as m0009 from './0009_output_nsfw.ts';
+import * as m0010 from './0010_outputs_user_updated.ts';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -20,4 +21,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007_output_deletion': m0007,
   '0008_variations': m0008,
   '0009_output_nsfw': m0009,
+  '0010_outputs_user_updated': m0010,
 };
