@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# The GPU benchmark: Darkroom's bench on the CUDA (and WebGPU) provider and the PyTorch reference of
-# the same architecture, on the same machine, then one table with the ratios.
+# The GPU benchmark: Darkroom's bench on the CUDA (and WebGPU) provider, the server under concurrent
+# requests, and the PyTorch reference of the same architecture, on the same machine, then one table
+# with the ratios.
 #
 # On the lent GPU machine (see docs/benchmarks.md and ../shared/gpu/README.md), from the repository
-# root, each stage in its own device call (a call may run 10 minutes):
-#   bash .gpu/unpack.sh && source /root/gpu-stash/env.sh && bash tools/bench/gpu.sh <stage> [shape]
-# On any machine with an NVIDIA GPU, node, the CUDA provider and a python with torch:
-#   bash tools/bench/gpu.sh all sd15
+# root, after the unpack calls, the whole measurement is one device call (at most 8 minutes):
+#   bash .gpu/unpack.sh && source /root/gpu-stash/env.sh && bash tools/bench/gpu.sh all sd15
+# `all` runs $STAGES (default: build darkroom serve torch torch-compile combine), each under its own
+# time limit (LIMIT_<STAGE> seconds, defaults below, 465 s in all), and copies each stage's reports to
+# $OUT as soon as that stage ends, so a stage that runs long loses nothing of those before it;
+# stages-<shape>.txt says how each stage ended and how long it took. One stage alone:
+#   bash tools/bench/gpu.sh <stage> [shape]
 #
 # Stages:
 #   build            build (or reuse) the shape's fp16 model under $MODELS
-#   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default ort-all,fused,fused-fixed,ort-cached)
+#   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default fused: the
+#                    CUDA default); images per UNet call up to 16 (above 8, requests joined by the
+#                    worker's batching: tools/bench/batched.ts)
+#   serve            the server itself (tools/bench/serve.ts): $CONCURRENCY (16) create requests at
+#                    once with DARKROOM_BATCH_MAX=$CONCURRENCY, against one request alone
 #   convert          the engine's float16 conversion of a float32 build (what a float32 export gets on
 #                    CUDA by default): set fused-fp16, reported as converted-*.json beside the fp16 build's fused
 #   webgpu           darkroom bench on WebGPU (ort-all, nhwc); needs the Vulkan loader
 #   torch            the PyTorch reference, eager ($TORCH_MODES, default eager)
-#   torch-compile    the PyTorch reference with torch.compile (default and reduce-overhead), fewer shapes
+#   torch-compile    the PyTorch reference with torch.compile ($COMPILE_MODES, default reduce-overhead),
+#                    batches 2 and 16 only (about 90 s of compiling each)
 #   combine          $OUT/summary-<shape>.md from every report of the shape in $OUT
-#   all              everything above, in order
+#   all              $STAGES in order, each under its limit
 # Environment: RESULTS (where reports accumulate across calls; default /root/bench-results when /root is
 # writable, else ./bench-results), OUT (each stage's new files are also copied there: the device call's
 # $OUT, which is emptied before every call), MODELS (default /root/bench-models), PYTHON (default python3), BATCHES (UNet batch sizes, default 1,2,4,8,16),
-# IMAGES (images per request, default 1,4,8,16), RUNS (default 10); PROVIDER (cuda), DEVICE (torch's,
+# IMAGES (images per UNet call, default 1,4,8,16), RUNS (default 10); PROVIDER (cuda), DEVICE (torch's,
 # cuda) and DTYPE (fp16) exist for a dry run on CPU: PROVIDER=cpu DEVICE=cpu DTYPE=fp32 ... all mini.
 set -euo pipefail
 stage=${1:-all}
@@ -51,10 +60,15 @@ run_stage() {
       darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models"
       ;;
     darkroom)
-      IFS=, read -ra opts <<< "${3:-${OPTS:-ort-all,fused,fused-fixed,ort-cached}}"
+      IFS=, read -ra opts <<< "${3:-${OPTS:-fused}}"
       for o in "${opts[@]}"; do
         darkroom bench "${common[@]}" --providers "$provider" --opt "$o" --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
       done
+      ;;
+    serve)
+      model_dir=$(darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models" | tail -n 1)
+      node --import tsx tools/bench/serve.ts --model "$model_dir" --provider "$provider" --concurrency "${CONCURRENCY:-16}" \
+        --batch-max "${CONCURRENCY:-16}" --rounds "${SERVE_ROUNDS:-2}" --size "${SIZE:-512}" --json "$out/serve-$shape-$provider.json" | tee "$out/serve-$shape-$provider.txt"
       ;;
     convert)
       darkroom bench --build-only --shape "$shape" --dtype fp32 --models-dir "$models"
@@ -72,30 +86,60 @@ run_stage() {
     torch-compile)
       darkroom bench --print-config --shape "$shape" > "$out/config-$shape.json"
       "$python" tools/bench/torch_reference.py --config "$out/config-$shape.json" --device "$device" --dtype "$dtype" \
-        --modes compile,compile-reduce-overhead --batches "${COMPILE_BATCHES:-2,16}" --images "${COMPILE_IMAGES:-1,8}" --runs "$runs" \
+        --modes "${COMPILE_MODES:-compile-reduce-overhead}" --batches "${COMPILE_BATCHES:-2,16}" --images "${COMPILE_IMAGES:-1,8}" --runs "$runs" \
         --json "$out/torch-$shape-compile.json" > /dev/null
       ;;
     combine)
       shopt -s nullglob
       files=("$out"/darkroom-"$shape"-*.json "$out"/torch-"$shape"-*.json)
-      node --import tsx tools/bench/combine.ts "${files[@]}" | tee "$out/summary-$shape.md"
+      node --import tsx tools/bench/combine.ts "${files[@]}" > "$out/summary-$shape.md"
+      for f in "$out"/serve-"$shape"-*.txt; do [ -s "$f" ] && printf '\nThe server under concurrent requests (tools/bench/serve.ts)\n\n```\n%s\n```\n' "$(cat "$f")" >> "$out/summary-$shape.md"; done
+      cat "$out/summary-$shape.md"
       ;;
     *)
-      echo "gpu.sh: unknown stage $1 (build, darkroom, convert, webgpu, torch, torch-compile, combine, all)" >&2
+      echo "gpu.sh: unknown stage $1 (build, darkroom, serve, convert, webgpu, torch, torch-compile, combine, all)" >&2
       exit 2
       ;;
   esac
 }
 
-stamp=$(mktemp)
+# Seconds each stage may take in `all`: together under the 8 minutes of one device call.
+limit_of() {
+  case "$1" in
+    build) echo "${LIMIT_BUILD:-45}" ;;
+    darkroom) echo "${LIMIT_DARKROOM:-120}" ;;
+    serve) echo "${LIMIT_SERVE:-60}" ;;
+    torch) echo "${LIMIT_TORCH:-50}" ;;
+    torch-compile) echo "${LIMIT_TORCH_COMPILE:-175}" ;;
+    combine) echo "${LIMIT_COMBINE:-15}" ;;
+    *) echo "${LIMIT_OTHER:-120}" ;;
+  esac
+}
+
+# What was written since $1 (a stamp file), also under $OUT (the files a device call brings back).
+copy_new() {
+  if [ -n "${OUT:-}" ] && [ "$(cd "$OUT" && pwd)" != "$(cd "$out" && pwd)" ]; then
+    find "$out" -maxdepth 1 -type f -newer "$1" -exec cp {} "$OUT"/ \;
+  fi
+}
+
 [ -n "${OUT:-}" ] && mkdir -p "$OUT"
 if [ "$stage" = all ]; then
-  for s in build darkroom convert torch torch-compile webgpu combine; do run_stage "$s" "$shape"; done
+  echo "gpu.sh all $shape, $(date -u +%FT%TZ)" >> "$out/stages-$shape.txt"
+  for s in ${STAGES:-build darkroom serve torch torch-compile combine}; do
+    stamp=$(mktemp)
+    limit=$(limit_of "$s")
+    t0=$(date +%s)
+    # Its own process group under timeout, so a stage past its limit is stopped with its node or python children.
+    rc=0
+    OUT='' timeout -k 10 "$limit" bash "$0" "$s" "$shape" || rc=$?
+    echo "$s: exit $rc after $(($(date +%s) - t0)) s (limit $limit s)$([ "$rc" = 124 ] && echo ', stopped at its limit')" | tee -a "$out/stages-$shape.txt"
+    copy_new "$stamp"
+    rm -f "$stamp"
+  done
 else
+  stamp=$(mktemp)
   run_stage "$stage" "$shape" "${3:-}"
+  copy_new "$stamp"
+  rm -f "$stamp"
 fi
-# What this call wrote, also under $OUT (the files a device call brings back).
-if [ -n "${OUT:-}" ] && [ "$(cd "$OUT" && pwd)" != "$(cd "$out" && pwd)" ]; then
-  find "$out" -maxdepth 1 -type f -newer "$stamp" -exec cp {} "$OUT"/ \;
-fi
-rm -f "$stamp"
