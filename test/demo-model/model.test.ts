@@ -14,11 +14,14 @@ import { COLORS, GRAMMAR, renderScene } from '../../tools/demo-model/scenes.ts';
 const engine = new Engine({ modelDirs: [SHIPPED_MODELS_DIR], provider: 'cpu' });
 after(() => engine.dispose());
 
-/** Bytes of the shipped files (the optimised and tiling twins the engine may cache there are not shipped). */
+/**
+ * Bytes of the shipped files: the twins the engine may cache there (optimised, tiling, LoRA-merged) and
+ * ONNX Runtime's optimised graphs (.ort-graphs) are not shipped.
+ */
 async function folderSize(dir: string): Promise<number> {
   let total = 0;
   for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (/\.(optimized|tiling)\.(onnx|none)$/.test(e.name)) continue;
+    if (/\.(optimized|tiling)\.(onnx|none)$/.test(e.name) || e.name === '.ort-graphs' || e.name.startsWith('model.lora-')) continue;
     const p = join(dir, e.name);
     total += e.isDirectory() ? await folderSize(p) : (await stat(p)).size;
   }
