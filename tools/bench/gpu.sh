@@ -6,8 +6,8 @@
 # On the lent GPU machine (see docs/benchmarks.md and ../shared/gpu/README.md), from the repository
 # root, after the unpack calls, the whole measurement is one device call (at most 8 minutes):
 #   bash .gpu/unpack.sh && source /root/gpu-stash/env.sh && bash tools/bench/gpu.sh all sd15
-# `all` runs $STAGES (default: build darkroom serve torch torch-compile combine), each under its own
-# time limit (LIMIT_<STAGE> seconds, defaults below, 465 s in all), and copies each stage's reports to
+# `all` runs $STAGES (default: build iobinding darkroom serve torch torch-compile combine), each under its own
+# time limit (LIMIT_<STAGE> seconds, defaults below, 475 s in all), and copies each stage's reports to
 # $OUT as soon as that stage ends, so a stage that runs long loses nothing of those before it;
 # stages-<shape>.txt says how each stage ended and how long it took. One stage alone:
 #   bash tools/bench/gpu.sh <stage> [shape]
@@ -19,6 +19,8 @@
 #                    worker's batching: tools/bench/batched.ts)
 #   serve            the server itself (tools/bench/serve.ts): $CONCURRENCY (16) create requests at
 #                    once with DARKROOM_BATCH_MAX=$CONCURRENCY, against one request alone
+#   iobinding        what onnxruntime-node's IO binding does on the provider (tools/bench/io-binding.ts):
+#                    where a 'gpu-buffer' output comes back, and whether it feeds the next run
 #   convert          the engine's float16 conversion of a float32 build (what a float32 export gets on
 #                    CUDA by default): set fused-fp16, reported as converted-*.json beside the fp16 build's fused
 #   webgpu           darkroom bench on WebGPU (ort-all, nhwc); needs the Vulkan loader
@@ -70,6 +72,10 @@ run_stage() {
       node --import tsx tools/bench/serve.ts --model "$model_dir" --provider "$provider" --concurrency "${CONCURRENCY:-16}" \
         --batch-max "${CONCURRENCY:-16}" --rounds "${SERVE_ROUNDS:-2}" --size "${SIZE:-512}" --json "$out/serve-$shape-$provider.json" | tee "$out/serve-$shape-$provider.txt"
       ;;
+    iobinding)
+      model_dir=$(darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models" | tail -n 1)
+      node --import tsx tools/bench/io-binding.ts --model "$model_dir" --provider "$provider" --json "$out/iobinding-$shape-$provider.json"
+      ;;
     convert)
       darkroom bench --build-only --shape "$shape" --dtype fp32 --models-dir "$models"
       darkroom bench --shape "$shape" --dtype fp32 --models-dir "$models" --runs "$runs" --batches "$batches" --images "$images" \
@@ -97,7 +103,7 @@ run_stage() {
       cat "$out/summary-$shape.md"
       ;;
     *)
-      echo "gpu.sh: unknown stage $1 (build, darkroom, serve, convert, webgpu, torch, torch-compile, combine, all)" >&2
+      echo "gpu.sh: unknown stage $1 (build, iobinding, darkroom, serve, convert, webgpu, torch, torch-compile, combine, all)" >&2
       exit 2
       ;;
   esac
@@ -107,10 +113,11 @@ run_stage() {
 limit_of() {
   case "$1" in
     build) echo "${LIMIT_BUILD:-45}" ;;
-    darkroom) echo "${LIMIT_DARKROOM:-120}" ;;
+    iobinding) echo "${LIMIT_IOBINDING:-20}" ;;
+    darkroom) echo "${LIMIT_DARKROOM:-115}" ;;
     serve) echo "${LIMIT_SERVE:-60}" ;;
     torch) echo "${LIMIT_TORCH:-50}" ;;
-    torch-compile) echo "${LIMIT_TORCH_COMPILE:-175}" ;;
+    torch-compile) echo "${LIMIT_TORCH_COMPILE:-170}" ;;
     combine) echo "${LIMIT_COMBINE:-15}" ;;
     *) echo "${LIMIT_OTHER:-120}" ;;
   esac
@@ -126,7 +133,7 @@ copy_new() {
 [ -n "${OUT:-}" ] && mkdir -p "$OUT"
 if [ "$stage" = all ]; then
   echo "gpu.sh all $shape, $(date -u +%FT%TZ)" >> "$out/stages-$shape.txt"
-  for s in ${STAGES:-build darkroom serve torch torch-compile combine}; do
+  for s in ${STAGES:-build iobinding darkroom serve torch torch-compile combine}; do
     stamp=$(mktemp)
     limit=$(limit_of "$s")
     t0=$(date +%s)

@@ -162,7 +162,7 @@ function tuningFor(opt: OptSet, provider: ExecutionProvider): SessionTuning | un
 const wave = (n: number, phase: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(i * 0.7071 + phase));
 
 /** Feeds for one UNet forward at `batch`, from what the session declares. */
-function unetFeeds(session: OnnxSession, batch: number, h: number, w: number): Record<string, Feed> {
+export function unetFeeds(session: OnnxSession, batch: number, h: number, w: number): Record<string, Feed> {
   const dim = (name: string, i: number, fallback: number) => {
     const d = session.input(name)?.shape[i];
     return typeof d === 'number' ? d : fallback;
