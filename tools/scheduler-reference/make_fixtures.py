@@ -168,6 +168,8 @@ CASES = [
     ('unipc-with-noise', 'unipc', 'UniPCMultistepScheduler', UNI, 10, {'start': 8, 'diffusers': (315.5757, 0.4109)}),
     ('unipc-bh1', 'unipc', 'UniPCMultistepScheduler', {**UNI, "solver_type": "bh1"}, 10, {}),
     ('unipc-order3-sd', 'unipc', 'UniPCMultistepScheduler', {**SD, "solver_order": 3, "steps_offset": 1}, 12, {}),
+    ('unipc-threshold', 'unipc', 'UniPCMultistepScheduler',
+     {**UNI, "thresholding": True, "dynamic_thresholding_ratio": 0.8, "sample_max_value": 0.7}, 10, {}),
     ('unipc-exponential', 'unipc', 'UniPCMultistepScheduler', {**SD, "use_exponential_sigmas": True}, 10, {}),
     ('unipc-beta-sigma-min', 'unipc', 'UniPCMultistepScheduler',
      {**SD, "use_beta_sigmas": True, "final_sigmas_type": "sigma_min"}, 10, {}),
@@ -175,6 +177,9 @@ CASES = [
      {'seed': 0, 'noScale': True, 'diffusers': (18.7097, 0.0244)}),
     ('lcm-multistep', 'lcm', 'LCMScheduler', {**SD, "prediction_type": "epsilon"}, 10,
      {'seed': 0, 'noScale': True, 'diffusers': (197.7616, 0.2575)}),
+    ('lcm-threshold', 'lcm', 'LCMScheduler',
+     {**SD, "prediction_type": "epsilon", "thresholding": True, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 2.0},
+     6, {'seed': 0, 'noScale': True}),
     ('lcm-custom-timesteps', 'lcm', 'LCMScheduler', {**SD, "prediction_type": "epsilon"}, None,
      {'seed': 0, 'timesteps': [999, 759, 499, 259, 19]}),
 ]
@@ -241,8 +246,14 @@ def main():
           0.95, 0.99, 0.999, 0.9999, 1 - 1e-6, 1 - 1e-9, 1.0]
     beta_ppf = {'a': 0.6, 'b': 0.6, 'q': qs, 'x': [float(scipy.stats.beta.ppf(q, 0.6, 0.6)) for q in qs],
                 'scipy': scipy.__version__}
+    # The dummy loops' x0 stay within [-1, 1], where thresholding is a plain clamp: its quantile (per image, with
+    # s between 1 and sample_max_value) is checked on samples that leave that range.
+    th = classes['DDIMScheduler'](thresholding=True, dynamic_thresholding_ratio=0.9, sample_max_value=2.5)
+    x = torch.randn(3, 4, 5, 5, generator=torch.manual_seed(0)) * torch.tensor([0.5, 1.2, 4.0]).reshape(3, 1, 1, 1)
+    threshold = {'shape': list(x.shape), 'ratio': 0.9, 'sampleMaxValue': 2.5, 'input': f32(x),
+                 'output': f32(th._threshold_sample(x))}
     doc = {'diffusersCommit': commit, 'torch': torch.__version__, 'shape': list(SHAPE), 'tables': tables,
-           'betaPpf': beta_ppf, 'cases': out}
+           'betaPpf': beta_ppf, 'threshold': threshold, 'cases': out}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.path.join(root, 'test', 'engine', 'fixtures', 'schedulers', 'diffusers-scenarios.json')
     with open(path, 'w') as f:

@@ -30,7 +30,11 @@ export function latentShape(model: LoadedModel, req: GenerationRequest): LatentS
 }
 
 export function scheduler(model: LoadedModel, req: GenerationRequest): Scheduler {
-  const s = createScheduler(req.scheduler, model.info.schedulerConfig, req.eta === undefined ? {} : { eta: req.eta });
+  const { channels, height, width } = latentShape(model, req);
+  const s = createScheduler(req.scheduler, model.info.schedulerConfig, {
+    ...(req.eta === undefined ? {} : { eta: req.eta }),
+    valuesPerImage: channels * height * width,
+  });
   s.setTimesteps(req.steps);
   return s;
 }

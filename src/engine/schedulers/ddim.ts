@@ -9,10 +9,11 @@
  * As in diffusers, t' is always t - T // n whatever the spacing, and the step after the last timestep
  * uses `final_alpha_cumprod` (1 when set_alpha_to_one, else abar_0: SD 1.x configs end at abar_0).
  */
-import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions, TimestepSpacing } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, stepCount, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
+import { readThresholding, thresholdSample, type Thresholding } from './thresholding.ts';
 
 const OWNER = 'DDIMScheduler';
 
@@ -29,12 +30,12 @@ export class DdimScheduler implements Scheduler {
   private readonly stepsOffset: number;
   private readonly clipSample: boolean;
   private readonly clipRange: number;
+  /** diffusers passes eta to each step; Darkroom fixes it for the run. */
+  private readonly eta: number;
+  private readonly thresholding: Thresholding | null;
 
-  constructor(
-    config: SchedulerConfig,
-    /** diffusers passes eta to each step; Darkroom fixes it for the run. */
-    private readonly eta = 0,
-  ) {
+  constructor(config: SchedulerConfig, options: SchedulerOptions = {}) {
+    this.eta = options.eta ?? 0;
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
@@ -45,7 +46,7 @@ export class DdimScheduler implements Scheduler {
     this.stepsOffset = c.integer('steps_offset', 0);
     this.clipSample = c.bool('clip_sample', true);
     this.clipRange = c.number('clip_sample_range', 1);
-    c.rejectTrue('thresholding');
+    this.thresholding = readThresholding(c, options.valuesPerImage);
   }
 
   get timesteps(): readonly number[] {
@@ -84,26 +85,27 @@ export class DdimScheduler implements Scheduler {
     const sqBPrev = f(Math.sqrt(f(f(1 - aPrev) - f(std * std))));
     const z = this.eta > 0 ? drawNoise(noise, sample.length, OWNER) : null;
     const lim = this.clipRange;
-    const out = new Float32Array(sample.length);
+    const x0 = new Float64Array(sample.length);
+    const eps = new Float64Array(sample.length);
     for (let i = 0; i < sample.length; i++) {
       const x = sample[i]!;
       const m = modelOutput[i]!;
-      let x0: number;
-      let eps: number;
       if (this.prediction === 'epsilon') {
-        x0 = (x - sqB * m) / sqA;
-        eps = m;
+        x0[i] = (x - sqB * m) / sqA;
+        eps[i] = m;
       } else if (this.prediction === 'sample') {
-        x0 = m;
-        eps = (x - sqA * m) / sqB;
+        x0[i] = m;
+        eps[i] = (x - sqA * m) / sqB;
       } else {
-        x0 = sqA * x - sqB * m;
-        eps = sqA * m + sqB * x;
+        x0[i] = sqA * x - sqB * m;
+        eps[i] = sqA * m + sqB * x;
       }
-      // diffusers clips the x0 prediction but (use_clipped_model_output=False) keeps the unclipped eps.
-      if (this.clipSample) x0 = Math.min(lim, Math.max(-lim, x0));
-      out[i] = sqAPrev * x0 + sqBPrev * eps + (z ? std * z[i]! : 0);
     }
+    // diffusers thresholds or clips the x0 prediction but (use_clipped_model_output=False) keeps the unclipped eps.
+    if (this.thresholding) thresholdSample(x0, this.thresholding, OWNER);
+    else if (this.clipSample) for (let i = 0; i < x0.length; i++) x0[i] = Math.min(lim, Math.max(-lim, x0[i]!));
+    const out = new Float32Array(sample.length);
+    for (let i = 0; i < sample.length; i++) out[i] = sqAPrev * x0[i]! + sqBPrev * eps[i]! + (z ? std * z[i]! : 0);
     return out;
   }
 

@@ -7,10 +7,11 @@
  *   var  = (1 - abar_t') / (1 - abar_t) * beta'_t            ("fixed_small", clamped at 1e-20)
  * with alpha'_t = abar_t / abar_t' and beta'_t = 1 - alpha'_t. Noise is drawn only while t > 0.
  */
-import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions, TimestepSpacing } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, checkCustomTimesteps, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
 import { predictX0Vp } from './prediction.ts';
+import { readThresholding, thresholdSample, type Thresholding } from './thresholding.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 
 const OWNER = 'DDPMScheduler';
@@ -27,9 +28,10 @@ export class DdpmScheduler implements Scheduler {
   private readonly stepsOffset: number;
   private readonly clipSample: boolean;
   private readonly clipRange: number;
+  private readonly thresholding: Thresholding | null;
   private readonly varianceType: VarianceType;
 
-  constructor(config: SchedulerConfig) {
+  constructor(config: SchedulerConfig, options: SchedulerOptions = {}) {
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
@@ -45,7 +47,7 @@ export class DdpmScheduler implements Scheduler {
       ['fixed_small', 'fixed_small_log', 'fixed_large'],
       'fixed_small',
     );
-    c.rejectTrue('thresholding');
+    this.thresholding = readThresholding(c, options.valuesPerImage);
   }
 
   get timesteps(): readonly number[] {
@@ -89,8 +91,10 @@ export class DdpmScheduler implements Scheduler {
     const curBeta = f(1 - curAlpha);
     const cX0 = f(f(f(Math.sqrt(aPrev)) * curBeta) / bT);
     const cXt = f(f(f(Math.sqrt(curAlpha)) * bPrev) / bT);
-    const clip = this.clipSample ? this.clipRange : null;
+    // diffusers thresholds instead of clipping when both are set.
+    const clip = this.clipSample && !this.thresholding ? this.clipRange : null;
     const x0 = predictX0Vp(this.prediction, modelOutput, sample, Math.sqrt(aT), Math.sqrt(bT), clip);
+    if (this.thresholding) thresholdSample(x0, this.thresholding, OWNER);
 
     let std = 0;
     let z: Float32Array | null = null;

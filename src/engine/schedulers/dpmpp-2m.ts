@@ -14,13 +14,14 @@
  * Keys fixed by the name (ignored in the config): algorithm_type, solver_order.
  * The class below also carries the schedule for the SDE variant (dpmpp-2m-sde.ts).
  */
-import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions, TimestepSpacing } from './types.ts';
 import { ConfigReader, assertSameLength, checkCustomTimesteps } from './config.ts';
 import { dataPrediction } from './prediction.ts';
+import { readThresholding, type Thresholding } from './thresholding.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { linspace, multistepTimesteps, roundHalfEven } from './spacing.ts';
 
-export interface DpmOptions {
+export interface DpmOptions extends SchedulerOptions {
   /** Force use_karras_sigmas on (the "_karras" scheduler names); otherwise the config decides. */
   karras?: boolean;
 }
@@ -45,6 +46,7 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   private readonly eulerAtFinal: boolean;
   private readonly finalSigmasZero: boolean;
   private readonly lambdaMinClipped: number;
+  private readonly thresholding: Thresholding | null;
   /** diffusers' solver_type: how the 2nd-order update weighs D1. */
   protected readonly solverType: 'midpoint' | 'heun';
 
@@ -70,7 +72,8 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     if (c.value('variance_type') !== undefined) {
       throw new Error(`${owner}: variance_type ${JSON.stringify(c.value('variance_type'))} (learned variance) is not supported`);
     }
-    c.rejectTrue('thresholding', 'use_flow_sigmas', 'use_dynamic_shifting');
+    this.thresholding = readThresholding(c, options.valuesPerImage);
+    c.rejectTrue('use_flow_sigmas', 'use_dynamic_shifting');
   }
 
   get timesteps(): readonly number[] {
@@ -131,7 +134,7 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
     const n = this.schedule.timesteps.length;
     const lowerOrderFinal =
       i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasZero);
-    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!);
+    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!, this.thresholding, this.owner);
     const firstOrder = this.lowerOrderNums < 1 || lowerOrderFinal || this.prevX0 === null;
     const out = this.update(sample, x0, firstOrder ? null : this.prevX0, i, noise);
     this.prevX0 = x0;

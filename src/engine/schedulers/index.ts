@@ -72,9 +72,9 @@ export function createScheduler(name: SchedulerName, config: SchedulerConfig, op
   if (eta !== 0 && name !== 'ddim') throw new Error(`eta is DDIMScheduler's option; scheduler "${name}" does not take it`);
   switch (name) {
     case 'ddim':
-      return new DdimScheduler(config, eta);
+      return new DdimScheduler(config, { ...options, eta });
     case 'ddpm':
-      return new DdpmScheduler(config);
+      return new DdpmScheduler(config, options);
     case 'pndm':
       return new PndmScheduler(config);
     case 'euler':
@@ -86,17 +86,17 @@ export function createScheduler(name: SchedulerName, config: SchedulerConfig, op
     case 'heun':
       return new HeunScheduler(config);
     case 'dpmpp_2m':
-      return new DpmPP2MScheduler(config);
+      return new DpmPP2MScheduler(config, options);
     case 'dpmpp_2m_karras':
-      return new DpmPP2MScheduler(config, { karras: true });
+      return new DpmPP2MScheduler(config, { ...options, karras: true });
     case 'dpmpp_2m_sde':
-      return new DpmPP2MSdeScheduler(config);
+      return new DpmPP2MSdeScheduler(config, options);
     case 'dpmpp_2m_sde_karras':
-      return new DpmPP2MSdeScheduler(config, { karras: true });
+      return new DpmPP2MSdeScheduler(config, { ...options, karras: true });
     case 'unipc':
-      return new UniPcScheduler(config);
+      return new UniPcScheduler(config, options);
     case 'lcm':
-      return new LcmScheduler(config);
+      return new LcmScheduler(config, options);
     default:
       throw new Error(`unknown scheduler "${String(name)}" (valid: ${SCHEDULER_NAMES.join(', ')})`);
   }

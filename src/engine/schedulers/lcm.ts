@@ -11,10 +11,11 @@
  *   x_next = sqrt(abar_next) * denoised + sqrt(1 - abar_next) * z.
  * The last step returns `denoised` itself.
  */
-import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig } from './types.ts';
+import type { CustomTimesteps, NoiseFn, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions } from './types.ts';
 import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, checkCustomTimesteps, assertSameLength, drawNoise, notReady } from './config.ts';
 import { predictX0Vp } from './prediction.ts';
+import { readThresholding, thresholdSample, type Thresholding } from './thresholding.ts';
 import { assertTrainTimestep, linspace } from './spacing.ts';
 import { StepIndex } from './step-index.ts';
 
@@ -33,9 +34,10 @@ export class LcmScheduler implements Scheduler {
   private readonly prediction: PredictionType;
   private readonly clipSample: boolean;
   private readonly clipRange: number;
+  private readonly thresholding: Thresholding | null;
   private readonly timestepScaling: number;
 
-  constructor(config: SchedulerConfig) {
+  constructor(config: SchedulerConfig, options: SchedulerOptions = {}) {
     const c = new ConfigReader(config, OWNER);
     const training = c.training({ betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear', zeroSnr: true });
     this.numTrainTimesteps = training.numTrainTimesteps;
@@ -49,7 +51,7 @@ export class LcmScheduler implements Scheduler {
     this.clipSample = c.bool('clip_sample', false);
     this.clipRange = c.number('clip_sample_range', 1);
     this.timestepScaling = c.number('timestep_scaling', 10);
-    c.rejectTrue('thresholding');
+    this.thresholding = readThresholding(c, options.valuesPerImage);
   }
 
   get timesteps(): readonly number[] {
@@ -103,8 +105,10 @@ export class LcmScheduler implements Scheduler {
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
     const { cSkip, cOut } = this.boundaryScalings(timestep);
     const z = last ? null : drawNoise(noise, sample.length, OWNER);
-    const clip = this.clipSample ? this.clipRange : null;
+    // diffusers thresholds instead of clipping when both are set.
+    const clip = this.clipSample && !this.thresholding ? this.clipRange : null;
     const x0 = predictX0Vp(this.prediction, modelOutput, sample, Math.sqrt(aT), Math.sqrt(1 - aT), clip);
+    if (this.thresholding) thresholdSample(x0, this.thresholding, OWNER);
     const sqAPrev = Math.sqrt(aPrev);
     const sqBPrev = Math.sqrt(1 - aPrev);
     const out = new Float32Array(sample.length);

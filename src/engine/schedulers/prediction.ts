@@ -8,6 +8,7 @@
  */
 import type { PredictionType } from './types.ts';
 import { alphaSigmaOf } from './sigmas.ts';
+import { thresholdSample, type Thresholding } from './thresholding.ts';
 
 /** x0 of a variance-preserving sample x_t = alpha * x0 + sigmaT * eps. */
 export function predictX0Vp(
@@ -50,13 +51,17 @@ export function predictX0Ve(
   return x0;
 }
 
-/** The multistep solvers' data prediction at sigma (VP sample), as float32 like the model output. */
+/** The multistep solvers' data prediction at sigma (VP sample), thresholded when configured, as float32 like the model output. */
 export function dataPrediction(
   prediction: PredictionType,
   modelOutput: Float32Array,
   sample: Float32Array,
   sigma: number,
+  thresholding: Thresholding | null,
+  owner: string,
 ): Float32Array {
   const { alpha, sigmaT } = alphaSigmaOf(sigma);
-  return Float32Array.from(predictX0Vp(prediction, modelOutput, sample, alpha, sigmaT));
+  const x0 = predictX0Vp(prediction, modelOutput, sample, alpha, sigmaT);
+  if (thresholding) thresholdSample(x0, thresholding, owner);
+  return Float32Array.from(x0);
 }

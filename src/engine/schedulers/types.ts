@@ -46,9 +46,15 @@ export interface CustomTimesteps {
   timesteps: readonly number[];
 }
 
-/** What diffusers passes to `step` rather than the config: DDIM's eta (0 = deterministic DDIM, 1 = DDPM-like). */
+/** What a run gives a scheduler besides the model's config. */
 export interface SchedulerOptions {
+  /** DDIM's eta, which diffusers passes to `step` (0 = deterministic DDIM, 1 = DDPM-like). */
   eta?: number;
+  /**
+   * Values of one image in the flat sample (channels * height * width of a latent): the config's `thresholding`
+   * works per image, and a scheduler with it refuses to step without this.
+   */
+  valuesPerImage?: number;
 }
 
 export interface Scheduler {

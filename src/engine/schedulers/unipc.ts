@@ -14,16 +14,17 @@
  * Refused by name: solver_order other than 2, predict_x0 false. solver_p (another scheduler as predictor) is no
  * config key, so no config can ask for it.
  */
-import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, TimestepSpacing } from './types.ts';
+import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions, TimestepSpacing } from './types.ts';
 import { ConfigReader, stepCount, assertSameLength } from './config.ts';
 import { dataPrediction } from './prediction.ts';
+import { readThresholding, type Thresholding } from './thresholding.ts';
 import { SigmaSchedule, interpOnGrid, levelsOf, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { multistepTimesteps, roundHalfEven } from './spacing.ts';
 
 const OWNER = 'UniPCMultistepScheduler';
 const SOLVER_ORDER = 2;
 
-export interface UniPcOptions {
+export interface UniPcOptions extends SchedulerOptions {
   /** Force use_karras_sigmas on; otherwise the config decides. */
   karras?: boolean;
 }
@@ -49,6 +50,7 @@ export class UniPcScheduler implements Scheduler {
   private readonly lowerOrderFinal: boolean;
   private readonly disableCorrector: ReadonlySet<number>;
   private readonly bh1: boolean;
+  private readonly thresholding: Thresholding | null;
 
   constructor(config: SchedulerConfig, options: UniPcOptions = {}) {
     const c = new ConfigReader(config, OWNER);
@@ -69,7 +71,8 @@ export class UniPcScheduler implements Scheduler {
       throw new Error(`${OWNER}: solver_order ${String(c.value('solver_order'))} is not supported by Darkroom (supported: ${SOLVER_ORDER})`);
     }
     if (!c.bool('predict_x0', true)) throw new Error(`${OWNER}: predict_x0=false is not supported by Darkroom`);
-    c.rejectTrue('thresholding', 'use_flow_sigmas', 'use_dynamic_shifting');
+    this.thresholding = readThresholding(c, options.valuesPerImage);
+    c.rejectTrue('use_flow_sigmas', 'use_dynamic_shifting');
   }
 
   get timesteps(): readonly number[] {
@@ -111,7 +114,7 @@ export class UniPcScheduler implements Scheduler {
     const i = this.schedule.index(timestep);
     const n = this.schedule.timesteps.length;
 
-    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!);
+    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!, this.thresholding, OWNER);
     let x = sample;
     const useCorrector = i > 0 && !this.disableCorrector.has(i - 1) && this.lastSample !== null;
     if (useCorrector) x = this.correct(x0, this.lastSample!, i, this.thisOrder);

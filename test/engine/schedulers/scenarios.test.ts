@@ -13,6 +13,7 @@ import { createScheduler, type SchedulerName } from '../../../src/engine/schedul
 import type { SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
 import { TorchCpuGenerator } from '../../../src/engine/noise/torch-cpu.ts';
 import { betaPpf } from '../../../src/engine/schedulers/beta-distribution.ts';
+import { thresholdSample } from '../../../src/engine/schedulers/thresholding.ts';
 
 interface Case {
   id: string;
@@ -34,7 +35,12 @@ interface Case {
 
 const fixture = JSON.parse(
   readFileSync(new URL('../fixtures/schedulers/diffusers-scenarios.json', import.meta.url), 'utf8'),
-) as { diffusersCommit: string; cases: Case[]; betaPpf: { a: number; b: number; q: number[]; x: number[]; scipy: string } };
+) as {
+  diffusersCommit: string;
+  cases: Case[];
+  betaPpf: { a: number; b: number; q: number[]; x: number[]; scipy: string };
+  threshold: { shape: number[]; ratio: number; sampleMaxValue: number; input: number[]; output: number[] };
+};
 
 const N = 768;
 
@@ -59,7 +65,8 @@ function dummyModel(sample: Float32Array, t: number): Float32Array {
 
 /** The tests' loop, replayed through Darkroom's scheduler. */
 function replay(c: Case): { final: Float32Array; timesteps: readonly number[]; initNoiseSigma: number } {
-  const s = createScheduler(c.scheduler, c.config, c.eta === null ? {} : { eta: c.eta });
+  // Thresholding works per image of the [4, 3, 8, 8] batch.
+  const s = createScheduler(c.scheduler, c.config, { ...(c.eta === null ? {} : { eta: c.eta }), valuesPerImage: N / 4 });
   s.setTimesteps(c.timesteps ? { timesteps: c.timesteps } : c.steps!);
   const gen = c.seed === null ? null : new TorchCpuGenerator(c.seed);
   const init = Math.fround(s.initNoiseSigma);
@@ -84,9 +91,6 @@ function absSumMean(a: Float32Array): { sum: number; mean: number } {
 
 /** Options Darkroom refuses by name: the scheduler must throw naming the option and the diffusers class. */
 const REFUSED: Record<string, string> = {
-  'ddim-threshold': 'thresholding',
-  'ddpm-threshold': 'thresholding',
-  'dpm-threshold': 'thresholding',
   'unipc-order3-sd': 'solver_order',
 };
 
@@ -128,4 +132,12 @@ test(`use_beta_sigmas' quantiles: betaPpf agrees with scipy ${fixture.betaPpf.sc
     const ours = betaPpf(qi, a, b);
     assert.ok(Math.abs(ours - x[i]!) <= 1e-12 * x[i]!, `ppf(${qi}): ${ours} vs scipy ${x[i]}`);
   });
+});
+
+test('thresholding: per image, s the ratio quantile of |x0| held to [1, sample_max_value], as diffusers\' _threshold_sample', () => {
+  const { shape, ratio, sampleMaxValue, input, output } = fixture.threshold;
+  const x0 = Float64Array.from(input);
+  thresholdSample(x0, { ratio, maxValue: sampleMaxValue, valuesPerImage: shape.slice(1).reduce((a, b) => a * b) }, 'test');
+  x0.forEach((v, i) => assert.ok(Math.abs(v - output[i]!) <= 1e-6, `value ${i}: ${v} vs ${output[i]}`));
+  assert.throws(() => thresholdSample(x0, { ratio, maxValue: sampleMaxValue, valuesPerImage: undefined }, 'DDIMScheduler'), /valuesPerImage/);
 });

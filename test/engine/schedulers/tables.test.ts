@@ -286,7 +286,10 @@ test('bad config values are refused with the key named', () => {
   assert.throws(() => createScheduler('euler', { ...SD15, timestep_spacing: 'middle' as 'linspace' }), /timestep_spacing/);
   assert.throws(() => createScheduler('euler_a', { ...SD15, prediction_type: 'sample' }), /prediction_type "sample"/);
   assert.throws(() => createScheduler('pndm', { ...SD15, prediction_type: 'sample' }), /prediction_type "sample"/);
-  assert.throws(() => createScheduler('ddim', { ...SD15, thresholding: true }), /thresholding/);
+  assert.throws(() => createScheduler('ddim', { ...SD15, thresholding: true, dynamic_thresholding_ratio: 1.5 }), /dynamic_thresholding_ratio/);
+  // Thresholding works per image: a scheduler not told the image size refuses to step rather than threshold the batch.
+  const unsized = make('ddim', { ...SD15, thresholding: true }, 4);
+  assert.throws(() => unsized.step(new Float32Array(4), unsized.timesteps[0]!, new Float32Array(4)), /thresholding works per image/);
   assert.throws(() => createScheduler('dpmpp_2m', { ...SD15, use_flow_sigmas: true }), /use_flow_sigmas/);
   assert.throws(() => createScheduler('euler', { ...SD15, use_karras_sigmas: true, use_beta_sigmas: true }), /only one of use_karras_sigmas/);
   assert.throws(() => make('heun', { ...SD15, use_exponential_sigmas: true }, { timesteps: [999, 500, 1] }), /custom timesteps cannot be combined with use_exponential_sigmas/);
