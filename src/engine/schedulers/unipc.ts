@@ -1,17 +1,18 @@
 /**
  * UniPC (Zhao et al. 2023, https://arxiv.org/abs/2302.04867), multistep predictor-corrector on data
- * predictions: diffusers' UniPCMultistepScheduler with solver_order 2, solver_type "bh2", predict_x0.
+ * predictions: diffusers' UniPCMultistepScheduler with predict_x0, solver_order 1 to 3 (2 by default), solver_type "bh2" or "bh1".
  *
  * In half-log-SNR time (lambda = log(alpha/sigma)), with h = lambda_t - lambda_s0 and hh = -h:
- *  - UniP (predictor, eq. 8 with B(h) = e^{hh} - 1, "bh2"):
- *      x_t = (sigma_t/sigma_s0) x - alpha_t (e^{hh} - 1) m0 - alpha_t B(h) * 0.5 * D1   (D1 term at order 2)
- *    with D1 = (m1 - m0) / r1, r1 = (lambda_s1 - lambda_s0) / h.
+ *  - UniP (predictor, eq. 8 with B(h) = e^{hh} - 1, "bh2", or hh, "bh1"):
+ *      x_t = (sigma_t/sigma_s0) x - alpha_t (e^{hh} - 1) m0 - alpha_t B(h) sum_k rho_k D_k
+ *    with D_k = (m_k - m0) / r_k, r_k = (lambda_sk - lambda_s0) / h, over the order - 1 earlier predictions;
+ *    rho = 0.5 at order 2, and at order 3 solves the system below without its last row and column.
  *  - UniC (corrector), applied to the sample just produced once the model has been evaluated on it: the same
  *    update redone from the previous sample, adding the new data prediction with weights rho solving
- *    R rho = b (R_ij = r_j^(i-1), b_i = i! phi_{i+1}(hh) / B(h)); rho = 0.5 at order 1.
- * The order is 1 for the first step and, with lower_order_final, for the last one.
+ *    R rho = b (R_ij = r_j^(i-1), r = 1 for the new prediction, b_i = i! phi_{i+1}(hh) / B(h)); rho = 0.5 at order 1.
+ * The order climbs from 1 as predictions accumulate and, with lower_order_final, falls again over the last steps.
  *
- * Refused by name: solver_order other than 2, predict_x0 false. solver_p (another scheduler as predictor) is no
+ * Refused by name: solver_order above 3, predict_x0 false. solver_p (another scheduler as predictor) is no
  * config key, so no config can ask for it.
  */
 import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions, TimestepSpacing } from './types.ts';
@@ -22,7 +23,8 @@ import { SigmaSchedule, interpOnGrid, levelsOf, readSigmaSpacing, sigmaToT, spac
 import { multistepTimesteps, roundHalfEven } from './spacing.ts';
 
 const OWNER = 'UniPCMultistepScheduler';
-const SOLVER_ORDER = 2;
+/** diffusers recommends 2 for guided sampling and 3 for unconditional; higher orders are refused. */
+const MAX_SOLVER_ORDER = 3;
 
 export interface UniPcOptions extends SchedulerOptions {
   /** Force use_karras_sigmas on; otherwise the config decides. */
@@ -33,7 +35,7 @@ export class UniPcScheduler implements Scheduler {
   readonly order = 1;
   readonly initNoiseSigma = 1;
   private readonly schedule = new SigmaSchedule(OWNER, 'last');
-  /** Data predictions, most recent last (at most SOLVER_ORDER). */
+  /** Data predictions, most recent last (at most solverOrder). */
   private modelOutputs: Float32Array[] = [];
   private lastSample: Float32Array | null = null;
   private lowerOrderNums = 0;
@@ -50,6 +52,7 @@ export class UniPcScheduler implements Scheduler {
   private readonly lowerOrderFinal: boolean;
   private readonly disableCorrector: ReadonlySet<number>;
   private readonly bh1: boolean;
+  private readonly solverOrder: number;
   private readonly thresholding: Thresholding | null;
 
   constructor(config: SchedulerConfig, options: UniPcOptions = {}) {
@@ -67,8 +70,9 @@ export class UniPcScheduler implements Scheduler {
     this.lowerOrderFinal = c.bool('lower_order_final', true);
     this.disableCorrector = new Set(c.numbers('disable_corrector') ?? []);
     this.bh1 = c.choice('solver_type', ['bh1', 'bh2'], 'bh2') === 'bh1';
-    if (c.integer('solver_order', SOLVER_ORDER, 1) !== SOLVER_ORDER) {
-      throw new Error(`${OWNER}: solver_order ${String(c.value('solver_order'))} is not supported by Darkroom (supported: ${SOLVER_ORDER})`);
+    this.solverOrder = c.integer('solver_order', 2, 1);
+    if (this.solverOrder > MAX_SOLVER_ORDER) {
+      throw new Error(`${OWNER}: solver_order ${this.solverOrder} is not supported by Darkroom (supported: 1 to ${MAX_SOLVER_ORDER})`);
     }
     if (!c.bool('predict_x0', true)) throw new Error(`${OWNER}: predict_x0=false is not supported by Darkroom`);
     this.thresholding = readThresholding(c, options.valuesPerImage);
@@ -119,13 +123,13 @@ export class UniPcScheduler implements Scheduler {
     const useCorrector = i > 0 && !this.disableCorrector.has(i - 1) && this.lastSample !== null;
     if (useCorrector) x = this.correct(x0, this.lastSample!, i, this.thisOrder);
 
-    this.modelOutputs = [...this.modelOutputs, x0].slice(-SOLVER_ORDER);
-    let order = this.lowerOrderFinal ? Math.min(SOLVER_ORDER, n - i) : SOLVER_ORDER;
+    this.modelOutputs = [...this.modelOutputs, x0].slice(-this.solverOrder);
+    let order = this.lowerOrderFinal ? Math.min(this.solverOrder, n - i) : this.solverOrder;
     order = Math.min(order, this.lowerOrderNums + 1);
     this.thisOrder = order;
     this.lastSample = x;
     const prev = this.predict(x, i, order);
-    this.lowerOrderNums = Math.min(this.lowerOrderNums + 1, SOLVER_ORDER);
+    this.lowerOrderNums = Math.min(this.lowerOrderNums + 1, this.solverOrder);
     this.schedule.advance();
     return prev;
   }
@@ -139,27 +143,53 @@ export class UniPcScheduler implements Scheduler {
     return levelsOf(this.schedule.sigmas[k]!);
   }
 
-  /** UniP-2 (bh2): from sigmas[i] to sigmas[i+1]. diffusers `multistep_uni_p_bh_update`. */
-  private predict(x: Float32Array, i: number, order: number): Float32Array {
-    const t = this.levels(i + 1);
-    const s0 = this.levels(i);
+  /**
+   * What UniP and UniC share for the step from sigmas[base] to sigmas[base + 1], with the data predictions so far
+   * (m0 the latest): the D_k, and R and b of the file comment.
+   */
+  private terms(base: number, order: number) {
+    const t = this.levels(base + 1);
+    const s0 = this.levels(base);
     const h = t.lambda - s0.lambda;
-    const hPhi1 = Math.expm1(-h);
-    const bH = this.bh1 ? -h : hPhi1;
+    const hh = -h;
+    const hPhi1 = Math.expm1(hh);
+    const bH = this.bh1 ? hh : hPhi1;
     const outputs = this.modelOutputs;
     const m0 = outputs[outputs.length - 1]!;
+    const rks: number[] = [];
+    const d1s: Float32Array[] = [];
+    for (let k = 1; k < order; k++) {
+      const mk = outputs[outputs.length - 1 - k]!;
+      const rk = (this.levels(base - k).lambda - s0.lambda) / h;
+      rks.push(rk);
+      d1s.push(mk.map((v, j) => (v - m0[j]!) / rk));
+    }
+    rks.push(1);
+    // b_k = k! phi_{k+1}(hh) / B(h), phi by the recurrence diffusers uses.
+    const R: number[][] = [];
+    const b: number[] = [];
+    let hPhiK = hPhi1 / hh - 1;
+    let factorial = 1;
+    for (let k = 1; k <= order; k++) {
+      R.push(rks.map((r) => r ** (k - 1)));
+      b.push((hPhiK * factorial) / bH);
+      factorial *= k + 1;
+      hPhiK = hPhiK / hh - 1 / factorial;
+    }
+    return { t, s0, hPhi1, bH, m0, d1s, R, b };
+  }
+
+  /** UniP: from sigmas[i] to sigmas[i+1]. diffusers `multistep_uni_p_bh_update`. */
+  private predict(x: Float32Array, i: number, order: number): Float32Array {
+    const { t, s0, hPhi1, bH, m0, d1s, R, b } = this.terms(i, order);
+    // diffusers fixes rho = 0.5 for the order-2 predictor.
+    const rhos = order === 1 ? [] : order === 2 ? [0.5] : solve(R.slice(0, -1).map((row) => row.slice(0, -1)), b.slice(0, -1));
     const cx = t.sigmaT / s0.sigmaT;
     const out = new Float32Array(x.length);
-    if (order === 1) {
-      for (let j = 0; j < out.length; j++) out[j] = cx * x[j]! - t.alpha * hPhi1 * m0[j]!;
-      return out;
-    }
-    const m1 = outputs[outputs.length - 2]!;
-    const rk = (this.levels(i - 1).lambda - s0.lambda) / h;
-    const rhoP = 0.5; // diffusers fixes rho = 0.5 for the order-2 predictor
     for (let j = 0; j < out.length; j++) {
-      const d1 = (m1[j]! - m0[j]!) / rk;
-      out[j] = cx * x[j]! - t.alpha * hPhi1 * m0[j]! - t.alpha * bH * rhoP * d1;
+      let pred = 0;
+      for (let k = 0; k < d1s.length; k++) pred += rhos[k]! * d1s[k]![j]!;
+      out[j] = cx * x[j]! - t.alpha * hPhi1 * m0[j]! - t.alpha * bH * pred;
     }
     return out;
   }
@@ -169,41 +199,9 @@ export class UniPcScheduler implements Scheduler {
    * data prediction `modelT` there. diffusers `multistep_uni_c_bh_update`.
    */
   private correct(modelT: Float32Array, lastSample: Float32Array, i: number, order: number): Float32Array {
-    const t = this.levels(i);
-    const s0 = this.levels(i - 1);
-    const h = t.lambda - s0.lambda;
-    const hh = -h;
-    const hPhi1 = Math.expm1(hh);
-    const bH = this.bh1 ? hh : hPhi1;
-    const outputs = this.modelOutputs; // not yet holding modelT
-    const m0 = outputs[outputs.length - 1]!;
-    // rks (r_1..r_{order-1}, then 1) and b_k = k! phi_{k+1}(hh) / B(h), phi by the recurrence diffusers uses.
-    const rks: number[] = [];
-    const d1s: Float32Array[] = [];
-    for (let k = 1; k < order; k++) {
-      const mk = outputs[outputs.length - 1 - k]!;
-      const rk = (this.levels(i - 1 - k).lambda - s0.lambda) / h;
-      rks.push(rk);
-      d1s.push(mk.map((v, j) => (v - m0[j]!) / rk));
-    }
-    rks.push(1);
-    const b: number[] = [];
-    let hPhiK = hPhi1 / hh - 1;
-    let factorial = 1;
-    for (let k = 1; k <= order; k++) {
-      b.push((hPhiK * factorial) / bH);
-      factorial *= k + 1;
-      hPhiK = hPhiK / hh - 1 / factorial;
-    }
-    let rhos: number[];
-    if (order === 1) {
-      rhos = [0.5];
-    } else {
-      // order 2: [[1, 1], [r1, 1]] rho = [b1, b2]
-      const r1 = rks[0]!;
-      const det = 1 * 1 - 1 * r1;
-      rhos = [(b[0]! * 1 - 1 * b[1]!) / det, (1 * b[1]! - r1 * b[0]!) / det];
-    }
+    // modelOutputs does not hold modelT yet: its m0 is the prediction at sigmas[i-1].
+    const { t, s0, hPhi1, bH, m0, d1s, R, b } = this.terms(i - 1, order);
+    const rhos = order === 1 ? [0.5] : solve(R, b);
     const cx = t.sigmaT / s0.sigmaT;
     const out = new Float32Array(lastSample.length);
     for (let j = 0; j < out.length; j++) {
@@ -222,4 +220,26 @@ export class UniPcScheduler implements Scheduler {
     this.lowerOrderNums = 0;
     this.thisOrder = 1;
   }
+}
+
+/** torch.linalg.solve for UniPC's systems of at most 3 unknowns: Gaussian elimination with partial pivoting. */
+function solve(a: number[][], b: number[]): number[] {
+  const n = b.length;
+  const m = a.map((row, i) => [...row, b[i]!]);
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(m[r]![col]!) > Math.abs(m[pivot]![col]!)) pivot = r;
+    [m[col], m[pivot]] = [m[pivot]!, m[col]!];
+    for (let r = col + 1; r < n; r++) {
+      const f = m[r]![col]! / m[col]![col]!;
+      for (let c = col; c <= n; c++) m[r]![c]! -= f * m[col]![c]!;
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let v = m[r]![n]!;
+    for (let c = r + 1; c < n; c++) v -= m[r]![c]! * x[c]!;
+    x[r] = v / m[r]![r]!;
+  }
+  return x;
 }

@@ -91,7 +91,7 @@ function absSumMean(a: Float32Array): { sum: number; mean: number } {
 
 /** Options Darkroom refuses by name: the scheduler must throw naming the option and the diffusers class. */
 const REFUSED: Record<string, string> = {
-  'unipc-order3-sd': 'solver_order',
+  'unipc-predict-eps': 'predict_x0',
 };
 
 for (const c of fixture.cases) {
