@@ -65,3 +65,17 @@ export function dataPrediction(
   if (thresholding) thresholdSample(x0, thresholding, owner);
   return Float32Array.from(x0);
 }
+
+/** The noise the model predicts at sigma (VP sample), as float32: UniPC's model output when predict_x0 is false. */
+export function noisePrediction(
+  prediction: PredictionType,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  sigma: number,
+): Float32Array {
+  if (prediction === 'epsilon') return modelOutput.slice();
+  const { alpha, sigmaT } = alphaSigmaOf(sigma);
+  return prediction === 'sample'
+    ? modelOutput.map((m, j) => (sample[j]! - alpha * m) / sigmaT)
+    : modelOutput.map((m, j) => alpha * m + sigmaT * sample[j]!);
+}

@@ -12,12 +12,15 @@
  *    R rho = b (R_ij = r_j^(i-1), r = 1 for the new prediction, b_i = i! phi_{i+1}(hh) / B(h)); rho = 0.5 at order 1.
  * The order climbs from 1 as predictions accumulate and, with lower_order_final, falls again over the last steps.
  *
- * Refused by name: solver_order above 3, predict_x0 false. solver_p (another scheduler as predictor) is no
+ * With predict_x0 false the same formulas run on noise predictions, in hh = h, with alpha and sigma swapped:
+ *   x_t = (alpha_t/alpha_s0) x - sigma_t (e^{h} - 1) eps0 - sigma_t B(h) sum_k rho_k D_k   (thresholding then off).
+ *
+ * Refused by name: solver_order above 3, and predict_x0 false with final_sigmas_type "zero" (NaN in diffusers). solver_p (another scheduler as predictor) is no
  * config key, so no config can ask for it.
  */
 import type { CustomTimesteps, PredictionType, Scheduler, SchedulerConfig, SchedulerOptions, TimestepSpacing } from './types.ts';
 import { ConfigReader, stepCount, assertSameLength } from './config.ts';
-import { dataPrediction } from './prediction.ts';
+import { dataPrediction, noisePrediction } from './prediction.ts';
 import { readThresholding, type Thresholding } from './thresholding.ts';
 import { SigmaSchedule, interpOnGrid, levelsOf, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { multistepTimesteps, roundHalfEven } from './spacing.ts';
@@ -53,6 +56,8 @@ export class UniPcScheduler implements Scheduler {
   private readonly disableCorrector: ReadonlySet<number>;
   private readonly bh1: boolean;
   private readonly solverOrder: number;
+  /** Solve on data predictions (the default) or, false, on noise predictions. */
+  private readonly predictX0: boolean;
   private readonly thresholding: Thresholding | null;
 
   constructor(config: SchedulerConfig, options: UniPcOptions = {}) {
@@ -74,7 +79,11 @@ export class UniPcScheduler implements Scheduler {
     if (this.solverOrder > MAX_SOLVER_ORDER) {
       throw new Error(`${OWNER}: solver_order ${this.solverOrder} is not supported by Darkroom (supported: 1 to ${MAX_SOLVER_ORDER})`);
     }
-    if (!c.bool('predict_x0', true)) throw new Error(`${OWNER}: predict_x0=false is not supported by Darkroom`);
+    this.predictX0 = c.bool('predict_x0', true);
+    if (!this.predictX0 && this.finalSigmasZero) {
+      // The last step to sigma 0 multiplies sigma_t = 0 by e^h - 1 = inf: diffusers' own sample is NaN.
+      throw new Error(`${OWNER}: predict_x0=false needs final_sigmas_type "sigma_min" (to sigma 0 the noise-prediction update is NaN)`);
+    }
     this.thresholding = readThresholding(c, options.valuesPerImage);
     c.rejectTrue('use_flow_sigmas', 'use_dynamic_shifting');
   }
@@ -118,7 +127,10 @@ export class UniPcScheduler implements Scheduler {
     const i = this.schedule.index(timestep);
     const n = this.schedule.timesteps.length;
 
-    const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!, this.thresholding, OWNER);
+    const sigma = this.schedule.sigmas[i]!;
+    const x0 = this.predictX0
+      ? dataPrediction(this.prediction, modelOutput, sample, sigma, this.thresholding, OWNER)
+      : noisePrediction(this.prediction, modelOutput, sample, sigma);
     let x = sample;
     const useCorrector = i > 0 && !this.disableCorrector.has(i - 1) && this.lastSample !== null;
     if (useCorrector) x = this.correct(x0, this.lastSample!, i, this.thisOrder);
@@ -151,7 +163,7 @@ export class UniPcScheduler implements Scheduler {
     const t = this.levels(base + 1);
     const s0 = this.levels(base);
     const h = t.lambda - s0.lambda;
-    const hh = -h;
+    const hh = this.predictX0 ? -h : h;
     const hPhi1 = Math.expm1(hh);
     const bH = this.bh1 ? hh : hPhi1;
     const outputs = this.modelOutputs;
@@ -176,20 +188,22 @@ export class UniPcScheduler implements Scheduler {
       factorial *= k + 1;
       hPhiK = hPhiK / hh - 1 / factorial;
     }
-    return { t, s0, hPhi1, bH, m0, d1s, R, b };
+    // x_t = cx * x - scale * (hPhi1 * m0 + B(h) * sum_k rho_k D_k)
+    const cx = this.predictX0 ? t.sigmaT / s0.sigmaT : t.alpha / s0.alpha;
+    const scale = this.predictX0 ? t.alpha : t.sigmaT;
+    return { cx, scale, hPhi1, bH, m0, d1s, R, b };
   }
 
   /** UniP: from sigmas[i] to sigmas[i+1]. diffusers `multistep_uni_p_bh_update`. */
   private predict(x: Float32Array, i: number, order: number): Float32Array {
-    const { t, s0, hPhi1, bH, m0, d1s, R, b } = this.terms(i, order);
+    const { cx, scale, hPhi1, bH, m0, d1s, R, b } = this.terms(i, order);
     // diffusers fixes rho = 0.5 for the order-2 predictor.
     const rhos = order === 1 ? [] : order === 2 ? [0.5] : solve(R.slice(0, -1).map((row) => row.slice(0, -1)), b.slice(0, -1));
-    const cx = t.sigmaT / s0.sigmaT;
     const out = new Float32Array(x.length);
     for (let j = 0; j < out.length; j++) {
       let pred = 0;
       for (let k = 0; k < d1s.length; k++) pred += rhos[k]! * d1s[k]![j]!;
-      out[j] = cx * x[j]! - t.alpha * hPhi1 * m0[j]! - t.alpha * bH * pred;
+      out[j] = cx * x[j]! - scale * hPhi1 * m0[j]! - scale * bH * pred;
     }
     return out;
   }
@@ -200,15 +214,14 @@ export class UniPcScheduler implements Scheduler {
    */
   private correct(modelT: Float32Array, lastSample: Float32Array, i: number, order: number): Float32Array {
     // modelOutputs does not hold modelT yet: its m0 is the prediction at sigmas[i-1].
-    const { t, s0, hPhi1, bH, m0, d1s, R, b } = this.terms(i - 1, order);
+    const { cx, scale, hPhi1, bH, m0, d1s, R, b } = this.terms(i - 1, order);
     const rhos = order === 1 ? [0.5] : solve(R, b);
-    const cx = t.sigmaT / s0.sigmaT;
     const out = new Float32Array(lastSample.length);
     for (let j = 0; j < out.length; j++) {
       let corr = 0;
       for (let k = 0; k < d1s.length; k++) corr += rhos[k]! * d1s[k]![j]!;
       const d1t = modelT[j]! - m0[j]!;
-      out[j] = cx * lastSample[j]! - t.alpha * hPhi1 * m0[j]! - t.alpha * bH * (corr + rhos[rhos.length - 1]! * d1t);
+      out[j] = cx * lastSample[j]! - scale * hPhi1 * m0[j]! - scale * bH * (corr + rhos[rhos.length - 1]! * d1t);
     }
     return out;
   }

@@ -89,19 +89,7 @@ function absSumMean(a: Float32Array): { sum: number; mean: number } {
   return { sum, mean: sum / a.length };
 }
 
-/** Options Darkroom refuses by name: the scheduler must throw naming the option and the diffusers class. */
-const REFUSED: Record<string, string> = {
-  'unipc-predict-eps': 'predict_x0',
-};
-
 for (const c of fixture.cases) {
-  const refused = REFUSED[c.id];
-  if (refused) {
-    test(`${c.id}: ${refused} is refused by name (${c.diffusersClass})`, () => {
-      assert.throws(() => replay(c), (e: Error) => e.message.includes(refused) && e.message.includes(c.diffusersClass));
-    });
-    continue;
-  }
   test(`${c.id}: ${c.scheduler} follows diffusers ${fixture.diffusersCommit.slice(0, 10)} ${c.diffusersClass}`, () => {
     const { final, timesteps, initNoiseSigma } = replay(c);
     assert.equal(timesteps.length, c.scheduleTimesteps.length, 'number of timesteps');

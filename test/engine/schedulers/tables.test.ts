@@ -292,6 +292,7 @@ test('bad config values are refused with the key named', () => {
   assert.throws(() => unsized.step(new Float32Array(4), unsized.timesteps[0]!, new Float32Array(4)), /thresholding works per image/);
   assert.throws(() => createScheduler('dpmpp_2m', { ...SD15, use_flow_sigmas: true }), /use_flow_sigmas/);
   assert.throws(() => createScheduler('unipc', { ...SD15, solver_order: 4 }), /solver_order 4 is not supported/);
+  assert.throws(() => createScheduler('unipc', { ...SD15, predict_x0: false }), /predict_x0=false needs final_sigmas_type "sigma_min"/);
   assert.throws(() => createScheduler('euler', { ...SD15, use_karras_sigmas: true, use_beta_sigmas: true }), /only one of use_karras_sigmas/);
   assert.throws(() => make('heun', { ...SD15, use_exponential_sigmas: true }, { timesteps: [999, 500, 1] }), /custom timesteps cannot be combined with use_exponential_sigmas/);
   assert.throws(() => make('dpmpp_2m', { ...SD15, use_lu_lambdas: true }, { timesteps: [999, 500, 1] }), /custom timesteps cannot be combined with use_lu_lambdas/);
