@@ -4,7 +4,8 @@
  * configures ours the same way.
  *
  * Samples are flat Float32Arrays holding a whole latent batch ([batch, channels, height, width]);
- * scheduler math is element-wise, so the batch layout does not matter to it.
+ * scheduler math is element-wise, so the batch layout does not matter to it, except thresholding's, which works
+ * per image and is told an image's size (SchedulerOptions.valuesPerImage).
  */
 
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
