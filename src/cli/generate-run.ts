@@ -10,7 +10,7 @@ import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { EngineInputError, ModelFormatError, ModelNotFoundError } from '../engine/errors.ts';
 import type { ModelInfo } from '../engine/models/model-folder.ts';
 import { ModelRegistry } from '../engine/models/registry.ts';
-import { checkRequestFor, DEFAULT_HIRES_STRENGTH } from '../engine/pipelines/check-request.ts';
+import { checkServedRequest, DEFAULT_HIRES_STRENGTH } from '../engine/pipelines/check-request.ts';
 import { ValidationError } from '../core/errors.ts';
 import { promptLoras, type LoraChoice } from '../core/loras.ts';
 import { withDefaults } from '../engine/pipelines/defaults.ts';
@@ -100,14 +100,10 @@ function schedulerOf(name: string | undefined) {
 
 /** The server's checks: the engine's rules over the manifest, and a scheduler the model offers. */
 function checkAsServer(info: ModelInfo, request: GenerationRequest): void {
-  const m = info.manifest;
   try {
-    checkRequestFor({ manifest: m, imageToImage: info.components.vaeEncoder !== undefined, controlNets: info.controlNets }, request);
+    checkServedRequest({ manifest: info.manifest, imageToImage: info.components.vaeEncoder !== undefined, controlNets: info.controlNets }, request);
   } catch (err) {
     throw asFlagError(err);
-  }
-  if (!m.schedulers.includes(request.scheduler)) {
-    throw new FlagError('--scheduler', `model ${m.id} does not offer scheduler "${request.scheduler}" (it offers ${m.schedulers.join(', ')})`);
   }
 }
 

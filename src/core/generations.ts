@@ -12,8 +12,8 @@ import * as keysDb from '../db/api-keys.ts';
 import * as gens from '../db/generations.ts';
 import * as ledger from '../db/ledger.ts';
 import type { Generation, GenerationOutput } from '../db/schema.ts';
-import { EngineInputError } from '../engine/errors.ts';
-import { checkRequestFor } from '../engine/pipelines/check-request.ts';
+import { EngineInputError, SchedulerNotOfferedError } from '../engine/errors.ts';
+import { checkServedRequest } from '../engine/pipelines/check-request.ts';
 import type { ControlNetInput, GenerationRequest } from '../engine/pipelines/request.ts';
 import { DEFAULT_NOISE, type NoiseKind } from '../engine/random.ts';
 import { DEFAULT_PROMPT_SYNTAX, type PromptSyntax } from '../engine/prompts/weighting.ts';
@@ -186,7 +186,7 @@ export class Generations {
   async check(spec: GenerationSpec): Promise<GenerationSpec> {
     const model = await this.deps.catalog.resolve(spec.model);
     try {
-      checkRequestFor(model, {
+      checkServedRequest(model, {
         ...spec,
         promptSyntax: this.promptSyntaxOf(spec),
         initImage: spec.initImageUrl,
@@ -194,10 +194,9 @@ export class Generations {
         controlnets: spec.controlnets?.map(({ imageUrl, ...c }) => ({ ...c, image: imageUrl })),
       });
     } catch (err) {
+      if (err instanceof SchedulerNotOfferedError) throw new UnknownSchedulerError(err.scheduler, err.offered);
       throw err instanceof EngineInputError ? new ValidationError(err.field, err.message) : err;
     }
-    // The engine runs any scheduler it has; the manifest lists those this model is offered with.
-    if (!model.manifest.schedulers.includes(spec.scheduler)) throw new UnknownSchedulerError(spec.scheduler, model.manifest.schedulers);
     return this.deps.loras ? this.deps.loras.prepare(model.id, spec) : spec;
   }
 

@@ -14,6 +14,18 @@ export class EngineInputError extends Error {
   }
 }
 
+/** A scheduler the engine has but the model's manifest does not offer. */
+export class SchedulerNotOfferedError extends EngineInputError {
+  constructor(
+    readonly modelId: string,
+    readonly scheduler: string,
+    readonly offered: readonly string[],
+  ) {
+    super('scheduler', `model ${modelId} does not offer scheduler "${scheduler}" (it offers ${offered.join(', ')})`);
+    this.name = 'SchedulerNotOfferedError';
+  }
+}
+
 /** A model folder that is incomplete or malformed. */
 export class ModelFormatError extends Error {
   constructor(

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EngineInputError, ModelFormatError, ModelNotFoundError } from '../../src/engine/errors.ts';
+import { EngineInputError, ModelFormatError, ModelNotFoundError, SchedulerNotOfferedError } from '../../src/engine/errors.ts';
+import { checkRequestFor, checkServedRequest } from '../../src/engine/pipelines/check-request.ts';
 import { LoadedModel } from '../../src/engine/models/loaded-model.ts';
 import { readModelFolder } from '../../src/engine/models/model-folder.ts';
 import { ModelRegistry } from '../../src/engine/models/registry.ts';
 import { textToImage } from '../../src/engine/pipelines/text-to-image.ts';
 import { makeBrokenModel } from '../../tools/test-models/make.ts';
+import { fakeManifest } from '../helpers/core.ts';
 import { disposeAll, request, tinyModel } from './helpers.ts';
 
 const dirs: string[] = [];
@@ -78,4 +80,15 @@ test('an init image that is not an image is refused with a clear message', async
     imageToImage(model, request(model, { initImage: new TextEncoder().encode('not a png'), strength: 0.5 })),
     (err: Error) => err instanceof EngineInputError && err.field === 'initImage' && /cannot be decoded/.test(err.message),
   );
+});
+
+test('a served request must use a scheduler the model offers; the engine itself runs any it has', () => {
+  const model = { manifest: fakeManifest({ schedulers: ['euler', 'ddim'] }), imageToImage: true };
+  const req = { prompt: 'x', width: 512, height: 512, steps: 10, guidance: 5, scheduler: 'lcm' as const, seed: 1, numOutputs: 1 };
+  assert.doesNotThrow(() => checkRequestFor(model, req));
+  assert.throws(
+    () => checkServedRequest(model, req),
+    (err: Error) => err instanceof SchedulerNotOfferedError && err.field === 'scheduler' && err.message === 'model fake-sd1 does not offer scheduler "lcm" (it offers euler, ddim)',
+  );
+  assert.doesNotThrow(() => checkServedRequest(model, { ...req, scheduler: 'ddim' }));
 });

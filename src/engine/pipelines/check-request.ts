@@ -7,7 +7,7 @@
  * and the engine runs it again on the loaded model, guarding itself.
  */
 import { CONTROL_PREPROCESSORS, isControlPreprocessor } from '../controlnet/control-image.ts';
-import { EngineInputError } from '../errors.ts';
+import { EngineInputError, SchedulerNotOfferedError } from '../errors.ts';
 import type { LoadedModel } from '../models/loaded-model.ts';
 import type { ModelManifest } from '../models/manifest.ts';
 import { NOISE_KINDS, assertSeed, isNoiseKind } from '../random.ts';
@@ -40,6 +40,17 @@ function checkSize(field: 'width' | 'height', value: number, m: ModelManifest): 
   if (value < m.minSize || value > m.maxSize) {
     throw new EngineInputError(field, `${field} must be between ${m.minSize} and ${m.maxSize} for model ${m.id}, got ${value}`);
   }
+}
+
+/**
+ * The rules a served request meets (the API before it charges, `darkroom generate` before it loads):
+ * the engine's own, and a scheduler the model is offered with. The engine itself runs any scheduler it
+ * has, so benchmarks and tests can step a model with any of them.
+ */
+export function checkServedRequest(model: ModelTraits, req: CheckedRequest): void {
+  checkRequestFor(model, req);
+  const m = model.manifest;
+  if (!m.schedulers.includes(req.scheduler)) throw new SchedulerNotOfferedError(m.id, req.scheduler, m.schedulers);
 }
 
 /** Throws EngineInputError naming the first field at fault. */
