@@ -4,34 +4,21 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
-import { openStream } from '../helpers/sse-stream.ts';
+import { framesOf, openStream, type Frame } from '../helpers/sse-stream.ts';
 
 let t: TestServer;
 before(async () => (t = await startTestServer()));
 after(() => t.close());
 
 /** Reads `data:` frames from an SSE response until `until` says stop. */
-async function readFrames(res: Response, until: (frame: Record<string, unknown>) => boolean): Promise<Record<string, unknown>[]> {
+async function readFrames(res: Response, until: (frame: Frame) => boolean): Promise<Frame[]> {
   const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const frames: Record<string, unknown>[] = [];
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-      if (!data) continue;
-      const frame = JSON.parse(data) as Record<string, unknown>;
-      frames.push(frame);
-      if (until(frame)) {
-        await reader.cancel();
-        return frames;
-      }
+  const frames: Frame[] = [];
+  for await (const frame of framesOf(reader)) {
+    frames.push(frame);
+    if (until(frame)) {
+      await reader.cancel();
+      break;
     }
   }
   return frames;

@@ -11,6 +11,23 @@ export interface SseStream {
   close(): Promise<void>;
 }
 
+/** The `data:` frames of an SSE body, parsed, as they arrive. */
+export async function* framesOf(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncGenerator<Frame> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const data = buffer.slice(0, cut).split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      buffer = buffer.slice(cut + 2);
+      if (data) yield JSON.parse(data) as Frame;
+    }
+  }
+}
+
 /** Opens the stream with `key` and resolves once the server has subscribed (its first frame, the version, came). */
 export async function openStream(t: TestServer, streamId: string, key?: string): Promise<SseStream> {
   const res = await t.api(`/v1/sse?id=${streamId}`, { key });
@@ -21,19 +38,9 @@ export async function openStream(t: TestServer, streamId: string, key?: string):
   let changed: () => void = () => undefined;
   let ended = false;
   void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const data = buffer.slice(0, cut).split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-          buffer = buffer.slice(cut + 2);
-          if (data) frames.push(JSON.parse(data) as Frame);
-        }
+      for await (const frame of framesOf(reader)) {
+        frames.push(frame);
         changed();
       }
     } catch {
