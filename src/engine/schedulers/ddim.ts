@@ -14,6 +14,7 @@ import { addNoiseAtTimestep, alphasCumprod, makeBetas } from './betas.ts';
 import { ConfigReader, stepCount, assertBeginIndex, assertSameLength, drawNoise, notReady } from './config.ts';
 import { assertTrainTimestep, spacedTimesteps } from './spacing.ts';
 import { readThresholding, thresholdSample, type Thresholding } from './thresholding.ts';
+import { stepRow, type StepTable } from './step-table.ts';
 
 const OWNER = 'DDIMScheduler';
 
@@ -72,17 +73,7 @@ export class DdimScheduler implements Scheduler {
     if (this.numInferenceSteps === null) notReady(OWNER);
     assertSameLength(modelOutput, sample, OWNER);
     assertTrainTimestep(timestep, this.numTrainTimesteps, OWNER);
-    const prevTimestep = timestep - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
-    const aT = this.alphasCumprod[timestep]!;
-    const aPrev = prevTimestep >= 0 ? this.alphasCumprod[prevTimestep]! : this.finalAlphaCumprod;
-    // Scalars in float32, as diffusers holds them.
-    const f = Math.fround;
-    const sqA = f(Math.sqrt(aT));
-    const sqB = f(Math.sqrt(f(1 - aT)));
-    const sqAPrev = f(Math.sqrt(aPrev));
-    const variance = f(f(f(1 - aPrev) / f(1 - aT)) * f(1 - f(aT / aPrev)));
-    const std = f(this.eta * f(Math.sqrt(variance)));
-    const sqBPrev = f(Math.sqrt(f(f(1 - aPrev) - f(std * std))));
+    const { sqA, sqB, sqAPrev, sqBPrev, std } = this.levels(timestep, this.numInferenceSteps);
     const z = this.eta > 0 ? drawNoise(noise, sample.length, OWNER) : null;
     const lim = this.clipRange;
     const x0 = new Float64Array(sample.length);
@@ -111,5 +102,48 @@ export class DdimScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     return addNoiseAtTimestep(this.alphasCumprod, original, noise, timestep, OWNER);
+  }
+
+  /** x_t' = sqrt(abar_t') clip(x0) + sqrt(1 - abar_t' - s_t^2) eps + s_t z, eps from the unclipped output; null with thresholding. */
+  stepTable(begin: number): StepTable | null {
+    if (this.numInferenceSteps === null) notReady(OWNER);
+    if (this.thresholding) return null;
+    const n = this.numInferenceSteps;
+    return this.ts.slice(begin).map((t) => {
+      assertTrainTimestep(t, this.numTrainTimesteps, OWNER);
+      const { sqA, sqB, sqAPrev, sqBPrev, std } = this.levels(t, n);
+      // x0 = predX x + predM m, eps = epsX x + epsM m.
+      const [predX, predM, epsX, epsM] =
+        this.prediction === 'epsilon' ? [1 / sqA, -sqB / sqA, 0, 1]
+        : this.prediction === 'sample' ? [0, 1, 1 / sqB, -sqA / sqB]
+        : [sqA, -sqB, sqB, sqA];
+      return stepRow(t, {
+        predX,
+        predM,
+        clip: this.clipSample ? this.clipRange : Infinity,
+        nextX: sqBPrev * epsX,
+        nextPred: sqAPrev,
+        nextM: sqBPrev * epsM,
+        nextNoise: this.eta > 0 ? std : 0,
+        drawsNoise: this.eta > 0,
+      });
+    });
+  }
+
+  /** The step's scalars at `timestep`, in float32 as diffusers holds them. */
+  private levels(timestep: number, numInferenceSteps: number): { sqA: number; sqB: number; sqAPrev: number; sqBPrev: number; std: number } {
+    const prevTimestep = timestep - Math.floor(this.numTrainTimesteps / numInferenceSteps);
+    const aT = this.alphasCumprod[timestep]!;
+    const aPrev = prevTimestep >= 0 ? this.alphasCumprod[prevTimestep]! : this.finalAlphaCumprod;
+    const f = Math.fround;
+    const variance = f(f(f(1 - aPrev) / f(1 - aT)) * f(1 - f(aT / aPrev)));
+    const std = f(this.eta * f(Math.sqrt(variance)));
+    return {
+      sqA: f(Math.sqrt(aT)),
+      sqB: f(Math.sqrt(f(1 - aT))),
+      sqAPrev: f(Math.sqrt(aPrev)),
+      sqBPrev: f(Math.sqrt(f(f(1 - aPrev) - f(std * std)))),
+      std,
+    };
   }
 }

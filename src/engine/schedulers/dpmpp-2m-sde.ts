@@ -47,4 +47,18 @@ export class DpmPP2MSdeScheduler extends DpmSolverMultistepBase {
     }
     return out;
   }
+
+  protected updateCoefficients(i: number, firstOrder: boolean) {
+    const t = this.levels(i + 1);
+    const s0 = this.levels(i);
+    const h = t.lambda - s0.lambda;
+    const cx = (t.sigmaT / s0.sigmaT) * Math.exp(-h);
+    const oneMinusE2h = -Math.expm1(-2 * h);
+    const cd = t.alpha * oneMinusE2h;
+    const noise = { nextX: cx, nextNoise: t.sigmaT * Math.sqrt(oneMinusE2h), drawsNoise: true };
+    if (firstOrder) return { ...noise, nextPred: cd, nextPrev: 0 };
+    const r0 = (s0.lambda - this.levels(i - 1).lambda) / h;
+    const c1 = this.solverType === 'heun' ? t.alpha * (oneMinusE2h / (-2 * h) + 1) : 0.5 * cd;
+    return { ...noise, nextPred: cd + c1 / r0, nextPrev: -c1 / r0 };
+  }
 }

@@ -20,6 +20,7 @@ import { dataPrediction } from './prediction.ts';
 import { readThresholding, type Thresholding } from './thresholding.ts';
 import { SigmaSchedule, interpOnGrid, karrasSigmas, levelsOf, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { linspace, multistepTimesteps, roundHalfEven } from './spacing.ts';
+import { stepRow, x0CoefficientsVp, type StepCoefficients, type StepTable } from './step-table.ts';
 
 export interface DpmOptions extends SchedulerOptions {
   /** Force use_karras_sigmas on (the "_karras" scheduler names); otherwise the config decides. */
@@ -131,17 +132,39 @@ export abstract class DpmSolverMultistepBase implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise?: NoiseFn): Float32Array {
     assertSameLength(modelOutput, sample, this.owner);
     const i = this.schedule.index(timestep);
-    const n = this.schedule.timesteps.length;
-    const lowerOrderFinal =
-      i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasZero);
     const x0 = dataPrediction(this.prediction, modelOutput, sample, this.schedule.sigmas[i]!, this.thresholding, this.owner);
-    const firstOrder = this.lowerOrderNums < 1 || lowerOrderFinal || this.prevX0 === null;
+    const firstOrder = this.lowerOrderNums < 1 || this.firstOrderFinal(i) || this.prevX0 === null;
     const out = this.update(sample, x0, firstOrder ? null : this.prevX0, i, noise);
     this.prevX0 = x0;
     this.lowerOrderNums = Math.min(this.lowerOrderNums + 1, 2);
     this.schedule.advance();
     return out;
   }
+
+  /** The run from `begin` as a table: a fresh run's first step is 1st order, as is a lower-order final one; null with thresholding. */
+  stepTable(begin: number): StepTable | null {
+    if (this.thresholding) return null;
+    return this.schedule.timesteps.slice(begin).map((t, k) => {
+      const i = begin + k;
+      const { alpha, sigmaT } = this.levels(i);
+      return stepRow(t, {
+        ...x0CoefficientsVp(this.prediction, alpha, sigmaT),
+        ...this.updateCoefficients(i, k === 0 || this.firstOrderFinal(i)),
+      });
+    });
+  }
+
+  /** Whether step i, the last, is 1st order: to sigma 0 it is exactly x0; diffusers' lower_order_final below 15 steps. */
+  private firstOrderFinal(i: number): boolean {
+    const n = this.schedule.timesteps.length;
+    return i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasZero);
+  }
+
+  /** `update` as coefficients of x, D0, the previous x0 and z (step-table.ts). */
+  protected abstract updateCoefficients(
+    i: number,
+    firstOrder: boolean,
+  ): Pick<StepCoefficients, 'nextX' | 'nextPred' | 'nextPrev' | 'nextNoise' | 'drawsNoise'>;
 
   /** alpha_t x0 + sigma_t noise at the begin index's sigma (image-to-image), as diffusers does. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
@@ -198,5 +221,17 @@ export class DpmPP2MScheduler extends DpmSolverMultistepBase {
       out[j] = cx * sample[j]! + cd * d0 + c1 * d1;
     }
     return out;
+  }
+
+  protected updateCoefficients(i: number, firstOrder: boolean) {
+    const t = this.levels(i + 1);
+    const s0 = this.levels(i);
+    const h = t.lambda - s0.lambda;
+    const cx = t.sigmaT / s0.sigmaT;
+    const cd = -t.alpha * Math.expm1(-h);
+    if (firstOrder) return { nextX: cx, nextPred: cd, nextPrev: 0, nextNoise: 0, drawsNoise: false };
+    const r0 = (s0.lambda - this.levels(i - 1).lambda) / h;
+    const c1 = this.solverType === 'heun' ? t.alpha * (Math.expm1(-h) / h + 1) : 0.5 * cd;
+    return { nextX: cx, nextPred: cd + c1 / r0, nextPrev: -c1 / r0, nextNoise: 0, drawsNoise: false };
   }
 }

@@ -12,6 +12,7 @@ import { ConfigReader, stepCount, assertSameLength, drawNoise } from './config.t
 import { predictX0Ve } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, trainingSigmas } from './sigmas.ts';
 import { spacedTimesteps } from './spacing.ts';
+import { sigmaInputScale, stepRow, x0CoefficientsVe, type StepTable } from './step-table.ts';
 
 const OWNER = 'EulerAncestralDiscreteScheduler';
 
@@ -62,10 +63,7 @@ export class EulerAncestralScheduler implements Scheduler {
     assertSameLength(modelOutput, sample, OWNER);
     const i = this.schedule.index(timestep);
     const sigma = this.schedule.sigmas[i]!;
-    const sigmaTo = this.schedule.sigmas[i + 1]!;
-    const sigmaUp = Math.sqrt((sigmaTo * sigmaTo * (sigma * sigma - sigmaTo * sigmaTo)) / (sigma * sigma));
-    const sigmaDown = Math.sqrt(sigmaTo * sigmaTo - sigmaUp * sigmaUp);
-    const dt = sigmaDown - sigma;
+    const { sigmaUp, dt } = this.split(i);
     // diffusers draws the noise on every step, the last (sigma_up = 0) included.
     const z = drawNoise(noise, sample.length, OWNER);
     const x0 = predictX0Ve(this.prediction, modelOutput, sample, sigma);
@@ -80,5 +78,33 @@ export class EulerAncestralScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     return this.schedule.addNoise(original, noise, timestep);
+  }
+
+  /** x_next = x + (x - x0) dt / sigma + sigma_up z, a draw at every step. */
+  stepTable(begin: number): StepTable {
+    const { timesteps, sigmas } = this.schedule;
+    return timesteps.slice(begin).map((t, k) => {
+      const i = begin + k;
+      const sigma = sigmas[i]!;
+      const { sigmaUp, dt } = this.split(i);
+      return stepRow(t, {
+        scale: sigmaInputScale(sigma),
+        ...x0CoefficientsVe(this.prediction, sigma),
+        nextX: 1 + dt / sigma,
+        nextPred: -dt / sigma,
+        nextNoise: sigmaUp,
+        drawsNoise: true,
+        previewScale: sigmaInputScale(sigmas[i + 1]!),
+      });
+    });
+  }
+
+  /** The move from sigmas[i] to sigmas[i+1] split into a deterministic part down to sigma_down and noise sigma_up. */
+  private split(i: number): { sigmaUp: number; dt: number } {
+    const sigma = this.schedule.sigmas[i]!;
+    const sigmaTo = this.schedule.sigmas[i + 1]!;
+    const sigmaUp = Math.sqrt((sigmaTo * sigmaTo * (sigma * sigma - sigmaTo * sigmaTo)) / (sigma * sigma));
+    const sigmaDown = Math.sqrt(sigmaTo * sigmaTo - sigmaUp * sigmaUp);
+    return { sigmaUp, dt: sigmaDown - sigma };
   }
 }

@@ -15,6 +15,7 @@ import { ConfigReader, assertSameLength, checkCustomTimesteps } from './config.t
 import { predictX0Ve } from './prediction.ts';
 import { SigmaSchedule, interpOnGrid, readSigmaSpacing, sigmaToT, spacedSigmas, trainingSigmas, type SigmaSpacing, type TrainingSigmas } from './sigmas.ts';
 import { linspace, spacedTimesteps } from './spacing.ts';
+import { sigmaInputScale, stepRow, x0CoefficientsVe, type StepTable } from './step-table.ts';
 
 const OWNER = 'EulerDiscreteScheduler';
 
@@ -116,5 +117,22 @@ export class EulerScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     return this.schedule.addNoise(original, noise, timestep);
+  }
+
+  /** x_next = x + (x - x0) dt / sigma. */
+  stepTable(begin: number): StepTable {
+    const { timesteps, sigmas } = this.schedule;
+    return timesteps.slice(begin).map((t, k) => {
+      const sigma = sigmas[begin + k]!;
+      const next = sigmas[begin + k + 1]!;
+      const r = (next - sigma) / sigma;
+      return stepRow(t, {
+        scale: sigmaInputScale(sigma),
+        ...x0CoefficientsVe(this.prediction, sigma),
+        nextX: 1 + r,
+        nextPred: -r,
+        previewScale: sigmaInputScale(next),
+      });
+    });
   }
 }

@@ -18,6 +18,7 @@ import { predictX0Vp } from './prediction.ts';
 import { readThresholding, thresholdSample, type Thresholding } from './thresholding.ts';
 import { assertTrainTimestep, linspace } from './spacing.ts';
 import { StepIndex } from './step-index.ts';
+import { stepRow, x0CoefficientsVp, type StepTable } from './step-table.ts';
 
 const OWNER = 'LCMScheduler';
 const SIGMA_DATA = 0.5;
@@ -122,5 +123,29 @@ export class LcmScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     return addNoiseAtTimestep(this.alphasCumprod, original, noise, timestep, OWNER);
+  }
+
+  /** denoised = c_out x0 + c_skip x, re-noised to the next timestep except after the last step; null with thresholding. */
+  stepTable(begin: number): StepTable | null {
+    if (this.ts.length === 0) notReady(OWNER);
+    if (this.thresholding) return null;
+    return this.ts.slice(begin).map((t, k) => {
+      assertTrainTimestep(t, this.numTrainTimesteps, OWNER);
+      const i = begin + k;
+      const last = i === this.ts.length - 1;
+      const aT = this.alphasCumprod[t]!;
+      const prevT = last ? t : this.ts[i + 1]!;
+      const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
+      const { cSkip, cOut } = this.boundaryScalings(t);
+      const keep = last ? 1 : Math.sqrt(aPrev);
+      return stepRow(t, {
+        ...x0CoefficientsVp(this.prediction, Math.sqrt(aT), Math.sqrt(1 - aT)),
+        clip: this.clipSample ? this.clipRange : Infinity,
+        nextX: keep * cSkip,
+        nextPred: keep * cOut,
+        nextNoise: last ? 0 : Math.sqrt(1 - aPrev),
+        drawsNoise: !last,
+      });
+    });
   }
 }

@@ -8,6 +8,8 @@
  * per image and is told an image's size (SchedulerOptions.valuesPerImage).
  */
 
+import type { StepTable } from './step-table.ts';
+
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
@@ -81,6 +83,12 @@ export interface Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise?: NoiseFn): Float32Array;
   /** Forward diffusion for image-to-image: noises a clean sample to the level of `timestep`. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array;
+  /**
+   * The run from timesteps[begin] on as per-step coefficients (step-table.ts), after setTimesteps: what `step`
+   * does from there, as a fresh run. Null where this configuration's step is not linear (thresholding); absent
+   * on the schedulers that only have their JS step.
+   */
+  stepTable?(begin: number): StepTable | null;
 }
 
 /** The training noise schedule a scheduler is built on (diffusers' beta settings). */
