@@ -5,12 +5,13 @@
 import type { Command } from 'commander';
 import { SHIPPED_MODELS_DIR, type Config } from '../config/config.ts';
 import { basename, resolve } from 'node:path';
+import { fusionsFor } from '../engine/models/fuse-names.ts';
 import type { ComponentReport } from '../engine/models/optimized.ts';
 import { configFromFlags, MODEL_SETTINGS, withConfigFlags } from './config-flags.ts';
 import { FlagError } from './flag-error.ts';
 
 /** What optimising reads: the models, and the provider whose default decides float16. */
-const OPTIMIZE_SETTINGS = [...MODEL_SETTINGS, 'DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_FP16'];
+const OPTIMIZE_SETTINGS = [...MODEL_SETTINGS, 'DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_FP16', 'DARKROOM_FUSIONS'];
 
 // The model modules (and the ONNX protobuf code under them) load only when a command runs.
 async function registryFor(config: Config) {
@@ -65,7 +66,7 @@ export function registerModels(program: Command): void {
     const registry = await registryFor(config);
     const infos = ids.length ? await Promise.all(ids.map((id) => registry.resolve(id))) : (await registry.list()).flatMap((m) => (m.info ? [m.info] : []));
     for (const info of infos) {
-      printReports(info.manifest.id, await optimizeModel(info, { fuse: true, fp16: config.fp16 }));
+      printReports(info.manifest.id, await optimizeModel(info, { fuse: true, fp16: config.fp16, fusions: fusionsFor(config.executionProvider, config.fusions) }));
     }
   });
   registerInstall(models);
@@ -108,7 +109,7 @@ function registerInstall(models: Command): void {
       onFile: (file, bytes) => process.stdout.write(`  ${file} (${(bytes / 1e6).toFixed(1)} MB)\n`),
     });
     process.stdout.write(`installed ${info.manifest.id} (${info.manifest.family}) in ${info.dir}\n`);
-    if (config.optimizeModels || config.fp16) printReports(info.manifest.id, await optimizeModel(info, { fuse: config.optimizeModels, fp16: config.fp16 }));
+    if (config.optimizeModels || config.fp16) printReports(info.manifest.id, await optimizeModel(info, { fuse: config.optimizeModels, fp16: config.fp16, fusions: fusionsFor(config.executionProvider, config.fusions) }));
   });
 }
 

@@ -9,6 +9,7 @@ import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../engine/runtime/e
 import { parseAllowList } from '../core/url-guard.ts';
 import { DEFAULT_PROMPT_SYNTAX, PROMPT_SYNTAXES, type PromptSyntax } from '../engine/prompts/weighting.ts';
 import { NOISE_KINDS, type NoiseKind } from '../engine/random.ts';
+import { DEFAULT_FUSIONS, FUSIONS, type FusionName } from '../engine/models/fuse-names.ts';
 
 /** Models shipped in the repository (the demo model), searched after the user's models directory. */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
@@ -26,6 +27,8 @@ export interface Config {
   threads: number;
   /** Load UNets and VAEs with attention fused into MultiHeadAttention (cached next to each model). */
   optimizeModels: boolean;
+  /** The graph fusions optimising applies (`all`, `none` or names); those without a kernel on the provider are left out. */
+  fusions: FusionName[];
   /** Load float32 models converted to float16 (cached next to each model). */
   fp16: boolean;
   /** Load the default model at start, so the first request does not wait for it. */
@@ -199,6 +202,16 @@ function dialectList(raw: string): Dialect[] {
   return [...new Set(items)] as Dialect[];
 }
 
+function fusionList(raw: string): FusionName[] {
+  const v = raw.trim().toLowerCase();
+  if (v === 'all') return [...FUSIONS];
+  if (v === 'none') return [];
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((f) => !(FUSIONS as readonly string[]).includes(f));
+  if (bad.length || !items.length) throw new Error(`${bad.length ? `unknown fusion(s) ${bad.join(', ')}; ` : ''}all, none, or a comma-separated list of ${FUSIONS.join(', ')}`);
+  return FUSIONS.filter((f) => items.includes(f));
+}
+
 function allowList(raw: string): string[] {
   const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
   parseAllowList(items); // throws on a bad entry
@@ -242,6 +255,9 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   // Fused attention is what keeps a GPU from materialising every attention's score matrix; on a CPU
   // the plain graph is fine, and writing next to the models is left to `darkroom models optimize`.
   optimizeModels: { env: 'DARKROOM_OPTIMIZE_MODELS', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
+  // ONNX Runtime's other Stable Diffusion fusions are not on by default until a GPU run shows them faster
+  // (docs/benchmarks.md, "UNet fusions"); the CUDA-only ones are skipped on other providers.
+  fusions: { env: 'DARKROOM_FUSIONS', parse: fusionList, fallback: () => [...DEFAULT_FUSIONS] },
   // Half precision is what a GPU's tensor cores run and halves the weights read per step; a CPU
   // has no float16 kernels for most operators (ONNX Runtime casts back to float32 around them).
   fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },

@@ -6,6 +6,7 @@ import { ModelRegistry } from './models/registry.ts';
 import { NonFiniteOutputError } from './errors.ts';
 import { LoadedModel } from './models/loaded-model.ts';
 import { isFloat16Twin, refuseFloat16 } from './models/half-precision.ts';
+import { DEFAULT_FUSIONS, fusionsFor, type FusionName } from './models/fuse-names.ts';
 import { ONNX_COMPONENTS, type OnnxComponent } from './models/optimized.ts';
 import type { ExecutionProvider, SessionOptions } from './runtime/session.ts';
 import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
@@ -24,6 +25,8 @@ export interface EngineOptions {
   tuning?: SessionOptions['tuning'];
   /** Load UNets and VAEs with fused attention (cached next to the model on first load). */
   optimize?: boolean;
+  /** What optimising fuses (default attention alone); those the provider has no kernels for are left out. */
+  fusions?: readonly FusionName[];
   /** Load float32 models converted to float16 (cached next to the model on first load). */
   fp16?: boolean;
   /** The folder of installed LoRA adapters (`<name>.safetensors`). */
@@ -75,7 +78,7 @@ export class Engine {
         provider: this.options.provider,
         threads: this.options.threads,
         tuning: this.options.tuning,
-        optimize: { fuse: this.options.optimize, fp16: this.options.fp16 },
+        optimize: { fuse: this.options.optimize, fp16: this.options.fp16, fusions: fusionsFor(this.options.provider, this.options.fusions ?? DEFAULT_FUSIONS) },
         safetyChecker: this.options.safetyChecker,
         onFallback: (m) => this.options.log?.(m),
         log: this.options.log,

@@ -8,6 +8,7 @@ export function engineFromConfig(config: Config, log: (message: string) => void 
     provider: config.executionProvider,
     threads: config.threads,
     optimize: config.optimizeModels,
+    fusions: config.fusions,
     fp16: config.fp16,
     safetyChecker: config.safetyChecker,
     log,

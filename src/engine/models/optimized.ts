@@ -1,17 +1,21 @@
 /**
  * Install-time optimisation of a model's ONNX files, each step cached as a twin next to the file it
  * read (derived-file.ts), so the steps chain: `model.onnx` → `model.optimized.onnx` (attention fused
- * into MultiHeadAttention, fuse-attention.ts) → `model.optimized.fp16.onnx` (float16, half-precision.ts).
+ * into MultiHeadAttention, fuse-attention.ts; other fusion sets are `model.optimized-<set>.onnx`,
+ * fuse-set.ts) → `model.optimized.fp16.onnx` (float16, half-precision.ts).
  * Fusing first keeps each attention's scale exact. A step with nothing to do leaves the file as it is.
  */
 import { derivedModelFile } from './derived-file.ts';
-import { fuseAttention } from './fuse-attention.ts';
+import { DEFAULT_FUSIONS, type FusionName } from './fuse-names.ts';
+import { applyFusions, describeFusions, fusionTag } from './fuse-set.ts';
 import { float16File, float16Refused } from './half-precision.ts';
 import type { ModelComponents, ModelInfo } from './model-folder.ts';
 
 export interface OptimizeSteps {
   /** Fuse attention (UNet and VAE: the text encoders' attention is masked and runs once per image). */
   fuse?: boolean;
+  /** What `fuse` fuses (fuse-names.ts; default attention alone), already limited to the provider's kernels. */
+  fusions?: readonly FusionName[];
   /** Convert float32 weights and computation to float16. */
   fp16?: boolean;
 }
@@ -24,7 +28,8 @@ export const ONNX_COMPONENTS: readonly OnnxComponent[] = ['textEncoder', 'textEn
 export function stepsFor(component: OnnxComponent, vaeForceUpcast: boolean, steps: OptimizeSteps): OptimizeSteps {
   const isVae = component === 'vaeDecoder' || component === 'vaeEncoder';
   return {
-    fuse: !!steps.fuse && (component === 'unet' || isVae),
+    fuse: !!steps.fuse && (component === 'unet' || isVae) && (steps.fusions ?? DEFAULT_FUSIONS).length > 0,
+    ...(steps.fusions ? { fusions: steps.fusions } : {}),
     // SDXL's VAE overflows float16 (its activations pass 65504: black or NaN images), which its
     // config's force_upcast says, as diffusers reads it; "sdxl-vae-fp16-fix" says false. A VAE with
     // force_upcast stays float32 unless the model ships a float16 one already.
@@ -40,12 +45,12 @@ export interface StepReport {
   path: string;
 }
 
-async function fuseStep(path: string): Promise<StepReport> {
+async function fuseStep(path: string, fusions: readonly FusionName[]): Promise<StepReport> {
   let did: string | undefined;
-  const r = await derivedModelFile(path, 'optimized', (m) => {
-    const fused = fuseAttention(m);
-    did = fused.attention ? `${fused.attention} attention blocks fused, ${fused.nodesBefore} → ${fused.nodesAfter} nodes` : 'no attention to fuse';
-    return fused.attention > 0;
+  const r = await derivedModelFile(path, fusionTag(fusions), (m) => {
+    const report = applyFusions(m, fusions);
+    did = describeFusions(report);
+    return Object.values(report.fused).some((n) => n > 0);
   });
   return { step: 'fuse', path: r.path, ...(r.fresh ? { did } : {}) };
 }
@@ -64,7 +69,7 @@ async function fp16Step(path: string): Promise<StepReport> {
 export async function optimizedFile(path: string, steps: OptimizeSteps): Promise<{ path: string; reports: StepReport[] }> {
   const reports: StepReport[] = [];
   let file = path;
-  if (steps.fuse) reports.push(await fuseStep(file));
+  if (steps.fuse) reports.push(await fuseStep(file, steps.fusions ?? DEFAULT_FUSIONS));
   file = reports.at(-1)?.path ?? file;
   if (steps.fp16 && (await float16Refused(path))) reports.push({ step: 'fp16', path: file, did: 'float16 refused earlier (see model.fp16.refused): kept as it is' });
   else if (steps.fp16) reports.push(await fp16Step(file));

@@ -22,8 +22,8 @@ import { float32ToFloat16 } from '../runtime/fp16.ts';
 /** Operators that carry the work: always float16, and where a float32 region ends. */
 const WEIGHT_OPS = new Set(['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'Einsum']);
 const EMBEDDING_OPS = new Set(['Sin', 'Cos']);
-/** Inputs ONNX allows as float32 only. */
-const FLOAT32_SLOTS: Record<string, number[]> = { Resize: [1, 2], Upsample: [1] };
+/** Inputs ONNX allows as float32 only (and com.microsoft.GroupNorm's scale and bias, which its CUDA kernel reads as float). */
+const FLOAT32_SLOTS: Record<string, number[]> = { Resize: [1, 2], Upsample: [1], GroupNorm: [1, 2] };
 /** Operators indifferent to their input's float type (they read its shape, or convert it anyway). */
 const ANY_FLOAT_INPUT = new Set(['Shape', 'Size', 'Cast']);
 const HALF_MAX = 65504;

@@ -1,0 +1,51 @@
+/**
+ * The fused twin of a model file: the fusions chosen by name (fuse-names.ts, DARKROOM_FUSIONS)
+ * applied in ONNX Runtime's order (attention first; BiasAdd last, as it reads SkipLayerNormalization's
+ * sum). The set is part of the twin's file name, so a changed set makes a new twin.
+ */
+import type { ModelProto } from '../onnx/proto.ts';
+import { fuseAttention } from './fuse-attention.ts';
+import { fuseBiasAdd } from './fuse-bias-add.ts';
+import { fuseBiasSplitGelu } from './fuse-bias-split-gelu.ts';
+import { fuseGroupNorm } from './fuse-group-norm.ts';
+import { FUSIONS, type FusionName } from './fuse-names.ts';
+import { fuseSkipLayerNorm } from './fuse-skip-layer-norm.ts';
+
+const REWRITES: Record<Exclude<FusionName, 'attention'>, (model: ModelProto) => number> = {
+  'skip-layer-norm': fuseSkipLayerNorm,
+  'group-norm': fuseGroupNorm,
+  'bias-split-gelu': fuseBiasSplitGelu,
+  'bias-add': fuseBiasAdd,
+};
+
+export interface FusionReport {
+  /** Patterns fused, per fusion applied. */
+  fused: Partial<Record<FusionName, number>>;
+  nodesBefore: number;
+  nodesAfter: number;
+}
+
+/** Rewrites `model` in place with the fusions of `names`; returns what each did. */
+export function applyFusions(model: ModelProto, names: readonly FusionName[]): FusionReport {
+  const nodesBefore = model.graph?.node?.length ?? 0;
+  const fused: FusionReport['fused'] = {};
+  for (const name of FUSIONS) {
+    if (!names.includes(name)) continue;
+    fused[name] = name === 'attention' ? fuseAttention(model).attention : REWRITES[name](model);
+  }
+  return { fused, nodesBefore, nodesAfter: model.graph?.node?.length ?? 0 };
+}
+
+/** The derived-file tag of the twin with `names` fused: `optimized` for attention alone, as before sets existed. */
+export function fusionTag(names: readonly FusionName[]): string {
+  const set = FUSIONS.filter((f) => names.includes(f));
+  return set.join() === 'attention' ? 'optimized' : `optimized-${set.join('+')}`;
+}
+
+/** One line for the log: "10 attention blocks fused, 10 skip-layer-norm, 900 → 700 nodes". */
+export function describeFusions(r: FusionReport): string {
+  const total = Object.values(r.fused).reduce((a, b) => a + b, 0);
+  if (!total) return r.fused.attention !== undefined && Object.keys(r.fused).length === 1 ? 'no attention to fuse' : 'nothing to fuse';
+  const parts = Object.entries(r.fused).map(([name, n]) => (name === 'attention' ? `${n} attention blocks fused` : `${n} ${name}`));
+  return `${parts.join(', ')}, ${r.nodesBefore} → ${r.nodesAfter} nodes`;
+}

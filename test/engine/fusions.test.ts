@@ -1,0 +1,202 @@
+/**
+ * The UNet fusions beyond attention (src/engine/models/fuse-*.ts). SkipLayerNormalization has a CPU
+ * kernel: its twin must compute what the plain graph computes, on the bench's mini SD 1.5 and on the
+ * demo model (a torch.onnx export). GroupNorm, BiasSplitGelu and BiasAdd are CUDA-only: on CPU their
+ * graphs are checked for the patterns found and for passing ONNX Runtime's own graph resolution (type
+ * and shape inference against the com.microsoft schemas), which ends, on CPU, in the missing kernel
+ * only; their numbers are the GPU run's to check (tools/bench/gpu.sh, set fused-all).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { fusionsFor, type FusionName } from '../../src/engine/models/fuse-names.ts';
+import { applyFusions, fusionTag } from '../../src/engine/models/fuse-set.ts';
+import { readModel } from '../../src/engine/onnx/builder.ts';
+import { toFloat16Graph } from '../../src/engine/onnx/float16-graph.ts';
+import { DataType, encodeModel, type ModelProto } from '../../src/engine/onnx/proto.ts';
+import { OnnxSession } from '../../src/engine/runtime/session.ts';
+import type { UnetConfig } from '../../tools/bench/configs.ts';
+import { makeBenchModel } from '../../tools/bench/make.ts';
+import { writeNetwork } from '../../tools/bench/net.ts';
+import { unetFeeds } from '../../tools/bench/run.ts';
+import { buildUnet } from '../../tools/bench/unet.ts';
+
+let root = '';
+let mini = '';
+let demo = '';
+/** SD 1.5's widths (320 channels, 32 groups, 8 × 320 GEGLU) in one block: the sizes the CUDA kernels take. */
+let sdWidth = '';
+const SD_WIDTH: UnetConfig = {
+  inChannels: 4,
+  outChannels: 4,
+  blockChannels: [320],
+  layersPerBlock: 1,
+  transformerDepth: [1],
+  midTransformerDepth: 1,
+  heads: [5],
+  contextDim: 32,
+  linearProjection: false,
+  normGroups: 32,
+};
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'darkroom-fusions-'));
+  mini = join(root, 'mini');
+  await makeBenchModel(mini, 'mini', 'fp32');
+  demo = join(root, 'darkroom-demo');
+  await cp(join(SHIPPED_MODELS_DIR, 'darkroom-demo'), demo, { recursive: true });
+  sdWidth = join(root, 'sd-width.onnx');
+  await writeNetwork(sdWidth, 'unet', { seed: 7, dtype: 'float32', external: false, doc: 'fusion test' }, (net) => buildUnet(net, SD_WIDTH));
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+const ops = (m: ModelProto, op: string) => m.graph!.node!.filter((n) => n.op_type === op);
+
+async function fused(src: string, names: FusionName[]): Promise<{ path: string; model: ModelProto; report: ReturnType<typeof applyFusions> }> {
+  const model = await readModel(src);
+  const report = applyFusions(model, names);
+  const path = join(root, `${names.join('+')}-${Math.random().toString(36).slice(2)}.onnx`);
+  await writeFile(path, encodeModel(model));
+  return { path, model, report };
+}
+
+/** The UNet's output for fixed inputs (batch 2, as with guidance), on CPU. */
+async function unetOut(path: string, size: number): Promise<Float32Array> {
+  const s = await OnnxSession.load(path, { provider: 'cpu', threads: 1, graphCache: false });
+  try {
+    const out = await s.run(unetFeeds(s, 2, size, size));
+    return Object.values(out)[0]!.data;
+  } finally {
+    await s.dispose();
+  }
+}
+
+/** Largest difference relative to the largest magnitude of the reference. */
+function relDiff(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(a[i]!));
+  }
+  return diff / scale;
+}
+
+test('skip-layer-norm on the mini SD 1.5: two per transformer block fused, biases folded, same output', async () => {
+  const src = join(mini, 'unet', 'model.onnx');
+  const before = await readModel(src);
+  const { path, model, report } = await fused(src, ['skip-layer-norm']);
+  // 11 transformer blocks (down 2 × 2, mid 1, up 2 × 3): norm2 and norm3 follow a residual Add; norm1 follows proj_in.
+  assert.equal(report.fused['skip-layer-norm'], 22);
+  const sln = ops(model, 'SkipLayerNormalization');
+  assert.equal(sln.length, 22);
+  assert.equal(sln.filter((n) => n.input!.length === 5).length, 22, 'the attention output projection’s bias is folded in');
+  assert.equal(ops(model, 'LayerNormalization').length, ops(before, 'LayerNormalization').length - 22);
+  assert.equal(report.nodesAfter, report.nodesBefore - 22 * 2);
+  const diff = relDiff(await unetOut(src, 8), await unetOut(path, 8));
+  assert.ok(diff < 1e-5, `relative difference ${diff}`);
+});
+
+test('skip-layer-norm on the demo model (a torch.onnx export): all 15 fused, with attention, the same output', async () => {
+  const src = join(demo, 'unet', 'model.onnx');
+  const attention = await fused(src, ['attention']);
+  const both = await fused(src, ['attention', 'skip-layer-norm']);
+  assert.equal(both.report.fused.attention, 10);
+  // norm2 and norm3 of its 5 blocks after their residual Adds, and norm1 after the positional embedding's.
+  assert.equal(both.report.fused['skip-layer-norm'], 15);
+  assert.equal(ops(both.model, 'SkipLayerNormalization').length, 15);
+  assert.equal(ops(both.model, 'LayerNormalization').length, 0);
+  const plain = await unetOut(src, 16);
+  assert.ok(relDiff(plain, await unetOut(both.path, 16)) < 1e-4);
+  // Against attention alone: the skip-layer-norm rewrite itself changes (almost) nothing.
+  const diff = relDiff(await unetOut(attention.path, 16), await unetOut(both.path, 16));
+  assert.ok(diff < 1e-5, `relative difference ${diff}`);
+});
+
+test('the engine builds the twin of the chosen set, named for it, limited to the provider’s kernels, and draws the same image', async () => {
+  const draw = async (optimize: boolean, fusions?: FusionName[], logs: string[] = []) => {
+    const engine = new Engine({ modelDirs: [], provider: 'cpu', threads: 1, optimize, fp16: false, ...(fusions ? { fusions } : {}), log: (m) => logs.push(m) });
+    try {
+      const model = await engine.model(demo);
+      const { images } = await engine.generate(demo, { prompt: 'a red star on the left on a blue background', seed: 4, steps: 4 });
+      return { pixels: images[0]!.pixels, unet: model.unet.path };
+    } finally {
+      await engine.dispose();
+    }
+  };
+  const plain = await draw(false);
+  const logs: string[] = [];
+  // `all` on CPU: the CUDA-only fusions are left out, so the twin is attention + skip-layer-norm.
+  const all = await draw(true, ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'], logs);
+  assert.equal(all.unet, join(demo, 'unet', `model.${fusionTag(['attention', 'skip-layer-norm'])}.onnx`));
+  assert.equal(all.unet, join(demo, 'unet', 'model.optimized-attention+skip-layer-norm.onnx'));
+  assert.match(logs.join('\n'), /unet\/model\.onnx: 10 attention blocks fused, 15 skip-layer-norm, \d+ → \d+ nodes/);
+  let diff = 0;
+  for (let i = 0; i < plain.pixels.length; i++) diff = Math.max(diff, Math.abs(plain.pixels[i]! - all.pixels[i]!));
+  assert.ok(diff < 2e-3, `max pixel difference ${diff}`);
+  // Attention alone keeps its twin and name: a changed set is another file, not a stale one.
+  assert.equal((await draw(true, ['attention'])).unet, join(demo, 'unet', 'model.optimized.onnx'));
+  const twins = (await readdir(join(demo, 'unet'))).filter((f) => f.startsWith('model.optimized'));
+  assert.deepEqual(twins.sort(), ['model.optimized-attention+skip-layer-norm.onnx', 'model.optimized.onnx']);
+});
+
+test('fusionsFor leaves the CUDA-only fusions to CUDA', () => {
+  const all: FusionName[] = ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'];
+  assert.deepEqual(fusionsFor('cpu', all), ['attention', 'skip-layer-norm']);
+  assert.deepEqual(fusionsFor('webgpu', ['bias-add', 'attention']), ['attention']);
+  assert.deepEqual(fusionsFor('cuda', [...all].reverse()), all);
+});
+
+/** Loading on CPU fails for the missing kernel of `op` only: the graph itself resolved, types and shapes inferred. */
+async function resolvesUpToKernel(path: string, op: string): Promise<void> {
+  await assert.rejects(OnnxSession.load(path, { provider: 'cpu', graphCache: false }), (err: Error) => {
+    assert.match(err.message, new RegExp(`Could not find an implementation for ${op}\\(1\\)`));
+    return true;
+  });
+}
+
+test('group-norm at SD widths: every GroupNorm (with its SiLU) fused between transposes, resolved by ONNX Runtime', async () => {
+  const transposes = ops(await readModel(sdWidth), 'Transpose').length;
+  const { path, model, report } = await fused(sdWidth, ['group-norm']);
+  // 5 ResNets × 2 (with SiLU), 4 Transformer2D norms (without), conv_norm_out (with).
+  assert.equal(report.fused['group-norm'], 15);
+  const gn = ops(model, 'GroupNorm');
+  assert.equal(gn.length, 15);
+  assert.equal(gn.filter((n) => n.attribute!.find((a) => a.name === 'activation')!.i === 1).length, 11);
+  assert.ok(gn.every((n) => n.attribute!.find((a) => a.name === 'groups')!.i === 32 && n.attribute!.find((a) => a.name === 'channels_last')!.i === 1));
+  assert.equal(ops(model, 'InstanceNormalization').length, 0);
+  assert.equal(ops(model, 'Sigmoid').length, 2, 'only the time embedding’s SiLUs are left');
+  assert.equal(ops(model, 'Transpose').length, transposes + 2 * 15, 'two per GroupNorm');
+  await resolvesUpToKernel(path, 'GroupNorm');
+  // Float16: the scale and bias stay float32, which the CUDA kernel requires.
+  const half = toFloat16Graph(model)!.model;
+  const inits = new Map(half.graph!.initializer!.map((t) => [t.name!, t]));
+  for (const n of ops(half, 'GroupNorm')) for (const i of [1, 2]) assert.equal(inits.get(n.input![i]!)?.data_type, DataType.FLOAT, n.input![i]);
+});
+
+test('bias-split-gelu and bias-add at SD widths: one of each per transformer block, resolved by ONNX Runtime', async () => {
+  const gelu = await fused(sdWidth, ['bias-split-gelu']);
+  assert.equal(gelu.report.fused['bias-split-gelu'], 4);
+  assert.equal(ops(gelu.model, 'Erf').length, 0);
+  assert.equal(ops(gelu.model, 'Split').length, 0);
+  await resolvesUpToKernel(gelu.path, 'BiasSplitGelu');
+  // BiasAdd reads SkipLayerNormalization's sum, as ORT's fusion does: without it nothing is fused.
+  assert.equal((await fused(sdWidth, ['bias-add'])).report.fused['bias-add'], 0);
+  const add = await fused(sdWidth, ['skip-layer-norm', 'bias-add']);
+  assert.equal(add.report.fused['skip-layer-norm'], 8);
+  assert.equal(add.report.fused['bias-add'], 4);
+  await resolvesUpToKernel(add.path, 'BiasAdd');
+  // The whole set on the SD-width graph; the CPU kernel of skip-layer-norm leaves BiasAdd... as the first missing one.
+  const all = await fused(sdWidth, ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
+  assert.deepEqual(all.report.fused, { attention: 8, 'skip-layer-norm': 8, 'group-norm': 15, 'bias-split-gelu': 4, 'bias-add': 4 });
+});
+
+test('the CUDA-only fusions leave widths their kernels refuse alone (the mini shape)', async () => {
+  const { report } = await fused(join(mini, 'unet', 'model.onnx'), ['skip-layer-norm', 'bias-split-gelu', 'bias-add']);
+  assert.equal(report.fused['bias-split-gelu'], 0);
+  assert.equal(report.fused['bias-add'], 0);
+});
