@@ -21,7 +21,7 @@ after(() => engine.dispose());
 async function folderSize(dir: string): Promise<number> {
   let total = 0;
   for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (/\.(optimized|tiling)\.(onnx|none)$/.test(e.name) || e.name === '.ort-graphs' || e.name.startsWith('model.lora-')) continue;
+    if (/\.(optimized|tiling)\.(onnx|none)$/.test(e.name) || e.name === '.ort-graphs' || e.name.startsWith('model.lora-') || e.name.endsWith('.weight-targets.json')) continue;
     const p = join(dir, e.name);
     total += e.isDirectory() ? await folderSize(p) : (await stat(p)).size;
   }

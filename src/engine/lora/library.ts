@@ -1,7 +1,7 @@
 /**
  * The LoRA adapters installed: every `.safetensors` file directly in the LoRA folder, by file name.
  * An adapter's header is read once per file version; fitting a set of adapters to a model reads the
- * model files' graphs once per process (targets.ts).
+ * model files' graphs once per model version (targets.ts).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -8,7 +8,8 @@
  * its weight input through Cast, Identity and Transpose to an initializer, and the module path is taken
  * from the initializer's name when it is a parameter name, else from the node's.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { derivedPath } from '../models/derived-file.ts';
 import { decodeModel, type ModelProto, type NodeProto } from '../onnx/proto.ts';
 
 export interface Target {
@@ -75,13 +76,37 @@ export function buildTargets(model: ModelProto): TargetIndex {
 
 const cache = new Map<string, { mtime: number; index: Promise<TargetIndex> }>();
 
-/** The targets of an ONNX file, read once per process (and again when the file changes). */
+/**
+ * The targets of an ONNX file, read once per process (and again when the file changes). Finding them
+ * decodes the whole graph (seconds, and the weights in memory, for an SD 1.5 UNet), so the index is also
+ * kept beside the file as `model.weight-targets.json`: a request with a LoRA reads that instead, in any
+ * process, while it is newer than the model file.
+ */
 export async function targetsOf(path: string): Promise<TargetIndex> {
   const mtime = (await stat(path)).mtimeMs;
   const hit = cache.get(path);
   if (hit && hit.mtime === mtime) return hit.index;
-  const index = readFile(path).then((bytes) => buildTargets(decodeModel(bytes)));
+  const index = storedTargets(path, mtime);
   cache.set(path, { mtime, index });
   index.catch(() => cache.delete(path));
+  return index;
+}
+
+async function storedTargets(path: string, mtime: number): Promise<TargetIndex> {
+  const file = derivedPath(path, 'weight-targets', '.json');
+  const stored = await stat(file).catch(() => undefined);
+  if (stored && stored.mtimeMs >= mtime) {
+    try {
+      return new Map(JSON.parse(await readFile(file, 'utf8')) as [string, Target][]);
+    } catch {
+      // torn or foreign: rebuild it below
+    }
+  }
+  const index = buildTargets(decodeModel(await readFile(path)));
+  const tmp = `${file}.${process.pid}.tmp`;
+  // A read-only model folder still fits LoRAs, only without the saved index.
+  await writeFile(tmp, JSON.stringify([...index]))
+    .then(() => rename(tmp, file))
+    .catch(() => undefined);
   return index;
 }

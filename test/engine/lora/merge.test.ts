@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIPPED_MODELS_DIR } from '../../../src/config/config.ts';
@@ -183,4 +183,25 @@ test('merged sets beyond the bound are evicted, least recently used first, with 
   }
   const left = (await readdir(dir)).filter((n) => n.includes('.lora-')).sort();
   assert.deepEqual(left, paths.slice(1).map((p) => p.split('/').at(-1)!).sort(), 'the oldest set and the twin derived from it went; the two others stay');
+});
+
+test('the target index is saved beside the model file and read back by a new process instead of the graph', async () => {
+  const unet = demo.components.unet!;
+  const saved = join(unet.replace(/model\.onnx$/, ''), 'model.weight-targets.json');
+  await rm(saved, { force: true });
+  const newProcess = (n: number) => import(`../../../src/engine/lora/targets.ts?process=${n}`) as Promise<typeof import('../../../src/engine/lora/targets.ts')>;
+  const index = await (await newProcess(1)).targetsOf(unet);
+  assert.deepEqual(index, buildTargets(await load(unet)));
+  const stored = new Map(JSON.parse(await readFile(saved, 'utf8')) as [string, Target][]);
+  assert.deepEqual(stored, index);
+  // A module instance of its own stands for a new process: it must take the saved index, here cut to one entry.
+  const [first] = stored;
+  await writeFile(saved, JSON.stringify([first]));
+  const fresh = await newProcess(2);
+  assert.deepEqual([...(await fresh.targetsOf(unet))], [first]);
+  // An older index than the model file is not trusted.
+  const past = new Date(Date.now() - 60_000);
+  await utimes(saved, past, past);
+  const third = await newProcess(3);
+  assert.equal((await third.targetsOf(unet)).size, index.size);
 });
