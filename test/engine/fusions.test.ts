@@ -8,16 +8,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { fusionsFor, type FusionName } from '../../src/engine/models/fuse-names.ts';
 import { applyFusions, fusionTag } from '../../src/engine/models/fuse-set.ts';
-import { readModel } from '../../src/engine/onnx/builder.ts';
+import { optimizedFile } from '../../src/engine/models/optimized.ts';
+import { makeTensor, readModel } from '../../src/engine/onnx/builder.ts';
 import { toFloat16Graph } from '../../src/engine/onnx/float16-graph.ts';
-import { DataType, encodeModel, type ModelProto } from '../../src/engine/onnx/proto.ts';
+import { DataType, encodeModel, type ModelProto, type NodeProto } from '../../src/engine/onnx/proto.ts';
 import { OnnxSession } from '../../src/engine/runtime/session.ts';
 import type { UnetConfig } from '../../tools/bench/configs.ts';
 import { makeBenchModel } from '../../tools/bench/make.ts';
@@ -159,6 +160,61 @@ async function resolvesUpToKernel(path: string, op: string): Promise<void> {
   });
 }
 
+/**
+ * The CUDA-only operators written back as standard ONNX operators, as com.microsoft's operator
+ * documentation defines them (GroupNorm: NHWC, per-group mean and variance, then γ, β and an optional
+ * SiLU; BiasSplitGelu: (x + bias) split in halves on the last axis, left · gelu(right); BiasAdd:
+ * x + bias + skip), so that CPU can check what the rewrites feed them: inputs, their order,
+ * attributes and the transposes around. Not a check of the CUDA kernels (the GPU run's).
+ */
+function expandCudaOps(model: ModelProto): void {
+  const graph = model.graph!;
+  let k = 0;
+  const constant = (data: number[], dims: number[], dtype: 'float32' | 'int64' = 'float32') => {
+    const t = makeTensor(`expand_const_${k++}`, dtype === 'int64' ? BigInt64Array.from(data.map(BigInt)) : Float32Array.from(data), dims, dtype);
+    graph.initializer!.push(t);
+    return t.name!;
+  };
+  const node = (op: string, input: string[], attrs: NodeProto['attribute'] = [], out = `expand_${k++}`): string => {
+    added.push({ op_type: op, input, output: [out], attribute: attrs });
+    return out;
+  };
+  let added: NodeProto[] = [];
+  const out: NodeProto[] = [];
+  for (const n of graph.node!) {
+    added = [];
+    const a = (name: string) => n.attribute!.find((x) => x.name === name)!;
+    const [x, second, third] = n.input!;
+    const y = n.output![0]!;
+    if (n.op_type === 'GroupNorm') {
+      const groups = a('groups').i!;
+      const nchw = node('Transpose', [x!], [{ name: 'perm', type: 7, ints: [0, 3, 1, 2] }]);
+      const grouped = node('Reshape', [nchw, constant([0, groups, -1], [3], 'int64')]);
+      const normed = node('InstanceNormalization', [grouped, constant(new Array(groups).fill(1), [groups]), constant(new Array(groups).fill(0), [groups])], [{ name: 'epsilon', type: 1, f: a('epsilon').f! }]);
+      const back = node('Reshape', [normed, node('Shape', [nchw])]);
+      const perChannel = (v: string) => node('Reshape', [v, constant([-1, 1, 1], [3], 'int64')]);
+      let h = node('Add', [node('Mul', [back, perChannel(second!)]), perChannel(third!)]);
+      if (a('activation').i === 1) h = node('Mul', [h, node('Sigmoid', [h])]);
+      node('Transpose', [h], [{ name: 'perm', type: 7, ints: [0, 2, 3, 1] }], y);
+    } else if (n.op_type === 'BiasSplitGelu') {
+      const width = graph.initializer!.find((t) => t.name === second)!.dims![0]!;
+      const biased = node('Add', [x!, second!]);
+      const [left, right] = [`expand_${k++}`, `expand_${k++}`];
+      added.push({ op_type: 'Split', input: [biased, constant([width / 2, width / 2], [2], 'int64')], output: [left, right], attribute: [{ name: 'axis', type: 2, i: -1 }] });
+      const erf = node('Erf', [node('Div', [right, constant([Math.SQRT2], [])])]);
+      const gelu = node('Mul', [node('Mul', [right, node('Add', [erf, constant([1], [])])]), constant([0.5], [])]);
+      node('Mul', [left, gelu], [], y);
+    } else if (n.op_type === 'BiasAdd') {
+      node('Add', [node('Add', [x!, second!]), third!], [], y);
+    } else {
+      out.push(n);
+      continue;
+    }
+    out.push(...added);
+  }
+  graph.node = out;
+}
+
 test('group-norm at SD widths: every GroupNorm (with its SiLU) fused between transposes, resolved by ONNX Runtime', async () => {
   const transposes = ops(await readModel(sdWidth), 'Transpose').length;
   const { path, model, report } = await fused(sdWidth, ['group-norm']);
@@ -190,9 +246,34 @@ test('bias-split-gelu and bias-add at SD widths: one of each per transformer blo
   assert.equal(add.report.fused['skip-layer-norm'], 8);
   assert.equal(add.report.fused['bias-add'], 4);
   await resolvesUpToKernel(add.path, 'BiasAdd');
-  // The whole set on the SD-width graph; the CPU kernel of skip-layer-norm leaves BiasAdd... as the first missing one.
+});
+
+test('the whole set at SD widths, its CUDA-only operators written back as standard ones, computes what the plain UNet does', async () => {
   const all = await fused(sdWidth, ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
   assert.deepEqual(all.report.fused, { attention: 8, 'skip-layer-norm': 8, 'group-norm': 15, 'bias-split-gelu': 4, 'bias-add': 4 });
+  expandCudaOps(all.model);
+  assert.ok(!all.model.graph!.node!.some((n) => ['GroupNorm', 'BiasSplitGelu', 'BiasAdd'].includes(n.op_type!)));
+  const expanded = join(root, 'sd-width-expanded.onnx');
+  await writeFile(expanded, encodeModel(all.model));
+  const diff = relDiff(await unetOut(sdWidth, 8), await unetOut(expanded, 8));
+  assert.ok(diff < 1e-4, `relative difference ${diff}`);
+});
+
+test('a model with its weights in model.onnx_data (as exports and the sd15 bench build keep them) gets the same fusions, and its twin computes the same', async () => {
+  const dir = join(root, 'sd-width-external');
+  await mkdir(dir);
+  const src = join(dir, 'model.onnx');
+  await writeNetwork(src, 'unet', { seed: 7, dtype: 'float32', external: true, doc: 'fusion test' }, (net) => buildUnet(net, SD_WIDTH));
+  const onDisk = await readModel(src, { loadExternalData: false });
+  assert.ok(onDisk.graph!.initializer!.filter((t) => t.data_location === 1).length > 50, 'norm weights and biases are external too');
+  const all: FusionName[] = ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'];
+  const twin = await optimizedFile(src, { fuse: true, fusions: all });
+  assert.match(twin.reports[0]!.did!, /^8 attention blocks fused, 8 skip-layer-norm, 15 group-norm, 4 bias-split-gelu, 4 bias-add, \d+ → \d+ nodes$/);
+  await resolvesUpToKernel(twin.path, 'GroupNorm');
+  const cpu = await optimizedFile(src, { fuse: true, fusions: ['attention', 'skip-layer-norm'] });
+  assert.equal(cpu.path, join(dir, 'model.optimized-attention+skip-layer-norm.onnx'));
+  const diff = relDiff(await unetOut(src, 8), await unetOut(cpu.path, 8));
+  assert.ok(diff < 1e-4, `relative difference ${diff}`);
 });
 
 test('the CUDA-only fusions leave widths their kernels refuse alone (the mini shape)', async () => {

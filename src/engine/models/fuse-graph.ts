@@ -5,6 +5,7 @@
  * (a fused node may need a value its pattern's first node did not) and drops what only fed the
  * removed nodes (shape arithmetic, constants).
  */
+import { isExternal } from '../onnx/external-data.ts';
 import { floatValues } from '../onnx/float16-graph.ts';
 import { pruneUnused } from '../onnx/prune.ts';
 import { AttributeType, DataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
@@ -24,8 +25,9 @@ export function floatAttr(name: string, f: number): AttributeProto {
   return { name, type: AttributeType.FLOAT, f };
 }
 
-/** A float, float16 or integer tensor's values as numbers; undefined for other types. */
+/** A float, float16 or integer tensor's values as numbers; undefined for other types and data not read in. */
 export function tensorValues(t: TensorProto): number[] | undefined {
+  if (isExternal(t)) return undefined;
   const raw = t.raw_data;
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
   switch (t.data_type) {

@@ -3,6 +3,8 @@
  * applied in ONNX Runtime's order (attention first; BiasAdd last, as it reads SkipLayerNormalization's
  * sum). The set is part of the twin's file name, so a changed set makes a new twin.
  */
+import { dirname } from 'node:path';
+import { ExternalDataReader, isExternal } from '../onnx/external-data.ts';
 import type { ModelProto } from '../onnx/proto.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseBiasAdd } from './fuse-bias-add.ts';
@@ -34,6 +36,28 @@ export function applyFusions(model: ModelProto, names: readonly FusionName[]): F
     fused[name] = name === 'attention' ? fuseAttention(model).attention : REWRITES[name](model);
   }
   return { fused, nodesBefore, nodesAfter: model.graph?.node?.length ?? 0 };
+}
+
+/** Tensors up to this many elements are read in for the rewrites: norm scales, biases (SD's widest is 10240). */
+const SMALL_TENSOR = 1 << 16;
+
+/**
+ * Reads the small tensors of `model` kept in its external data file into the model, so that the
+ * rewrites see the values of norm weights and biases (an export keeps every tensor above 1 KB there);
+ * the twin then holds them itself, and the large weights stay in the data file it shares.
+ */
+export async function readSmallTensors(model: ModelProto, modelPath: string): Promise<void> {
+  const reader = new ExternalDataReader(modelPath, dirname(modelPath));
+  try {
+    for (const t of model.graph?.initializer ?? []) {
+      if (!isExternal(t) || (t.dims ?? []).reduce((a, b) => a * b, 1) > SMALL_TENSOR) continue;
+      t.raw_data = await reader.read(t);
+      delete t.data_location;
+      delete t.external_data;
+    }
+  } finally {
+    await reader.close();
+  }
 }
 
 /** The derived-file tag of the twin with `names` fused: `optimized` for attention alone, as before sets existed. */

@@ -7,7 +7,7 @@
  */
 import { derivedModelFile } from './derived-file.ts';
 import { DEFAULT_FUSIONS, type FusionName } from './fuse-names.ts';
-import { applyFusions, describeFusions, fusionTag } from './fuse-set.ts';
+import { applyFusions, describeFusions, fusionTag, readSmallTensors } from './fuse-set.ts';
 import { float16File, float16Refused } from './half-precision.ts';
 import type { ModelComponents, ModelInfo } from './model-folder.ts';
 
@@ -47,7 +47,9 @@ export interface StepReport {
 
 async function fuseStep(path: string, fusions: readonly FusionName[]): Promise<StepReport> {
   let did: string | undefined;
-  const r = await derivedModelFile(path, fusionTag(fusions), (m) => {
+  const r = await derivedModelFile(path, fusionTag(fusions), async (m) => {
+    // Attention needs no tensor values beyond its scale; the other fusions read norm weights and biases.
+    if (fusions.some((f) => f !== 'attention')) await readSmallTensors(m, path);
     const report = applyFusions(m, fusions);
     did = describeFusions(report);
     return Object.values(report.fused).some((n) => n > 0);
