@@ -15,6 +15,7 @@ import { checkImages } from '../safety/checker.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
 import { optimizedFile, stepsFor, type OnnxComponent, type OptimizeSteps } from './optimized.ts';
+import type { DeviceLoopSetting } from '../pipelines/device-loop.ts';
 import { tilingVariant } from './tiling.ts';
 
 export interface LoadOptions {
@@ -30,6 +31,8 @@ export interface LoadOptions {
   loras?: FittedSet;
   /** Run the folder's safety checker, when it has one, on every output (default true). */
   safetyChecker?: boolean;
+  /** Run the denoising loop as one graph per K steps (pipelines/device-loop.ts); default auto: on a GPU provider. */
+  deviceLoop?: DeviceLoopSetting;
 }
 
 /** The component's file with the LoRA adapters merged in; no fallback: without them it would be another model. */
@@ -102,6 +105,8 @@ export class LoadedModel {
   private safetyCheckerSession?: Promise<OnnxSession>;
   private readonly controlNets = new Map<string, Promise<OnnxSession>>();
   private tiled?: Promise<LoadedModel>;
+  private readonly companions = new Map<string, Promise<OnnxSession>>();
+  private readonly logged = new Set<string>();
   /** Sessions this object created and so disposes (a tiling twin shares its parent's text encoders). */
   private readonly sessions: OnnxSession[];
 
@@ -226,6 +231,26 @@ export class LoadedModel {
       this.controlNets.set(name, session);
     }
     return session;
+  }
+
+  /** A session this model opens on first use under `key` and disposes with itself (the denoising loop graph); a failed open is not retried. */
+  companion(key: string, open: () => Promise<OnnxSession>): Promise<OnnxSession> {
+    let session = this.companions.get(key);
+    if (!session) {
+      session = open().then((s) => {
+        this.sessions.push(s);
+        return s;
+      });
+      this.companions.set(key, session);
+    }
+    return session;
+  }
+
+  /** Logs `message` the first time this model sees it. */
+  logOnce(message: string): void {
+    if (this.logged.has(message)) return;
+    this.logged.add(message);
+    this.options.log?.(message);
   }
 
   /** Whether outputs go through the folder's safety checker (it has one, and it is not turned off). */

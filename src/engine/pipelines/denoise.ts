@@ -8,6 +8,7 @@ import type { LoadedModel } from '../models/loaded-model.ts';
 import type { Scheduler } from '../schedulers/types.ts';
 import type { BatchNoise } from '../random.ts';
 import type { PreviewImage, RunOptions } from './request.ts';
+import { denoiseOnDevice } from './device-loop.ts';
 import { concatBatch, concatChannels } from './tensors.ts';
 import { timestepFeed, type StaticFeeds } from './unet-feeds.ts';
 
@@ -43,11 +44,12 @@ export function throwIfCancelled(signal: AbortSignal | undefined): void {
 }
 
 /**
- * The denoising loop. One loop of a model runs at a time (LoadedModel.exclusiveUnet): that bounds
+ * The denoising loop: the loop graph's where the device loop is on and takes the run (device-loop.ts), else
+ * the JS loop below. One loop of a model runs at a time (LoadedModel.exclusiveUnet): that bounds
  * accelerator memory to one UNet batch, and other requests' text encoding and VAE decoding overlap it.
  */
 export function denoise(input: DenoiseInput): Promise<Float32Array> {
-  return input.model.exclusiveUnet(() => denoiseLoop(input));
+  return input.model.exclusiveUnet(async () => (await denoiseOnDevice(input)) ?? denoiseLoop(input));
 }
 
 async function denoiseLoop(input: DenoiseInput): Promise<Float32Array> {

@@ -84,6 +84,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Awaited between steps, so a slow consumer (preview rendering, publishing) slows the loop instead of piling up. */
   onProgress?: (progress: Progress) => void | Promise<void>;
+  /** Steps the device loop runs per call (pipelines/device-loop.ts): progress, previews and cancellation come between calls. */
+  progressEvery?: number;
 }
 
 export interface GeneratedImage {

@@ -1,6 +1,6 @@
 /**
  * A scheduler run as a table of per-step coefficients, for the schedulers whose step is linear in its
- * inputs (Euler, Euler ancestral, DDIM, DPM++ 2M, LCM), and the step kernel that reads it. With state x
+ * inputs (Euler, Euler ancestral, DDIM, DPM++ 2M and 2M SDE, LCM), and the step kernel that reads it. With state x
  * (the latents as the scheduler holds them), model output m and the previous step's prediction p', step j:
  *   model input  = scale_j x
  *   prediction p = clip(predX_j x + predM_j m, ±clip_j)        (x0 for every covered scheduler)
@@ -9,9 +9,9 @@
  * scenario fixtures) and the ONNX Loop graph (models/loop-graph.ts), so a run can leave the whole loop to the device.
  *
  * Schedulers that keep the JS loop, and why: thresholding (a per-image quantile, not element-wise); Heun (two
- * model calls per step with a carried derivative); LMS (coefficients are integrals over up to 4 past derivatives);
+ * model calls per step with a carried derivative); LMS (up to 4 past derivatives: more history than one carried prediction);
  * PNDM (its Runge-Kutta warm-up and 4-step history); UniPC (a corrector that reuses the next model output);
- * DPM++ 2M SDE (its noise comes from a Brownian tree per step, drawn by sigma); DDPM (not done yet: linear too).
+ * DDPM (linear too, not done yet: a 1000-step sampler gains least from it).
  */
 import type { PredictionType } from './types.ts';
 
