@@ -7,7 +7,7 @@ import { flagName, loadConfig, settingEnvNames, type Config } from '../config/co
 
 /** What one-shot commands read: where the models and the data are, and how models run. */
 export const MODEL_SETTINGS = ['DARKROOM_DATA_DIR', 'DARKROOM_MODELS_DIR', 'DARKROOM_DEFAULT_MODEL'] as const;
-export const RUNTIME_SETTINGS = ['DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_THREADS', 'DARKROOM_OPTIMIZE_MODELS', 'DARKROOM_FUSIONS', 'DARKROOM_FP16'] as const;
+export const RUNTIME_SETTINGS = ['DARKROOM_EXECUTION_PROVIDER', 'DARKROOM_THREADS', 'DARKROOM_OPTIMIZE_MODELS', 'DARKROOM_FUSIONS', 'DARKROOM_FP16', 'DARKROOM_DEVICE_LOOP'] as const;
 export const DATABASE_SETTINGS = ['DARKROOM_DATA_DIR', 'DARKROOM_DATABASE_URL'] as const;
 
 /** Every setting except those named: a long-running role takes all the others. */

@@ -10,6 +10,7 @@ import { parseAllowList } from '../core/url-guard.ts';
 import { DEFAULT_PROMPT_SYNTAX, PROMPT_SYNTAXES, type PromptSyntax } from '../engine/prompts/weighting.ts';
 import { NOISE_KINDS, type NoiseKind } from '../engine/random.ts';
 import { DEFAULT_FUSIONS, FUSIONS, type FusionName } from '../engine/models/fuse-names.ts';
+import { DEVICE_LOOP_SETTINGS, type DeviceLoopSetting } from '../engine/pipelines/device-loop-setting.ts';
 
 /** Models shipped in the repository (the demo model), searched after the user's models directory. */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
@@ -31,6 +32,8 @@ export interface Config {
   fusions: FusionName[];
   /** Load float32 models converted to float16 (cached next to each model). */
   fp16: boolean;
+  /** Run the denoising loop as one ONNX graph per few steps (on), step by step in JS (off), or auto: on with a GPU provider. */
+  deviceLoop: DeviceLoopSetting;
   /** Load the default model at start, so the first request does not wait for it. */
   preload: boolean;
   /** Run a model folder's own safety checker (safety_checker/model.onnx) on its outputs. */
@@ -261,6 +264,8 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   // Half precision is what a GPU's tensor cores run and halves the weights read per step; a CPU
   // has no float16 kernels for most operators (ONNX Runtime casts back to float32 around them).
   fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
+  // Per-step values crossing to the host and back are what the loop graph saves; a CPU has no bus to cross.
+  deviceLoop: { env: 'DARKROOM_DEVICE_LOOP', parse: (r) => oneOf(DEVICE_LOOP_SETTINGS)(r.trim().toLowerCase()), fallback: () => 'auto' },
   preload: { env: 'DARKROOM_PRELOAD', parse: boolean, fallback: () => true },
   safetyChecker: { env: 'DARKROOM_SAFETY_CHECKER', parse: boolean, fallback: () => true },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },

@@ -8,6 +8,7 @@ import { LoadedModel } from './models/loaded-model.ts';
 import { isFloat16Twin, refuseFloat16 } from './models/half-precision.ts';
 import { DEFAULT_FUSIONS, fusionsFor, type FusionName } from './models/fuse-names.ts';
 import { ONNX_COMPONENTS, type OnnxComponent } from './models/optimized.ts';
+import type { DeviceLoopSetting } from './pipelines/device-loop-setting.ts';
 import type { ExecutionProvider, SessionOptions } from './runtime/session.ts';
 import { withDefaults, type GenerationInput } from './pipelines/defaults.ts';
 import { generate, generateBatch } from './pipelines/generate.ts';
@@ -29,6 +30,8 @@ export interface EngineOptions {
   fusions?: readonly FusionName[];
   /** Load float32 models converted to float16 (cached next to the model on first load). */
   fp16?: boolean;
+  /** Run the denoising loop as one graph per few steps (pipelines/device-loop.ts); default auto: on with a GPU provider. */
+  deviceLoop?: DeviceLoopSetting;
   /** The folder of installed LoRA adapters (`<name>.safetensors`). */
   lorasDir?: string;
   /** How many models stay loaded at once (a model with a set of LoRAs merged in counts as one). */
@@ -80,6 +83,7 @@ export class Engine {
         tuning: this.options.tuning,
         optimize: { fuse: this.options.optimize, fp16: this.options.fp16, fusions: fusionsFor(this.options.provider, this.options.fusions ?? DEFAULT_FUSIONS) },
         safetyChecker: this.options.safetyChecker,
+        deviceLoop: this.options.deviceLoop,
         onFallback: (m) => this.options.log?.(m),
         log: this.options.log,
       }));

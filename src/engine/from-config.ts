@@ -10,6 +10,7 @@ export function engineFromConfig(config: Config, log: (message: string) => void 
     optimize: config.optimizeModels,
     fusions: config.fusions,
     fp16: config.fp16,
+    deviceLoop: config.deviceLoop,
     safetyChecker: config.safetyChecker,
     log,
   });

@@ -202,7 +202,8 @@ export class Worker {
       const { images } = await engine.generate(
         gen.model,
         { ...request, initImage, mask, controlnets },
-        { signal, onProgress },
+        // The device loop runs as many steps per call as there are between previews (0: none, its default).
+        { signal, onProgress, ...(every > 0 ? { progressEvery: every } : {}) },
       );
       if (signal.aborted) throw signal.reason;
       let failures = Math.max(0, gen.num_outputs - images.length);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve, join } from 'node:path';
 import { ConfigError, flagName, loadConfig } from '../../src/config/config.ts';
+import { deviceLoopOn } from '../../src/engine/pipelines/device-loop-setting.ts';
 
 test('defaults: port 8080, ./data, models under the data dir, CPU', () => {
   const c = loadConfig({});
@@ -62,6 +63,18 @@ test('float16 conversion is on with CUDA, off on CPU, and can be set either way'
   assert.equal(loadConfig({ DARKROOM_EXECUTION_PROVIDER: 'cuda', DARKROOM_FP16: 'false' }).fp16, false);
   assert.equal(loadConfig({ DARKROOM_FP16: 'true' }).fp16, true);
   assert.throws(() => loadConfig({ DARKROOM_FP16: 'half' }), /DARKROOM_FP16/);
+});
+
+test('the device loop is auto unless set: on with a GPU provider, off on CPU', () => {
+  assert.equal(loadConfig({}).deviceLoop, 'auto');
+  assert.equal(loadConfig({ DARKROOM_DEVICE_LOOP: ' ON ' }).deviceLoop, 'on');
+  assert.equal(loadConfig({ DARKROOM_DEVICE_LOOP: 'off' }).deviceLoop, 'off');
+  assert.throws(() => loadConfig({ DARKROOM_DEVICE_LOOP: 'gpu' }), /DARKROOM_DEVICE_LOOP/);
+  assert.equal(deviceLoopOn('auto', 'cuda'), true);
+  assert.equal(deviceLoopOn('auto', 'webgpu'), true);
+  assert.equal(deviceLoopOn('auto', 'cpu'), false);
+  assert.equal(deviceLoopOn('on', 'cpu'), true);
+  assert.equal(deviceLoopOn('off', 'cuda'), false);
 });
 
 test('the default model is preloaded unless DARKROOM_PRELOAD says not', () => {

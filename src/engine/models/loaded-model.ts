@@ -15,7 +15,7 @@ import { checkImages } from '../safety/checker.ts';
 import { ClipTokenizer } from '../tokenizers/clip.ts';
 import type { ModelInfo } from './model-folder.ts';
 import { optimizedFile, stepsFor, type OnnxComponent, type OptimizeSteps } from './optimized.ts';
-import type { DeviceLoopSetting } from '../pipelines/device-loop.ts';
+import type { DeviceLoopSetting } from '../pipelines/device-loop-setting.ts';
 import { tilingVariant } from './tiling.ts';
 
 export interface LoadOptions {

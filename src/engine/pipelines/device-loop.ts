@@ -13,20 +13,12 @@ import type { LoadedModel } from '../models/loaded-model.ts';
 import { LOOP_IO, loopGraphFile } from '../models/loop-graph.ts';
 import { OnnxSession, type SessionValue } from '../runtime/session.ts';
 import { tableColumns, type StepTable } from '../schedulers/step-table.ts';
+import { deviceLoopOn } from './device-loop-setting.ts';
 import { GenerationCancelledError } from '../errors.ts';
 import type { DenoiseInput } from './denoise.ts';
 
-/** `DARKROOM_DEVICE_LOOP`: auto runs the loop graph on a GPU provider and the JS loop on CPU. */
-export type DeviceLoopSetting = 'off' | 'on' | 'auto';
-export const DEVICE_LOOP_SETTINGS: readonly DeviceLoopSetting[] = ['off', 'on', 'auto'];
-
 /** Steps per call when the run does not say (RunOptions.progressEvery): DARKROOM_PREVIEW_EVERY's default. */
 export const DEFAULT_STEPS_PER_CALL = 5;
-
-export function deviceLoopOn(model: LoadedModel): boolean {
-  const setting = model.options.deviceLoop ?? 'auto';
-  return setting === 'on' || (setting === 'auto' && model.provider !== 'cpu');
-}
 
 /** The table the run steps by, or why it keeps the JS loop. */
 export function deviceLoopPlan(input: DenoiseInput): { table: StepTable } | { refused: string } {
@@ -54,7 +46,7 @@ function loopSession(model: LoadedModel, guidance: boolean): Promise<OnnxSession
 /** The loop through the loop graph; undefined where this run keeps the JS loop (logged once per reason). */
 export async function denoiseOnDevice(input: DenoiseInput): Promise<Float32Array | undefined> {
   const { model } = input;
-  if (!deviceLoopOn(model)) return undefined;
+  if (!deviceLoopOn(model.options.deviceLoop ?? 'auto', model.provider)) return undefined;
   const plan = deviceLoopPlan(input);
   if ('refused' in plan) {
     model.logOnce(`device loop: ${plan.refused}; this run keeps the JS loop`);
