@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { SHAPES, type UnetConfig } from '../../tools/bench/configs.ts';
 import { fixedShapeFolder, fusedFolder } from '../../tools/bench/derive.ts';
 import { fuseAttention } from '../../src/engine/models/fuse-attention.ts';
 import { makeBenchModel } from '../../tools/bench/make.ts';
+import { defaultOptions, runBench } from '../../tools/bench/run.ts';
 
 let root = '';
 before(async () => {
@@ -72,4 +74,15 @@ test('masked attention (the text encoder’s causal mask) is left alone', async 
   const softmaxes = te.graph!.node!.filter((n) => n.op_type === 'Softmax').length;
   assert.deepEqual(fuseAttention(te).attention, 0);
   assert.equal(te.graph!.node!.filter((n) => n.op_type === 'Softmax').length, softmaxes);
+});
+
+test('the fused-all set times the engine\'s twin with every fusion the provider has kernels for (on CPU: attention and skip-layer-norm)', async () => {
+  const o = { ...defaultOptions('mini'), opts: ['fused-all' as const], steps: 2, runs: 1, warmup: 0, e2eRuns: 1, batches: [2], images: [1], threads: 1, modelsDir: join(root, 'models') };
+  const report = await runBench(o);
+  const entry = report.runs[0]!;
+  assert.deepEqual(entry.errors, []);
+  assert.equal(entry.opt, 'fused-all');
+  assert.ok(entry.unet[0]!.medianMs > 0 && entry.endToEnd!.medianMs > 0);
+  assert.ok(entry.cacheBuildMs! > 0, 'the twins were made before loading');
+  assert.ok(existsSync(join(report.modelDir, 'unet', 'model.optimized-attention+skip-layer-norm.onnx')));
 });

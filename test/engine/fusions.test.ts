@@ -276,6 +276,25 @@ test('a model with its weights in model.onnx_data (as exports and the sd15 bench
   assert.ok(diff < 1e-4, `relative difference ${diff}`);
 });
 
+test('group-norm where a Transformer2D goes straight back to channels-last (linear projections, mini-xl): that Transpose pair cancels, same output', async () => {
+  const dir = join(root, 'mini-xl');
+  await makeBenchModel(dir, 'mini-xl', 'fp32');
+  const src = join(dir, 'unet', 'model.onnx');
+  const { path, model, report } = await fused(src, ['group-norm']);
+  const norms = new Set(ops(model, 'GroupNorm').map((n) => n.output![0]!));
+  const cancelled = ops(model, 'Identity').filter((n) => norms.has(n.input![0]!));
+  assert.ok(report.fused['group-norm']! > 0);
+  const transformerNorms = ops(model, 'GroupNorm').filter((n) => n.attribute!.find((a) => a.name === 'activation')!.i === 0);
+  assert.ok(transformerNorms.length > 0);
+  assert.equal(cancelled.length, transformerNorms.length, 'each Transformer2D norm (no SiLU) feeds its tokens without a transpose pair');
+  expandCudaOps(model);
+  const expanded = join(root, 'mini-xl-expanded.onnx');
+  await writeFile(expanded, encodeModel(model));
+  const diff = relDiff(await unetOut(src, 8), await unetOut(expanded, 8));
+  assert.ok(diff < 1e-4, `relative difference ${diff}`);
+  await resolvesUpToKernel(path, 'GroupNorm');
+});
+
 test('the CUDA-only fusions leave widths their kernels refuse alone (the mini shape)', async () => {
   const { report } = await fused(join(mini, 'unet', 'model.onnx'), ['skip-layer-norm', 'bias-split-gelu', 'bias-add']);
   assert.equal(report.fused['bias-split-gelu'], 0);

@@ -68,7 +68,7 @@ export const BENCH_SHAPES = ['mini', 'mini-xl', 'sd15', 'sdxl'] as const;
 export type BenchShapeName = (typeof BENCH_SHAPES)[number];
 
 /** The session and model-rewrite settings a run is timed under (tools/bench/run.ts OPT_DESCRIPTIONS says what each does). */
-export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'fused', 'fused-fixed', 'fp16', 'fused-fp16', 'nhwc'] as const;
+export const OPT_SETS = ['none', 'basic', 'ort-all', 'ort-cached', 'fixed', 'fused', 'fused-fixed', 'fused-all', 'fp16', 'fused-fp16', 'nhwc'] as const;
 export type OptSet = (typeof OPT_SETS)[number];
 
 export function isBenchShape(s: string): s is BenchShapeName {

@@ -7,7 +7,7 @@
 # root, after the unpack calls, the whole measurement is one device call (at most 8 minutes):
 #   bash .gpu/unpack.sh && source /root/gpu-stash/env.sh && bash tools/bench/gpu.sh all sd15
 # `all` runs $STAGES (default: build iobinding darkroom serve torch torch-compile combine), each under its own
-# time limit (LIMIT_<STAGE> seconds, defaults below, 470 s in all), and copies each stage's reports to
+# time limit (LIMIT_<STAGE> seconds, defaults below, 480 s in all), and copies each stage's reports to
 # $OUT as soon as that stage ends, so a stage that runs long loses nothing of those before it;
 # stages-<shape>.txt says how each stage ended and how long it took. One stage alone:
 #   bash tools/bench/gpu.sh <stage> [shape]
@@ -16,7 +16,8 @@
 #   build            build (or reuse) the shape's fp16 model under $MODELS
 #   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default fused: the
 #                    CUDA default); images per UNet call up to 16 (above 8, requests joined by the
-#                    worker's batching: tools/bench/batched.ts)
+#                    worker's batching: tools/bench/batched.ts); then $FUSION_OPTS (default fused-all:
+#                    every fusion, src/engine/models/fuse-set.ts; empty: none) at batches 2 and 16, 8 images, 3 runs
 #   serve            the server itself (tools/bench/serve.ts): $CONCURRENCY (16) create requests at
 #                    once with DARKROOM_BATCH_MAX=$CONCURRENCY, against one request alone
 #   iobinding        what onnxruntime-node's IO binding does on the provider (tools/bench/io-binding.ts):
@@ -66,6 +67,12 @@ run_stage() {
       for o in "${opts[@]}"; do
         darkroom bench "${common[@]}" --providers "$provider" --opt "$o" --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
       done
+      # ORT's other SD fusions against attention alone (the fused run above): a short sweep, last, so that overrunning loses only it.
+      fusion_opts=${FUSION_OPTS-fused-all}
+      if [ -n "$fusion_opts" ]; then
+        darkroom bench "${common[@]}" --batches "${FUSION_BATCHES:-2,16}" --images "${FUSION_IMAGES:-8}" --runs "${FUSION_RUNS:-3}" --providers "$provider" \
+          --opt "$fusion_opts" --json "$out/darkroom-$shape-$provider-$fusion_opts.json" | tee "$out/darkroom-$shape-$provider-$fusion_opts.txt"
+      fi
       ;;
     serve)
       model_dir=$(darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models" | tail -n 1)
@@ -115,7 +122,7 @@ limit_of() {
   case "$1" in
     build) echo "${LIMIT_BUILD:-40}" ;;
     iobinding) echo "${LIMIT_IOBINDING:-20}" ;;
-    darkroom) echo "${LIMIT_DARKROOM:-100}" ;;
+    darkroom) echo "${LIMIT_DARKROOM:-110}" ;;
     serve) echo "${LIMIT_SERVE:-70}" ;;
     torch) echo "${LIMIT_TORCH:-45}" ;;
     torch-compile) echo "${LIMIT_TORCH_COMPILE:-185}" ;;

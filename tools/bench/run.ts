@@ -20,6 +20,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoadedModel, type LoadOptions } from '../../src/engine/models/loaded-model.ts';
 import { readModelFolder } from '../../src/engine/models/model-folder.ts';
+import { FUSIONS, fusionsFor } from '../../src/engine/models/fuse-names.ts';
 import { optimizeModel, type OptimizeSteps } from '../../src/engine/models/optimized.ts';
 import { generate } from '../../src/engine/pipelines/generate.ts';
 import type { GenerationRequest } from '../../src/engine/pipelines/request.ts';
@@ -39,6 +40,7 @@ export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   fixed: "level 'all' on fixed-shape copies of the models (batch, height, width written into the graph)",
   fused: "level 'all' on copies whose attention is fused into com.microsoft.MultiHeadAttention (src/engine/models/fuse-attention.ts)",
   'fused-fixed': 'fused, and fixed shapes',
+  'fused-all': "level 'all' on the engine's fused twins with every fusion the provider has kernels for (DARKROOM_FUSIONS=all: attention, skip-layer-norm; on cuda also group-norm, bias-split-gelu, bias-add)",
   fp16: "level 'all' on the engine's float16 twins (src/engine/models/half-precision.ts; what DARKROOM_FP16 loads; a float16 build has nothing to convert)",
   'fused-fp16': "level 'all' on the engine's fused, then float16 twins: what DARKROOM_OPTIMIZE_MODELS + DARKROOM_FP16 load (the default with cuda)",
   nhwc: "WebGPU only: level 'all' with the provider's preferredLayout NHWC",
@@ -267,8 +269,19 @@ const median = (xs: number[]) => {
 };
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-/** The opt sets that are the engine's own install-time rewrites (src/engine/models/optimized.ts). */
-const ENGINE_STEPS: Partial<Record<OptSet, OptimizeSteps>> = { fp16: { fp16: true }, 'fused-fp16': { fuse: true, fp16: true } };
+/** The opt sets that are the engine's own install-time rewrites (src/engine/models/optimized.ts), as they apply on `provider`. */
+function engineSteps(opt: OptSet, provider: ExecutionProvider): OptimizeSteps | undefined {
+  switch (opt) {
+    case 'fp16':
+      return { fp16: true };
+    case 'fused-fp16':
+      return { fuse: true, fp16: true };
+    case 'fused-all':
+      return { fuse: true, fusions: fusionsFor(provider, FUSIONS) };
+    default:
+      return undefined;
+  }
+}
 
 async function loadModel(
   dir: string,
@@ -353,7 +366,7 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
       entry.cacheBuildMs = cache.buildMs;
     }
     if (fixed) modelDir = await fixedFolder(base, o, 1);
-    const steps = ENGINE_STEPS[opt];
+    const steps = engineSteps(opt, provider);
     if (steps) {
       // The engine makes its twins on first load; made here first, so that load time is load time.
       const t0 = performance.now();
