@@ -50,7 +50,7 @@ test('model optimisation (fused attention) is on with CUDA, off on CPU, and can 
 
 test('DARKROOM_FUSIONS: attention alone by default, all, none, or names (in the order they are applied); unknown names refused', () => {
   assert.deepEqual(loadConfig({}).fusions, ['attention']);
-  assert.deepEqual(loadConfig({ DARKROOM_FUSIONS: 'all' }).fusions, ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
+  assert.deepEqual(loadConfig({ DARKROOM_FUSIONS: 'all' }).fusions, ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
   assert.deepEqual(loadConfig({ DARKROOM_FUSIONS: 'none' }).fusions, []);
   assert.deepEqual(loadConfig({ DARKROOM_FUSIONS: 'bias-add, Attention,skip-layer-norm' }).fusions, ['attention', 'skip-layer-norm', 'bias-add']);
   assert.throws(() => loadConfig({ DARKROOM_FUSIONS: 'attention,gelu' }), /DARKROOM_FUSIONS="attention,gelu": unknown fusion\(s\) gelu/);

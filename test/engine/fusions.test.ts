@@ -57,9 +57,9 @@ after(() => rm(root, { recursive: true, force: true }));
 
 const ops = (m: ModelProto, op: string) => m.graph!.node!.filter((n) => n.op_type === op);
 
-async function fused(src: string, names: FusionName[]): Promise<{ path: string; model: ModelProto; report: ReturnType<typeof applyFusions> }> {
+async function fused(src: string, names: FusionName[]): Promise<{ path: string; model: ModelProto; report: Awaited<ReturnType<typeof applyFusions>> }> {
   const model = await readModel(src);
-  const report = applyFusions(model, names);
+  const report = await applyFusions(model, names);
   const path = join(root, `${names.join('+')}-${Math.random().toString(36).slice(2)}.onnx`);
   await writeFile(path, encodeModel(model));
   return { path, model, report };
@@ -132,7 +132,7 @@ test('the engine builds the twin of the chosen set, named for it, limited to the
   const plain = await draw(false);
   const logs: string[] = [];
   // `all` on CPU: the CUDA-only fusions are left out, so the twin is attention + skip-layer-norm.
-  const all = await draw(true, ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'], logs);
+  const all = await draw(true, ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'], logs);
   assert.equal(all.unet, join(demo, 'unet', `model.${fusionTag(['attention', 'skip-layer-norm'])}.onnx`));
   assert.equal(all.unet, join(demo, 'unet', 'model.optimized-attention+skip-layer-norm.onnx'));
   assert.match(logs.join('\n'), /unet\/model\.onnx: 10 attention blocks fused, 15 skip-layer-norm, \d+ → \d+ nodes/);
@@ -146,7 +146,7 @@ test('the engine builds the twin of the chosen set, named for it, limited to the
 });
 
 test('fusionsFor leaves the CUDA-only fusions to CUDA', () => {
-  const all: FusionName[] = ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'];
+  const all: FusionName[] = ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'];
   assert.deepEqual(fusionsFor('cpu', all), ['attention', 'skip-layer-norm']);
   assert.deepEqual(fusionsFor('webgpu', ['bias-add', 'attention']), ['attention']);
   assert.deepEqual(fusionsFor('cuda', [...all].reverse()), all);
@@ -204,6 +204,13 @@ function expandCudaOps(model: ModelProto): void {
       const erf = node('Erf', [node('Div', [right, constant([Math.SQRT2], [])])]);
       const gelu = node('Mul', [node('Mul', [right, node('Add', [erf, constant([1], [])])]), constant([0.5], [])]);
       node('Mul', [left, gelu], [], y);
+    } else if (n.op_type === 'MultiHeadAttention' && n.input!.length < 3) {
+      // Packed: [B, S, N, 3, H] (q, k, v) or [B, L, N, 2, H] (k, v) split back into [B, S, N·H] each.
+      const parts = n.input!.length === 1 ? 3 : 2;
+      const halves = Array.from({ length: parts }, () => `expand_${k++}`);
+      added.push({ op_type: 'Split', input: [n.input!.at(-1)!, constant(new Array(parts).fill(1), [parts], 'int64')], output: halves, attribute: [{ name: 'axis', type: 2, i: 3 }] });
+      const flat = halves.map((h) => node('Reshape', [h, constant([0, 0, -1], [3], 'int64')]));
+      added.push({ ...n, input: parts === 3 ? flat : [x!, ...flat] });
     } else if (n.op_type === 'BiasAdd') {
       node('Add', [node('Add', [x!, second!]), third!], [], y);
     } else {
@@ -248,11 +255,29 @@ test('bias-split-gelu and bias-add at SD widths: one of each per transformer blo
   await resolvesUpToKernel(add.path, 'BiasAdd');
 });
 
+test('packed-qkv at SD widths: self-attention’s q, k, v and cross-attention’s k, v projected by one MatMul each, the packed shapes taken by ONNX Runtime', async () => {
+  const { path, model, report } = await fused(sdWidth, ['attention', 'packed-qkv']);
+  assert.equal(report.fused['packed-qkv'], 8);
+  const mha = ops(model, 'MultiHeadAttention');
+  assert.equal(mha.filter((n) => n.input!.length === 1).length, 4, 'self-attention: packed q, k, v');
+  assert.equal(mha.filter((n) => n.input!.length === 2).length, 4, 'cross-attention: q, packed k, v');
+  const attentionOnly = (await fused(sdWidth, ['attention'])).model;
+  assert.equal(ops(model, 'MatMul').length, ops(attentionOnly, 'MatMul').length - 4 * 2 - 4 * 1, 'three projections become one, or two one');
+  assert.equal(ops(model, 'Reshape').length, ops(attentionOnly, 'Reshape').length + 8);
+  // ONNX Runtime's CPU kernel reads the packed shapes, then refuses to compute them.
+  const s = await OnnxSession.load(path, { provider: 'cpu', threads: 1, graphCache: false });
+  try {
+    await assert.rejects(s.run(unetFeeds(s, 2, 8, 8)), /Packed (QKV of shape \(B, L, N, 3, H\)|KV) not implemented for CPU/);
+  } finally {
+    await s.dispose();
+  }
+});
+
 test('the whole set at SD widths, its CUDA-only operators written back as standard ones, computes what the plain UNet does', async () => {
-  const all = await fused(sdWidth, ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
-  assert.deepEqual(all.report.fused, { attention: 8, 'skip-layer-norm': 8, 'group-norm': 15, 'bias-split-gelu': 4, 'bias-add': 4 });
+  const all = await fused(sdWidth, ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
+  assert.deepEqual(all.report.fused, { attention: 8, 'packed-qkv': 8, 'skip-layer-norm': 8, 'group-norm': 15, 'bias-split-gelu': 4, 'bias-add': 4 });
   expandCudaOps(all.model);
-  assert.ok(!all.model.graph!.node!.some((n) => ['GroupNorm', 'BiasSplitGelu', 'BiasAdd'].includes(n.op_type!)));
+  assert.ok(!all.model.graph!.node!.some((n) => ['GroupNorm', 'BiasSplitGelu', 'BiasAdd'].includes(n.op_type!) || (n.op_type === 'MultiHeadAttention' && n.input!.length < 3)));
   const expanded = join(root, 'sd-width-expanded.onnx');
   await writeFile(expanded, encodeModel(all.model));
   const diff = relDiff(await unetOut(sdWidth, 8), await unetOut(expanded, 8));
@@ -266,9 +291,9 @@ test('a model with its weights in model.onnx_data (as exports and the sd15 bench
   await writeNetwork(src, 'unet', { seed: 7, dtype: 'float32', external: true, doc: 'fusion test' }, (net) => buildUnet(net, SD_WIDTH));
   const onDisk = await readModel(src, { loadExternalData: false });
   assert.ok(onDisk.graph!.initializer!.filter((t) => t.data_location === 1).length > 50, 'norm weights and biases are external too');
-  const all: FusionName[] = ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'];
+  const all: FusionName[] = ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'];
   const twin = await optimizedFile(src, { fuse: true, fusions: all });
-  assert.match(twin.reports[0]!.did!, /^8 attention blocks fused, 8 skip-layer-norm, 15 group-norm, 4 bias-split-gelu, 4 bias-add, \d+ → \d+ nodes$/);
+  assert.match(twin.reports[0]!.did!, /^8 attention blocks fused, 8 packed-qkv, 8 skip-layer-norm, 15 group-norm, 4 bias-split-gelu, 4 bias-add, \d+ → \d+ nodes$/);
   await resolvesUpToKernel(twin.path, 'GroupNorm');
   const cpu = await optimizedFile(src, { fuse: true, fusions: ['attention', 'skip-layer-norm'] });
   assert.equal(cpu.path, join(dir, 'model.optimized-attention+skip-layer-norm.onnx'));

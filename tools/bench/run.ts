@@ -40,7 +40,7 @@ export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   fixed: "level 'all' on fixed-shape copies of the models (batch, height, width written into the graph)",
   fused: "level 'all' on copies whose attention is fused into com.microsoft.MultiHeadAttention (src/engine/models/fuse-attention.ts)",
   'fused-fixed': 'fused, and fixed shapes',
-  'fused-all': "level 'all' on the engine's fused twins with every fusion the provider has kernels for (DARKROOM_FUSIONS=all: attention, skip-layer-norm; on cuda also group-norm, bias-split-gelu, bias-add)",
+  'fused-all': "level 'all' on the engine's fused twins with every fusion the provider has kernels for (DARKROOM_FUSIONS=all: attention, skip-layer-norm; on cuda also packed-qkv, group-norm, bias-split-gelu, bias-add)",
   fp16: "level 'all' on the engine's float16 twins (src/engine/models/half-precision.ts; what DARKROOM_FP16 loads; a float16 build has nothing to convert)",
   'fused-fp16': "level 'all' on the engine's fused, then float16 twins: what DARKROOM_OPTIMIZE_MODELS + DARKROOM_FP16 load (the default with cuda)",
   nhwc: "WebGPU only: level 'all' with the provider's preferredLayout NHWC",
@@ -291,8 +291,9 @@ async function loadModel(
   onFallback: (m: string) => void,
   optimize?: OptimizeSteps,
 ) {
-  // The engine's own loading, with per-session tuning passed through to OnnxSession.load.
-  const options: LoadOptions & { tuning?: SessionTuning } = { provider, threads: o.threads, onFallback, tuning, ...(optimize ? { optimize } : {}) };
+  // The engine's own loading, with per-session tuning passed through to OnnxSession.load; the per-step loop,
+  // which every set times (the device loop is timed against it by tools/bench/loop.ts).
+  const options: LoadOptions & { tuning?: SessionTuning } = { provider, threads: o.threads, onFallback, tuning, deviceLoop: 'off', ...(optimize ? { optimize } : {}) };
   const t0 = performance.now();
   const model = await LoadedModel.load(await readModelFolder(dir), options);
   return { model, loadMs: round1(performance.now() - t0) };

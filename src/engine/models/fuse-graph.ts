@@ -114,9 +114,14 @@ export class FusionGraph {
 
   /** A new float32 initializer (the fused operators' scale and bias inputs). */
   floatInitializer(hint: string, values: readonly number[]): string {
-    const name = this.fresh(hint);
     const data = Float32Array.from(values);
-    this.initializers.push({ name, dims: [values.length], data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer) });
+    return this.addInitializer({ name: hint, dims: [values.length], data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer) });
+  }
+
+  /** A new initializer under a fresh name (its `name` is the hint). */
+  addInitializer(t: TensorProto): string {
+    const name = this.fresh(t.name!);
+    this.initializers.push({ ...t, name });
     return name;
   }
 

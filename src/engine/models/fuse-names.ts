@@ -5,14 +5,15 @@
  */
 import type { ExecutionProvider } from '../runtime/execution-provider.ts';
 
-export const FUSIONS = ['attention', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'] as const;
+export const FUSIONS = ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add'] as const;
 export type FusionName = (typeof FUSIONS)[number];
 
 /**
- * Fusions into com.microsoft operators that ONNX Runtime implements for CUDA only (no CPU kernel in
- * onnxruntime-node 1.29: "Could not find an implementation for GroupNorm(1)", test/engine/fusions.test.ts).
+ * Fusions into com.microsoft operators, or operator forms, that ONNX Runtime implements for CUDA only
+ * (onnxruntime-node 1.29 on CPU: "Could not find an implementation for GroupNorm(1)"; "Packed QKV of
+ * shape (B, L, N, 3, H) not implemented for CPU"; test/engine/fusions.test.ts).
  */
-export const CUDA_ONLY: ReadonlySet<FusionName> = new Set(['group-norm', 'bias-split-gelu', 'bias-add']);
+export const CUDA_ONLY: ReadonlySet<FusionName> = new Set(['packed-qkv', 'group-norm', 'bias-split-gelu', 'bias-add']);
 
 /** What the engine fuses unless told otherwise: what it fused before fusions could be chosen. */
 export const DEFAULT_FUSIONS: readonly FusionName[] = ['attention'];

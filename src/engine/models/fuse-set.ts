@@ -1,19 +1,22 @@
 /**
  * The fused twin of a model file: the fusions chosen by name (fuse-names.ts, DARKROOM_FUSIONS)
- * applied in ONNX Runtime's order (attention first; BiasAdd last, as it reads SkipLayerNormalization's
- * sum). The set is part of the twin's file name, so a changed set makes a new twin.
+ * applied in ONNX Runtime's order (attention first, then its packed projections; BiasAdd last, as it
+ * reads SkipLayerNormalization's sum). The set is part of the twin's file name, so a changed set makes
+ * a new twin.
  */
 import { dirname } from 'node:path';
 import { ExternalDataReader, isExternal } from '../onnx/external-data.ts';
-import type { ModelProto } from '../onnx/proto.ts';
+import { DataType } from '../onnx/proto.ts';
+import type { ModelProto, TensorProto } from '../onnx/proto.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseBiasAdd } from './fuse-bias-add.ts';
 import { fuseBiasSplitGelu } from './fuse-bias-split-gelu.ts';
 import { fuseGroupNorm } from './fuse-group-norm.ts';
 import { FUSIONS, type FusionName } from './fuse-names.ts';
+import { fusePackedQkv, type TensorReader } from './fuse-packed-qkv.ts';
 import { fuseSkipLayerNorm } from './fuse-skip-layer-norm.ts';
 
-const REWRITES: Record<Exclude<FusionName, 'attention'>, (model: ModelProto) => number> = {
+const REWRITES: Record<Exclude<FusionName, 'attention' | 'packed-qkv'>, (model: ModelProto) => number> = {
   'skip-layer-norm': fuseSkipLayerNorm,
   'group-norm': fuseGroupNorm,
   'bias-split-gelu': fuseBiasSplitGelu,
@@ -27,13 +30,30 @@ export interface FusionReport {
   nodesAfter: number;
 }
 
-/** Rewrites `model` in place with the fusions of `names`; returns what each did. */
-export function applyFusions(model: ModelProto, names: readonly FusionName[]): FusionReport {
+/** The bytes of a tensor held in the model (raw or typed fields); `external` reads the others. */
+export function tensorReader(external?: TensorReader): TensorReader {
+  return async (t: TensorProto) => {
+    if (isExternal(t)) {
+      if (!external) throw new Error(`tensor ${t.name} is in external data and no reader was given`);
+      return external(t);
+    }
+    if (t.raw_data) return t.raw_data;
+    if (t.data_type === DataType.FLOAT) return new Uint8Array(Float32Array.from(t.float_data ?? []).buffer);
+    if (t.data_type === DataType.FLOAT16) return new Uint8Array(Uint16Array.from(t.int32_data ?? []).buffer);
+    throw new Error(`tensor ${t.name}: no data to read`);
+  };
+}
+
+/**
+ * Rewrites `model` in place with the fusions of `names`; returns what each did. `read` gives the
+ * bytes of weights packed anew (packed-qkv), wherever the model keeps them.
+ */
+export async function applyFusions(model: ModelProto, names: readonly FusionName[], read: TensorReader = tensorReader()): Promise<FusionReport> {
   const nodesBefore = model.graph?.node?.length ?? 0;
   const fused: FusionReport['fused'] = {};
   for (const name of FUSIONS) {
     if (!names.includes(name)) continue;
-    fused[name] = name === 'attention' ? fuseAttention(model).attention : REWRITES[name](model);
+    fused[name] = name === 'attention' ? fuseAttention(model).attention : name === 'packed-qkv' ? await fusePackedQkv(model, read) : REWRITES[name](model);
   }
   return { fused, nodesBefore, nodesAfter: model.graph?.node?.length ?? 0 };
 }

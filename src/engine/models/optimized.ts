@@ -5,9 +5,11 @@
  * fuse-set.ts) → `model.optimized.fp16.onnx` (float16, half-precision.ts).
  * Fusing first keeps each attention's scale exact. A step with nothing to do leaves the file as it is.
  */
+import { dirname } from 'node:path';
+import { ExternalDataReader } from '../onnx/external-data.ts';
 import { derivedModelFile } from './derived-file.ts';
 import { DEFAULT_FUSIONS, type FusionName } from './fuse-names.ts';
-import { applyFusions, describeFusions, fusionTag, readSmallTensors } from './fuse-set.ts';
+import { applyFusions, describeFusions, fusionTag, readSmallTensors, tensorReader } from './fuse-set.ts';
 import { float16File, float16Refused } from './half-precision.ts';
 import type { ModelComponents, ModelInfo } from './model-folder.ts';
 
@@ -50,9 +52,14 @@ async function fuseStep(path: string, fusions: readonly FusionName[]): Promise<S
   const r = await derivedModelFile(path, fusionTag(fusions), async (m) => {
     // Attention needs no tensor values beyond its scale; the other fusions read norm weights and biases.
     if (fusions.some((f) => f !== 'attention')) await readSmallTensors(m, path);
-    const report = applyFusions(m, fusions);
-    did = describeFusions(report);
-    return Object.values(report.fused).some((n) => n > 0);
+    const external = new ExternalDataReader(path, dirname(path));
+    try {
+      const report = await applyFusions(m, fusions, tensorReader((t) => external.read(t)));
+      did = describeFusions(report);
+      return Object.values(report.fused).some((n) => n > 0);
+    } finally {
+      await external.close();
+    }
   });
   return { step: 'fuse', path: r.path, ...(r.fresh ? { did } : {}) };
 }
