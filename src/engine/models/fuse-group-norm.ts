@@ -48,7 +48,8 @@ export function fuseGroupNorm(model: ModelProto): number {
     const groups = to?.length === 3 && to[0] === 0 && to[2] === -1 ? to[1]! : 0;
     const ones = g.values(inorm.input![1]);
     const zeros = g.values(inorm.input![2]);
-    if (!(groups > 0) || channels % groups || ones?.length !== groups || zeros?.length !== groups) continue;
+    // 32 groups only, as ORT's FusionGroupNorm: SD's count, and the only one some CUDA kernel versions take.
+    if (groups !== 32 || channels % groups || ones?.length !== groups || zeros?.length !== groups) continue;
     if (ones.some((v) => v !== 1) || zeros.some((v) => v !== 0)) continue;
 
     // SiLU after it: Mul(y, Sigmoid(y)), nothing else reading y.
