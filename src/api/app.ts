@@ -22,13 +22,14 @@ import { bodyLimits, provideLimits } from './body-limits.ts';
 import { notFoundInDialect } from './not-found.ts';
 import { loggerWritingTo } from '../observability/logger.ts';
 import { processMetrics } from '../observability/metrics.ts';
+import { CachingRouter } from './route-cache.ts';
 
 const DOCS_PAGE = fileURLToPath(new URL('../../web/docs.html', import.meta.url));
 const WEB_PAGE = fileURLToPath(new URL('../../web/index.html', import.meta.url));
 const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 
 export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
-  const app = new OpenAPIHono<Env>();
+  const app = new OpenAPIHono<Env>({ router: new CachingRouter() });
   // Operations: request id, request log line and HTTP metrics for every request; /healthz, /readyz, /metrics.
   const metrics = options.metrics ?? processMetrics();
   const logger = options.logger ?? loggerWritingTo(options.log);

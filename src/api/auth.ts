@@ -28,8 +28,8 @@ export function requireApiKey(accounts: Accounts, limiter: RateLimiter, secretOf
     if (!secret) throw new UnauthorizedError();
     const auth = await accounts.authenticate(secret);
     c.set('auth', auth);
-    const { limit, remaining } = await limiter.take(auth.key.id);
-    if (limit > 0) {
+    if (limiter.perSecond > 0) {
+      const { limit, remaining } = await limiter.take(auth.key.id);
       answerHeader(c, 'X-RateLimit-Limit', String(limit));
       answerHeader(c, 'X-RateLimit-Remaining', String(remaining));
     }

@@ -66,7 +66,7 @@ export type Env = {
   Variables: {
     auth: Auth;
     requestId: string;
-    /** The app's logger with this request's `requestId` on every line. */
+    /** The app's logger; `requestLog(c)` (ops.ts) gives one with this request's `requestId` on every line. */
     logger: Logger;
     /** Settings to echo in an error answer (Stablecog sends them once validation has passed). */
     errorSettings?: unknown;

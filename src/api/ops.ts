@@ -9,7 +9,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
@@ -105,8 +105,10 @@ function routeLabel(c: Parameters<MiddlewareHandler<Env>>[0]): string {
 
 /**
  * First middleware of an app: the request id (an incoming sane X-Request-Id, else a new UUID) on the
- * context and the X-Request-Id answer header, a child logger carrying it (`c.get('logger')`), then one
- * log line and the HTTP metrics once the answer is known. Probes (/healthz, /readyz, /metrics) log at debug.
+ * context and the X-Request-Id answer header, then one log line carrying it and the HTTP metrics
+ * once the answer is known. Probes (/healthz, /readyz, /metrics) log at debug. No logger is made per
+ * request, since few routes log anything of their own: code that logs about the request asks
+ * `requestLog(c)` for one.
  */
 export function observeRequests(options: { metrics: Metrics; logger: Logger }): MiddlewareHandler<Env> {
   const { metrics, logger } = options;
@@ -114,9 +116,8 @@ export function observeRequests(options: { metrics: Metrics; logger: Logger }): 
     const started = performance.now();
     const incoming = c.req.header('X-Request-Id');
     const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const log = logger.child({ requestId });
     c.set('requestId', requestId);
-    c.set('logger', log);
+    c.set('logger', logger);
     answerHeader(c, 'X-Request-Id', requestId);
     await next();
     const seconds = (performance.now() - started) / 1000;
@@ -124,8 +125,14 @@ export function observeRequests(options: { metrics: Metrics; logger: Logger }): 
     const status = c.res.status;
     metrics.httpRequest(c.req.method, route, status, seconds);
     const level = OPS_PATHS.has(route) ? 'debug' : status >= 500 ? 'error' : 'info';
-    log[level]({ method: c.req.method, route, path: c.req.path, status, ms: Math.round(seconds * 10_000) / 10 }, 'request');
+    // requestId first, where a child logger would have put it.
+    logger[level]({ requestId, method: c.req.method, route, path: c.req.path, status, ms: Math.round(seconds * 10_000) / 10 }, 'request');
   };
+}
+
+/** The app's logger with this request's id on every line (made on demand). */
+export function requestLog(c: Context<Env>): Logger {
+  return c.get('logger').child({ requestId: c.get('requestId') });
 }
 
 const CheckResultSchema = z
@@ -178,7 +185,7 @@ export function registerOps(app: OpenAPIHono<Env>, options: OpsOptions): void {
       },
     }),
     async (c) => {
-      const r = await runChecks(checks, c.get('logger') ?? options.logger);
+      const r = await runChecks(checks, c.get('logger') ? requestLog(c) : options.logger);
       const body = { status: r.ready ? ('ok' as const) : ('unavailable' as const), checks: r.checks, failed: r.failed };
       return r.ready ? c.json(body, 200) : c.json(body, 503);
     },

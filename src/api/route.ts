@@ -73,10 +73,21 @@ export function mount<R extends RouteConfig>(
     } as RouteInput<R>;
     return handler(c, input);
   };
+  const auth = options.auth;
+  // One handler for both: a dialect's app wraps each of its handlers again in its error handler
+  // when it is mounted, so each layer saved is a wrapper saved. Neither does anything after
+  // `next()`, so an error thrown by the key check reaches the same error handler as before.
+  const guard: MiddlewareHandler<Env> = auth
+    ? (c, next) =>
+        limit(c, async () => {
+          const answer = await auth(c, next);
+          if (answer) c.res = answer;
+        })
+    : limit;
   const paths = [route.path, ...(options.aliases ?? [])];
   for (const [i, path] of paths.entries()) {
     const doc = i === 0 ? route : { ...route, path, deprecated: true, operationId: route.operationId ? `${route.operationId}_alias${i}` : undefined };
     app.openAPIRegistry.registerPath(doc);
-    app.on([route.method.toUpperCase()], [honoPath(path)], limit, ...(options.auth ? [options.auth] : []), ...(options.middleware ?? []), run);
+    app.on([route.method.toUpperCase()], [honoPath(path)], guard, ...(options.middleware ?? []), run);
   }
 }

@@ -8,7 +8,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { MIGRATIONS } from './migrations/index.ts';
-import { cachingStatements } from './statement-cache.ts';
+import { cachingStatements, registerDirectReads } from './statement-cache.ts';
 import type { DB } from './schema.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -42,7 +42,10 @@ function sqliteKysely(file: string): Kysely<DB> {
   // Another process (the CLI granting credits while the server runs) waits instead of failing.
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  const database = cachingStatements(sqlite);
+  const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+  registerDirectReads(kysely, database.direct);
+  return kysely;
 }
 
 function postgresKysely(url: string): Kysely<DB> {

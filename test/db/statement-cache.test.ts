@@ -2,7 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import SQLite from 'better-sqlite3';
-import { cachingStatements } from '../../src/db/statement-cache.ts';
+import { cachingStatements, directReads } from '../../src/db/statement-cache.ts';
+import { openDatabase } from '../../src/db/database.ts';
+import { findActiveKeyByHash } from '../../src/db/api-keys.ts';
+import { hashApiKey } from '../../src/core/accounts.ts';
+import { coreServices } from '../helpers/core.ts';
 
 test('a statement is prepared once per SQL text and reused', () => {
   const raw = new SQLite(':memory:');
@@ -30,4 +34,48 @@ test('past the bound, the least recently used statement is dropped', () => {
   assert.equal(db.prepare('select 1'), a);
   assert.notEqual(db.prepare('select 2'), b);
   db.close();
+});
+
+test('direct reads answer values in column order, and nothing inside a transaction', () => {
+  const raw = new SQLite(':memory:');
+  const db = cachingStatements(raw);
+  db.prepare('create table t (x integer, y text)').run([]);
+  db.prepare('insert into t (x, y) values (?, ?)').run([1, 'one']);
+  assert.deepEqual(db.direct.values('select x, y from t where x = ?', [1]), { values: [1, 'one'] });
+  assert.deepEqual(db.direct.values('select x, y from t where x = ?', [2]), { values: undefined });
+  // Kysely's statement for the same text still answers rows.
+  assert.deepEqual(db.prepare('select x, y from t where x = ?').all([1]), [{ x: 1, y: 'one' }]);
+  raw.exec('begin');
+  assert.equal(db.direct.values('select x, y from t where x = ?', [1]), undefined);
+  raw.exec('rollback');
+  db.close();
+});
+
+test('a key lookup beside an open transaction does not see its uncommitted writes', async () => {
+  const db = await openDatabase('sqlite::memory:');
+  const core = coreServices(db, { initialCredits: 0 });
+  try {
+    assert.ok(directReads(db.kysely), 'the embedded handle reads directly');
+    const user = await core.accounts.createUser('reader');
+    await core.credits.grant(user.id, 42);
+    const { secret } = await core.accounts.createKey(user.id);
+    let inside!: () => void;
+    const entered = new Promise<void>((resolve) => (inside = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const tx = db.transaction(async (t) => {
+      await t.updateTable('users').set({ credits: 5 }).where('id', '=', user.id).execute();
+      inside();
+      await held;
+      throw new Error('rolled back');
+    });
+    await entered;
+    const lookup = findActiveKeyByHash(db.kysely, hashApiKey(secret));
+    release();
+    await assert.rejects(tx, /rolled back/);
+    assert.equal((await lookup)?.user.credits, 42);
+  } finally {
+    await core.close();
+    await db.close();
+  }
 });
