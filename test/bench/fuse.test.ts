@@ -10,7 +10,7 @@ import { SHAPES, type UnetConfig } from '../../tools/bench/configs.ts';
 import { fixedShapeFolder, fusedFolder } from '../../tools/bench/derive.ts';
 import { fuseAttention } from '../../src/engine/models/fuse-attention.ts';
 import { makeBenchModel } from '../../tools/bench/make.ts';
-import { defaultOptions, runBench } from '../../tools/bench/run.ts';
+import { defaultOptions, formatReport, runBench } from '../../tools/bench/run.ts';
 
 let root = '';
 before(async () => {
@@ -85,4 +85,18 @@ test('the fused-all set times the engine\'s twin with every fusion the provider 
   assert.ok(entry.unet[0]!.medianMs > 0 && entry.endToEnd!.medianMs > 0);
   assert.ok(entry.cacheBuildMs! > 0, 'the twins were made before loading');
   assert.ok(existsSync(join(report.modelDir, 'unet', 'model.optimized-attention+skip-layer-norm.onnx')));
+});
+
+test('a run saves its UNet output for fixed inputs and a later run compares with it: fused-all against fused (what the GPU run checks for the CUDA-only fusions)', async () => {
+  const reference = join(root, 'unet-fused.f32');
+  const o = { ...defaultOptions('mini'), steps: 2, runs: 1, warmup: 0, batches: [2], images: [], threads: 1, skipEndToEnd: true, modelsDir: join(root, 'models') };
+  const fused = await runBench({ ...o, opts: ['fused'], saveUnetOutput: reference });
+  assert.equal(fused.runs[0]!.unetParity, undefined);
+  const all = await runBench({ ...o, opts: ['fused-all', 'ort-all'], compareUnetOutput: reference });
+  for (const e of all.runs) {
+    assert.ok(e.unetParity!.finite);
+    assert.ok(e.unetParity!.maxRelDiff < 1e-4, `${e.opt}: ${e.unetParity!.maxRelDiff}`);
+  }
+  assert.ok(all.runs[1]!.unetParity!.maxRelDiff > 0, 'ort-all, unfused attention: another graph, not the reference read back');
+  assert.match(formatReport(all), /darkroom cpu fused-all: UNet output against unet-fused\.f32: max difference \d\.\d\de-\d+ of its largest value\n/);
 });

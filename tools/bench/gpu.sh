@@ -17,7 +17,8 @@
 #   darkroom [opts]  darkroom bench on CUDA, one report per optimisation set ($OPTS, default fused: the
 #                    CUDA default); images per UNet call up to 16 (above 8, requests joined by the
 #                    worker's batching: tools/bench/batched.ts); then $FUSION_OPTS (default fused-all:
-#                    every fusion, src/engine/models/fuse-set.ts; empty: none) at batches 2 and 16, 8 images, 3 runs
+#                    every fusion, src/engine/models/fuse-set.ts; empty: none) at batches 2 and 16, 8 images, 3 runs,
+#                    its UNet output for fixed inputs compared with fused's (the CUDA-only fusions' numeric check)
 #   serve            the server itself (tools/bench/serve.ts): $CONCURRENCY (16) create requests at
 #                    once with DARKROOM_BATCH_MAX=$CONCURRENCY, against one request alone
 #   iobinding        what onnxruntime-node's IO binding does on the provider (tools/bench/io-binding.ts):
@@ -64,14 +65,21 @@ run_stage() {
       ;;
     darkroom)
       IFS=, read -ra opts <<< "${3:-${OPTS:-fused}}"
+      # The fused UNet's output for fixed inputs: what the fusion run below is compared with.
+      reference="$out/unet-$shape-$provider-fused.f32"
+      rm -f "$reference"
       for o in "${opts[@]}"; do
-        darkroom bench "${common[@]}" --providers "$provider" --opt "$o" --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
+        save=()
+        if [ "$o" = fused ]; then save=(--save-unet-output "$reference"); fi
+        darkroom bench "${common[@]}" --providers "$provider" --opt "$o" ${save[@]+"${save[@]}"} --json "$out/darkroom-$shape-$provider-$o.json" | tee "$out/darkroom-$shape-$provider-$o.txt"
       done
       # ORT's other SD fusions against attention alone (the fused run above): a short sweep, last, so that overrunning loses only it.
       fusion_opts=${FUSION_OPTS-fused-all}
       if [ -n "$fusion_opts" ]; then
+        compare=()
+        if [ -f "$reference" ]; then compare=(--compare-unet-output "$reference"); fi
         darkroom bench "${common[@]}" --batches "${FUSION_BATCHES:-2,16}" --images "${FUSION_IMAGES:-8}" --runs "${FUSION_RUNS:-3}" --providers "$provider" \
-          --opt "$fusion_opts" --json "$out/darkroom-$shape-$provider-$fusion_opts.json" | tee "$out/darkroom-$shape-$provider-$fusion_opts.txt"
+          --opt "$fusion_opts" ${compare[@]+"${compare[@]}"} --json "$out/darkroom-$shape-$provider-$fusion_opts.json" | tee "$out/darkroom-$shape-$provider-$fusion_opts.txt"
       fi
       ;;
     serve)

@@ -68,6 +68,10 @@ export interface BenchOptions {
   /** An existing model folder to time instead of a built one. */
   modelDir?: string;
   skipEndToEnd?: boolean;
+  /** Write each entry's UNet output for fixed inputs (batch 2, latents of `size`) here: the reference of a later run's `compareUnetOutput`. */
+  saveUnetOutput?: string;
+  /** Compare each entry's UNet output for those inputs with the one saved here (a fusion set's numbers against attention alone's, on the GPU). */
+  compareUnetOutput?: string;
   log?: (message: string) => void;
   command?: string;
 }
@@ -104,6 +108,8 @@ export interface RunEntry {
   unet: UnetTiming[];
   endToEnd?: EndToEnd;
   throughput: Throughput[];
+  /** With compareUnetOutput: the largest difference from the reference output, relative to its largest value, and whether every value is finite. */
+  unetParity?: { reference: string; maxRelDiff: number; finite: boolean };
   errors: string[];
 }
 
@@ -269,6 +275,27 @@ const median = (xs: number[]) => {
 };
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+/** Saves and/or compares the UNet's output for fixed inputs (see BenchOptions.saveUnetOutput). */
+async function unetParity(session: OnnxSession, o: BenchOptions): Promise<RunEntry['unetParity']> {
+  const lat = o.size / 8;
+  const out = Object.values(await session.run(unetFeeds(session, 2, lat, lat)))[0]!.data;
+  if (o.saveUnetOutput) {
+    await mkdir(dirname(o.saveUnetOutput), { recursive: true });
+    await writeFile(o.saveUnetOutput, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+  }
+  if (!o.compareUnetOutput) return undefined;
+  const bytes = await readFile(o.compareUnetOutput);
+  const ref = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (ref.length !== out.length) throw new Error(`${o.compareUnetOutput}: ${ref.length} values, the UNet gave ${out.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < out.length; i++) {
+    diff = Math.max(diff, Math.abs(out[i]! - ref[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  return { reference: o.compareUnetOutput, maxRelDiff: diff / scale, finite: out.every(Number.isFinite) };
+}
+
 /** The opt sets that are the engine's own install-time rewrites (src/engine/models/optimized.ts), as they apply on `provider`. */
 function engineSteps(opt: OptSet, provider: ExecutionProvider): OptimizeSteps | undefined {
   switch (opt) {
@@ -379,6 +406,7 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
     entry.loadMs = loadMs;
     if (fellBack) throw new Error(`provider ${provider} is not available: ${fellBack}`);
     log(`${label}: loaded in ${loadMs} ms`);
+    if (o.saveUnetOutput || o.compareUnetOutput) entry.unetParity = await unetParity(model.unet, o);
 
     // UNet forward per batch size.
     for (const batch of o.batches) {
@@ -536,6 +564,11 @@ export function formatReport(r: BenchReport): string {
     }
     lines.push(pad(rows), '');
   }
+  for (const e of r.runs) {
+    const p = e.unetParity;
+    if (p) lines.push(`${e.label}: UNet output against ${basename(p.reference)}: max difference ${p.maxRelDiff.toExponential(2)} of its largest value${p.finite ? '' : ', NOT all finite'}`);
+  }
+  if (r.runs.some((e) => e.unetParity)) lines.push('');
   const images = [...new Set(r.runs.flatMap((e) => e.throughput.map((t) => t.images)))].sort((a, b) => a - b);
   if (r.runs.some((e) => e.endToEnd)) {
     lines.push(`End to end (1 image: text encoder + ${r.steps} UNet calls + VAE decode) and throughput`);
@@ -610,6 +643,8 @@ export function optionsFromFlags(flags: Record<string, unknown>): BenchOptions {
   o.e2eRuns = num('e2eRuns', 1) ?? o.e2eRuns;
   o.threads = num('threads', 0) ?? o.threads;
   if (flags['e2e'] === false) o.skipEndToEnd = true;
+  if (str('saveUnetOutput')) o.saveUnetOutput = resolve(str('saveUnetOutput')!);
+  if (str('compareUnetOutput')) o.compareUnetOutput = resolve(str('compareUnetOutput')!);
   return o;
 }
 
