@@ -8,7 +8,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
@@ -143,6 +145,15 @@ test('the engine builds the twin of the chosen set, named for it, limited to the
   assert.equal((await draw(true, ['attention'])).unet, join(demo, 'unet', 'model.optimized.onnx'));
   const twins = (await readdir(join(demo, 'unet'))).filter((f) => f.startsWith('model.optimized'));
   assert.deepEqual(twins.sort(), ['model.optimized-attention+skip-layer-norm.onnx', 'model.optimized.onnx']);
+});
+
+test('darkroom models optimize --fusions makes the twin of that set (the CUDA-only names are left out on CPU)', async () => {
+  const copy = join(root, 'cli-demo');
+  await cp(join(SHIPPED_MODELS_DIR, 'darkroom-demo'), copy, { recursive: true });
+  const bin = new URL('../../bin/darkroom.mjs', import.meta.url).pathname;
+  const env = { ...process.env, DARKROOM_DATA_DIR: root };
+  const { stdout } = await promisify(execFile)(process.execPath, [bin, 'models', 'optimize', '--fusions', 'all', copy], { env });
+  assert.match(stdout, /darkroom-demo unet: 10 attention blocks fused, 15 skip-layer-norm, \d+ → \d+ nodes \(.*unet\/model\.optimized-attention\+skip-layer-norm\.onnx\)/);
 });
 
 test('fusionsFor leaves the CUDA-only fusions to CUDA', () => {
