@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { EventBus, JobEvent, Unsubscribe } from './types.ts';
-import { REDIS_PREFIX, closeRedis, openRedis, pingRedis, type QueueLog } from './redis.ts';
+import { REDIS_PREFIX, closeRedis, openRedis, pingRedis, whenReady, type QueueLog } from './redis.ts';
 
 export interface RedisEventBusOptions {
   /** `redis://…` */
@@ -75,15 +75,22 @@ export class RedisEventBus implements EventBus {
     return Object.assign(unsubscribe, { ready });
   }
 
-  /** Sends SUBSCRIBE or UNSUBSCRIBE for one channel, after the previous one for it (they stay in order on one connection anyway). */
+  /**
+   * Sends SUBSCRIBE or UNSUBSCRIBE for one channel once the subscriber connection is ready (whenReady
+   * says why: sent during the handshake, a confirmed SUBSCRIBE is dropped with the connection), after
+   * the previous one for it: the waits resolve in the order they began, so the commands keep theirs.
+   */
   private send(channel: string, command: 'subscribe' | 'unsubscribe'): Promise<void> {
-    const p = (command === 'subscribe' ? this.sub.subscribe(this.prefix + channel) : this.sub.unsubscribe(this.prefix + channel)).then(
-      () => undefined,
-      (err: Error) => {
-        this.log(`could not ${command} ${channel}: ${err.message}`);
-        throw err;
-      },
-    );
+    const name = this.prefix + channel;
+    const p = whenReady(this.sub)
+      .then(() => (command === 'subscribe' ? this.sub.subscribe(name) : this.sub.unsubscribe(name)))
+      .then(
+        () => undefined,
+        (err: Error) => {
+          this.log(`could not ${command} ${channel}: ${err.message}`);
+          throw err;
+        },
+      );
     this.pending.set(channel, p);
     const forget = () => {
       if (this.pending.get(channel) === p) this.pending.delete(channel);

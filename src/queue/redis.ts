@@ -77,6 +77,31 @@ export async function pingRedis(client: Redis, timeoutMs = 2000): Promise<void> 
 }
 
 /**
+ * Resolves once `client` has finished connecting (its handshake and ready check done), at once when it
+ * has; rejects if it is closed for good first. A subscriber waits for this before SUBSCRIBE: ioredis 5
+ * writes SUBSCRIBE straight away on a connection that is past TCP connect but still in its handshake,
+ * and once the reply puts the connection in subscriber mode, its own ready check (INFO) is refused,
+ * so it drops the connection and reconnects 100 ms later: the subscription, already confirmed, is gone
+ * for that long (ioredis issue 2037, fixed in ioredis 6 which BullMQ 5 does not use).
+ */
+export function whenReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  if (client.status === 'end') return Promise.reject(new Error('the redis connection is closed'));
+  return new Promise<void>((resolve, reject) => {
+    const ready = () => {
+      client.off('end', ended);
+      resolve();
+    };
+    const ended = () => {
+      client.off('ready', ready);
+      reject(new Error('the redis connection is closed'));
+    };
+    client.once('ready', ready);
+    client.once('end', ended);
+  });
+}
+
+/**
  * Closes a connection: QUIT when connected (given `timeoutMs`: a Redis that just went away would
  * leave QUIT waiting for a reconnect), else, or then, drops it.
  */

@@ -14,7 +14,7 @@ import { BullJobQueue, type BullJobQueueOptions } from '../../src/queue/bullmq.t
 import { RedisEventBus } from '../../src/queue/redis-events.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { aborted, deferred, eventBusContract, job, queueContract, sleep, until } from './contract.ts';
-import type { EventBus, Job, JobQueue } from '../../src/queue/types.ts';
+import type { EventBus, Job, JobEvent, JobQueue } from '../../src/queue/types.ts';
 
 let redis: RedisServer;
 let names = 0;
@@ -83,6 +83,28 @@ test('redis bus: a channel is subscribed in Redis while it has local listeners, 
   } finally {
     raw.disconnect();
     await bus.close();
+  }
+});
+
+test('redis bus: a channel subscribed during the connection handshake stays subscribed (the ready check is not refused, nothing reconnects)', { timeout: 60_000 }, async () => {
+  const prefix = `${freshName()}:`;
+  const peer = new RedisEventBus({ url: redis.url, prefix, log });
+  await peer.ping();
+  const seen: string[] = [];
+  const bus = new RedisEventBus({ url: redis.url, prefix, log: (m) => void seen.push(m) });
+  try {
+    // The window is the subscriber connection's 'connect' event: TCP is up, its ready check not yet done.
+    // Only the private connection can be watched for it; the start-up of a test process hit it by chance.
+    const conn = (bus as unknown as { sub: Redis }).sub;
+    const heard: JobEvent[] = [];
+    const sub = await new Promise<ReturnType<EventBus['subscribe']>>((resolve) => conn.once('connect', () => resolve(bus.subscribe('job:h', (e) => heard.push(e)))));
+    await sub.ready;
+    await bus.ping();
+    peer.publish('job:h', { type: 'progress', id: 'h', kind: 'generate', step: 1, total: 1, at: 'x' });
+    await until(() => heard.length === 1, 5000, 'the event published once the subscription was ready');
+    assert.deepEqual(seen, [], 'no refused ready check, no reconnect');
+  } finally {
+    await Promise.all([bus.close(), peer.close()]);
   }
 });
 
