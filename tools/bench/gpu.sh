@@ -6,7 +6,7 @@
 # On the lent GPU machine (see docs/benchmarks.md and ../shared/gpu/README.md), from the repository
 # root, after the unpack calls, the whole measurement is one device call (at most 8 minutes):
 #   bash .gpu/unpack.sh && source /root/gpu-stash/env.sh && bash tools/bench/gpu.sh all sd15
-# `all` runs $STAGES (default: build iobinding darkroom serve torch torch-compile combine), each under its own
+# `all` runs $STAGES (default: build darkroom loop serve torch torch-compile combine), each under its own
 # time limit (LIMIT_<STAGE> seconds, defaults below, 480 s in all), and copies each stage's reports to
 # $OUT as soon as that stage ends, so a stage that runs long loses nothing of those before it;
 # stages-<shape>.txt says how each stage ended and how long it took. One stage alone:
@@ -19,6 +19,8 @@
 #                    worker's batching: tools/bench/batched.ts); then $FUSION_OPTS (default fused-all:
 #                    every fusion, src/engine/models/fuse-set.ts; empty: none) at batches 2 and 16, 8 images, 3 runs,
 #                    its UNet output for fixed inputs compared with fused's (the CUDA-only fusions' numeric check)
+#   loop             the device loop against the per-step loop (tools/bench/loop.ts), same fused model folder
+#                    as darkroom's, one process: end to end at $LOOP_IMAGES (1,8) images, $LOOP_RUNS (2) runs each
 #   serve            the server itself (tools/bench/serve.ts): $CONCURRENCY (16) create requests at
 #                    once with DARKROOM_BATCH_MAX=$CONCURRENCY, against one request alone
 #   iobinding        what onnxruntime-node's IO binding does on the provider (tools/bench/io-binding.ts):
@@ -82,6 +84,13 @@ run_stage() {
           --opt "$fusion_opts" ${compare[@]+"${compare[@]}"} --json "$out/darkroom-$shape-$provider-$fusion_opts.json" | tee "$out/darkroom-$shape-$provider-$fusion_opts.txt"
       fi
       ;;
+    loop)
+      model_dir=$(darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models" | tail -n 1)
+      # darkroom's fused copy (its sessions' optimised graphs cached by then), else the engine's fused twin.
+      if [ -d "$model_dir.fused" ]; then model_args=(--model "$model_dir.fused"); else model_args=(--model "$model_dir" --fuse); fi
+      node --import tsx tools/bench/loop.ts "${model_args[@]}" --provider "$provider" --images "${LOOP_IMAGES:-1,8}" --runs "${LOOP_RUNS:-2}" \
+        --size "${SIZE:-512}" --json "$out/loop-$shape-$provider.json" | tee "$out/loop-$shape-$provider.txt"
+      ;;
     serve)
       model_dir=$(darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models" | tail -n 1)
       node --import tsx tools/bench/serve.ts --model "$model_dir" --provider "$provider" --concurrency "${CONCURRENCY:-16}" \
@@ -114,11 +123,12 @@ run_stage() {
       shopt -s nullglob
       files=("$out"/darkroom-"$shape"-*.json "$out"/torch-"$shape"-*.json)
       node --import tsx tools/bench/combine.ts "${files[@]}" > "$out/summary-$shape.md"
+      for f in "$out"/loop-"$shape"-*.txt; do [ -s "$f" ] && printf '\nThe device loop against the per-step loop (tools/bench/loop.ts)\n\n%s\n' "$(cat "$f")" >> "$out/summary-$shape.md"; done
       for f in "$out"/serve-"$shape"-*.txt; do [ -s "$f" ] && printf '\nThe server under concurrent requests (tools/bench/serve.ts)\n\n```\n%s\n```\n' "$(cat "$f")" >> "$out/summary-$shape.md"; done
       cat "$out/summary-$shape.md"
       ;;
     *)
-      echo "gpu.sh: unknown stage $1 (build, iobinding, darkroom, serve, convert, webgpu, torch, torch-compile, combine, all)" >&2
+      echo "gpu.sh: unknown stage $1 (build, iobinding, darkroom, loop, serve, convert, webgpu, torch, torch-compile, combine, all)" >&2
       exit 2
       ;;
   esac
@@ -130,11 +140,12 @@ limit_of() {
   case "$1" in
     build) echo "${LIMIT_BUILD:-40}" ;;
     iobinding) echo "${LIMIT_IOBINDING:-20}" ;;
-    darkroom) echo "${LIMIT_DARKROOM:-110}" ;;
+    darkroom) echo "${LIMIT_DARKROOM:-105}" ;;
+    loop) echo "${LIMIT_LOOP:-30}" ;;
     serve) echo "${LIMIT_SERVE:-70}" ;;
     torch) echo "${LIMIT_TORCH:-45}" ;;
     torch-compile) echo "${LIMIT_TORCH_COMPILE:-185}" ;;
-    combine) echo "${LIMIT_COMBINE:-10}" ;;
+    combine) echo "${LIMIT_COMBINE:-5}" ;;
     *) echo "${LIMIT_OTHER:-120}" ;;
   esac
 }
@@ -149,7 +160,7 @@ copy_new() {
 [ -n "${OUT:-}" ] && mkdir -p "$OUT"
 if [ "$stage" = all ]; then
   echo "gpu.sh all $shape, $(date -u +%FT%TZ)" >> "$out/stages-$shape.txt"
-  for s in ${STAGES:-build iobinding darkroom serve torch torch-compile combine}; do
+  for s in ${STAGES:-build darkroom loop serve torch torch-compile combine}; do
     stamp=$(mktemp)
     limit=$(limit_of "$s")
     t0=$(date +%s)

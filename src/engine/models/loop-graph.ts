@@ -5,9 +5,10 @@
  * between host and device (onnxruntime-node 1.29 binds outputs to device memory for WebGPU only, so with
  * CUDA every per-step value would otherwise make the round trip).
  *
- * The UNet's nodes are inlined in the body; its weights stay initializers of the outer graph, which the
- * body reads from the enclosing scope, and its inputs other than sample and timestep (text states, SDXL's
- * pooled text and size ids, LCM's guidance embedding) become inputs of the outer graph, fed once per call.
+ * The UNet's nodes and weights move into the body (weights as the body's initializers: read from the
+ * enclosing scope instead, ONNX Runtime's CPU provider did not prepack them and the UNet ran 1.4x slower);
+ * its inputs other than sample and timestep (text states, SDXL's pooled text and size ids, LCM's guidance
+ * embedding) become inputs of the outer graph, fed once per call.
  *
  * Inputs: loop_latents, loop_previous (the last step's prediction, DPM++ 2M's history), loop_start (the
  * table row of the first step), loop_steps (K), loop_coefficients [rows, 9] (step-table.ts' columns),
@@ -48,7 +49,7 @@ class Nodes {
 
   constructor(
     private readonly tag: string,
-    /** Constants go to the outer graph: the body reads them from the enclosing scope. */
+    /** The loop's own small constants, initializers of the outer graph (the body reads them from the enclosing scope). */
     private readonly constants: TensorProto[],
   ) {}
 
@@ -168,6 +169,7 @@ export function buildLoopGraph(unet: ModelProto, options: { guidance: boolean })
     input: [makeValueInfo(iter, 'int64', []), makeValueInfo(condIn, 'bool', []), latent(x), latent(prev)],
     output: [makeValueInfo(`${PREFIX}cond_out`, 'bool', []), latent(`${PREFIX}x_next`), latent(`${PREFIX}prediction`)],
     value_info: g.value_info ?? [],
+    initializer: g.initializer ?? [],
   };
   outer.nodes.push({
     input: [LOOP_IO.steps, '', LOOP_IO.latents, LOOP_IO.previous],
@@ -193,7 +195,7 @@ export function buildLoopGraph(unet: ModelProto, options: { guidance: boolean })
     graph: {
       name: `${g.name ?? 'unet'}_loop`,
       node: outer.nodes,
-      initializer: [...(g.initializer ?? []), ...constants],
+      initializer: constants,
       input: [...own, ...rest],
       output: [latent(LOOP_IO.latentsOut), latent(LOOP_IO.previousOut)],
     },
@@ -201,9 +203,9 @@ export function buildLoopGraph(unet: ModelProto, options: { guidance: boolean })
 }
 
 /** Part of the twins' names: a twin is reused while newer than its UNet, so a change to the graph's form needs a new name. */
-const FORM = 'devloop-v1';
+const FORM = 'devloop-v2';
 
-/** The loop twin of the UNet file `unetPath` (`model.devloop-v1-cfg.onnx` / `-plain`), made on first use. */
+/** The loop twin of the UNet file `unetPath` (`model.devloop-v2-cfg.onnx` / `-plain`), made on first use. */
 export async function loopGraphFile(unetPath: string, guidance: boolean): Promise<string> {
   const r = await derivedModelFile(unetPath, `${FORM}-${guidance ? 'cfg' : 'plain'}`, (m) => buildLoopGraph(m, { guidance }));
   return r.path;

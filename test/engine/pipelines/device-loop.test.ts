@@ -82,13 +82,13 @@ test('the device loop gives the JS loop\'s pictures: every tabled scheduler, bat
     for (const numOutputs of [1, 2]) for (const guidance of [7.5, 3]) await same('tiny-sd1', { scheduler, numOutputs, guidance, seed: 7 });
   }
   const { logs } = await pair('tiny-sd1');
-  assert.ok(logs.some((m) => /device loop: .*model\.devloop-v1-cfg\.onnx runs the denoising loop/.test(m)), logs.join('\n'));
+  assert.ok(logs.some((m) => /device loop: .*model\.devloop-v2-cfg\.onnx runs the denoising loop/.test(m)), logs.join('\n'));
 });
 
 test('the device loop without an unconditional pass (guidance 1)', async () => {
   await same('tiny-sd1', { scheduler: 'euler_a', numOutputs: 2, guidance: 1 });
   const { logs } = await pair('tiny-sd1');
-  assert.ok(logs.some((m) => /model\.devloop-v1-plain\.onnx runs the denoising loop/.test(m)));
+  assert.ok(logs.some((m) => /model\.devloop-v2-plain\.onnx runs the denoising loop/.test(m)));
 });
 
 test('the device loop on v-prediction with a float [batch] timestep and external weights (tiny SD 2.x), image-to-image too', async () => {
