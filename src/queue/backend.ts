@@ -1,15 +1,13 @@
 /**
  * The queue backend chosen by configuration, for the composition root: in this process when no
- * DARKROOM_REDIS_URL is set (embedded mode), else BullMQ and Redis pub/sub (scaled out).
+ * DARKROOM_REDIS_URL is set (embedded mode), else BullMQ and Redis pub/sub (scaled out), loaded only
+ * then: BullMQ and ioredis take half a second to import, which embedded mode's start-up never pays.
  */
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.ts';
 import { MemoryBuckets, RateLimiter } from '../core/rate-limit.ts';
-import { BullJobQueue, type GiveUpHandler } from './bullmq.ts';
+import type { GiveUpHandler } from './bullmq.ts';
 import { InProcessEventBus, InProcessJobQueue } from './in-process.ts';
-import { REDIS_PREFIX, closeRedis, openRedis, type QueueLog } from './redis.ts';
-import { RedisEventBus } from './redis-events.ts';
-import { RedisBuckets } from './redis-rate-limit.ts';
+import type { QueueLog } from './redis.ts';
 import type { EventBus, JobQueue } from './types.ts';
 
 export interface QueueBackend {
@@ -40,68 +38,33 @@ export interface QueueBackendOptions {
   prefix?: string;
 }
 
-export function openQueueBackend(config: Pick<Config, 'redisUrl' | 'rateLimit'>, log: QueueLog = () => undefined, options: QueueBackendOptions = {}): QueueBackend {
-  const queues = new Map<string, JobQueue & { ping?(): Promise<void> }>();
-  let closing: Promise<void> | undefined;
-  const url = config.redisUrl;
-
-  if (!url) {
-    const events = new InProcessEventBus();
-    return {
-      kind: 'in-process',
-      queue(role) {
-        if (closing) throw new Error('the queue backend is closed');
-        let q = queues.get(role);
-        if (!q) queues.set(role, (q = new InProcessJobQueue(log)));
-        return q;
-      },
-      events,
-      rateLimiter: new RateLimiter(config.rateLimit, new MemoryBuckets()),
-      ping: async () => undefined,
-      close(o = {}) {
-        closing ??= (async () => {
-          await Promise.all([...queues.values()].map((q) => q.close(o)));
-          await events.close();
-        })();
-        return closing;
-      },
-    };
+export async function openQueueBackend(
+  config: Pick<Config, 'redisUrl' | 'rateLimit'>,
+  log: QueueLog = () => undefined,
+  options: QueueBackendOptions = {},
+): Promise<QueueBackend> {
+  if (config.redisUrl) {
+    const { openRedisBackend } = await import('./redis-backend.ts');
+    return openRedisBackend(config.redisUrl, config.rateLimit, log, options);
   }
-
-  const prefix = options.prefix ?? REDIS_PREFIX;
-  const events = new RedisEventBus({ url, prefix: `${prefix}:`, log });
-  // The limiter fails fast (and lets the request through) while Redis is away, rather than holding requests.
-  const limiterRedis: Redis = openRedis(url, 'rate limit', log, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  const buckets = new RedisBuckets(limiterRedis, `${prefix}:ratelimit:`, log);
+  const queues = new Map<string, JobQueue>();
+  let closing: Promise<void> | undefined;
+  const events = new InProcessEventBus();
   return {
-    kind: 'redis',
+    kind: 'in-process',
     queue(role) {
       if (closing) throw new Error('the queue backend is closed');
       let q = queues.get(role);
-      if (!q) {
-        q = new BullJobQueue({
-          url,
-          name: role,
-          prefix,
-          log,
-          lockDurationMs: options.lockDurationMs,
-          stalledIntervalMs: options.stalledIntervalMs,
-          onGiveUp: options.onGiveUp && ((job, reason) => options.onGiveUp!(job, reason)),
-        });
-        queues.set(role, q);
-      }
+      if (!q) queues.set(role, (q = new InProcessJobQueue(log)));
       return q;
     },
     events,
-    rateLimiter: new RateLimiter(config.rateLimit, buckets),
-    async ping() {
-      await Promise.all([events.ping(), buckets.ping(), ...[...queues.values()].map((q) => q.ping?.())]);
-    },
+    rateLimiter: new RateLimiter(config.rateLimit, new MemoryBuckets()),
+    ping: async () => undefined,
     close(o = {}) {
       closing ??= (async () => {
         await Promise.all([...queues.values()].map((q) => q.close(o)));
         await events.close();
-        await closeRedis(limiterRedis);
       })();
       return closing;
     },

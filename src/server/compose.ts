@@ -22,7 +22,7 @@ import { LoraLibrary } from '../engine/lora/library.ts';
 import { LoraCatalog } from '../core/loras.ts';
 import { openQueueBackend, type QueueBackend } from '../queue/backend.ts';
 import type { JobQueue } from '../queue/types.ts';
-import { closeStore, openStore } from '../storage/open-store.ts';
+import { openStore } from '../storage/open-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { BatchingEngine, isBatchable } from '../worker/batching-engine.ts';
 import { resamplingBackend } from '../worker/resampling.ts';
@@ -129,12 +129,12 @@ export async function openCore(config: Config, logger: Logger, log: (m: string) 
   });
   const cleanups: (() => Promise<void> | void)[] = [() => db.close(), unlock];
   try {
-    const store = openStore(config); // S3 when DARKROOM_S3_BUCKET is set, else <dataDir>/images
-    cleanups.unshift(() => closeStore(store));
+    const store = await openStore(config); // S3 when DARKROOM_S3_BUCKET is set, else <dataDir>/images
+    cleanups.unshift(() => store.close?.());
     let failJob: Core['failJob'] = async () => false;
     // BullMQ's lock and the database lease run out together: a dead worker's job goes to another one
     // about DARKROOM_JOB_LEASE seconds later, by whichever notices first (BullMQ's stalled check, or the reaper).
-    const backend = openQueueBackend(config, log, {
+    const backend = await openQueueBackend(config, log, {
       onGiveUp: (job, why) => void failJob(job.type, job.id, `the job could not be run: ${why}`),
       lockDurationMs: config.jobLease * 1000,
     });

@@ -31,6 +31,8 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ListedObject>;
   /** Throws when the store cannot be reached (readiness checks). */
   check(): Promise<void>;
+  /** Releases what the store holds open (an S3 client's sockets); absent when it holds nothing. */
+  close?(): void;
 }
 
 /** Keys are relative paths of safe segments: letters, digits, - _ . (no "..", no leading slash). */

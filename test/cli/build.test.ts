@@ -1,16 +1,17 @@
 /**
  * The built CLI (scripts/build.mjs, what `npm install` makes in dist/), built afresh into a temporary
  * folder: `--version` and `--help` answer without loading onnxruntime-node, sharp or a database driver
- * (a command that needs onnxruntime shows the check would see it), and the bundle finds the shipped
- * models and generates like the sources do.
+ * (a command that needs onnxruntime shows the check would see it), embedded `serve` starts without
+ * BullMQ, ioredis or the AWS SDK, and the bundle finds the shipped models and generates like the sources do.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { testModelDir } from '../../tools/test-models/cache.ts';
 
@@ -76,4 +77,32 @@ test('the bundle finds the shipped demo model and generates with a model folder'
   const { stdout } = await built(['generate', 'a red circle', '--model', await testModelDir('tiny-sd1'), '--seed', '7', '--steps', '2', '--width', '64', '--height', '64', '--out', out]);
   assert.match(stdout, /out\.png {2}seed 7/);
   assert.ok(existsSync(out));
+});
+
+test('embedded serve (no Redis, no S3) answers /readyz without loading BullMQ, ioredis or the AWS SDK', { timeout: 120_000 }, async () => {
+  const record = join(dir, 'loaded-serve.json');
+  const child = spawn(process.execPath, ['--import', RECORDER, cli, 'serve'], {
+    env: { ...process.env, LOADED_MODULES_FILE: record, DARKROOM_DATA_DIR: join(dir, 'serve-data'), DARKROOM_PORT: '0', DARKROOM_HOST: '127.0.0.1', DARKROOM_PRELOAD: 'false' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    // stderr is read to the end: a pipe nobody drains could hold the server's last lines, or its exit.
+    const url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stderr! }).on('line', (line) => {
+        const listening = /^darkroom: listening on (\S+)/.exec(line);
+        if (listening) resolve(listening[1]!);
+      });
+      void exited.then((code) => reject(new Error(`serve exited (${code}) before it listened`)));
+    });
+    assert.equal((await fetch(`${url}/readyz`)).status, 200);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  const files = JSON.parse(readFileSync(record, 'utf8')) as string[];
+  const packages = new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? []));
+  assert.ok(packages.has('better-sqlite3'), `the recorder sees what serve loads (${[...packages].join(', ')})`);
+  for (const scaledOnly of ['bullmq', 'ioredis', '@aws-sdk/']) assert.ok(![...packages].some((p) => p === scaledOnly || p.startsWith(scaledOnly)), `embedded serve loaded ${scaledOnly}`);
 });

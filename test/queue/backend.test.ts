@@ -35,7 +35,7 @@ test('DARKROOM_REDIS_URL: empty by default, redis:// or rediss:// URLs, anything
 });
 
 test('no Redis URL: one in-process queue per name, an in-process bus and limiter', async () => {
-  const backend = openQueueBackend({ redisUrl: '', rateLimit: 1 });
+  const backend = await openQueueBackend({ redisUrl: '', rateLimit: 1 });
   assert.equal(backend.kind, 'in-process');
   const q = backend.queue('jobs');
   assert.ok(q instanceof InProcessJobQueue);
@@ -55,8 +55,8 @@ test('no Redis URL: one in-process queue per name, an in-process bus and limiter
 test('Redis URL: two processes share the queue, the bus and the rate limit; ping reports Redis', { timeout: 60_000 }, async () => {
   const prefix = `b${process.pid}`;
   const givenUp: string[] = [];
-  const api = openQueueBackend({ redisUrl: redis.url, rateLimit: 2 }, () => undefined, { prefix });
-  const worker = openQueueBackend({ redisUrl: redis.url, rateLimit: 2 }, () => undefined, { prefix, onGiveUp: (j) => void givenUp.push(j.id) });
+  const api = await openQueueBackend({ redisUrl: redis.url, rateLimit: 2 }, () => undefined, { prefix });
+  const worker = await openQueueBackend({ redisUrl: redis.url, rateLimit: 2 }, () => undefined, { prefix, onGiveUp: (j) => void givenUp.push(j.id) });
   try {
     assert.equal(api.kind, 'redis');
     assert.ok(api.queue('jobs') instanceof BullJobQueue);

@@ -20,13 +20,13 @@ function problemsOf(env: Record<string, string>, flags: Record<string, string> =
   return [];
 }
 
-test('no S3 settings: images on the local disk under <dataDir>/images', () => {
+test('no S3 settings: images on the local disk under <dataDir>/images', async () => {
   const config = loadConfig({ DARKROOM_DATA_DIR: '/tmp/darkroom-x' });
   assert.equal(config.s3Bucket, '');
-  const store = openStore(config);
+  const store = await openStore(config);
   assert.ok(store instanceof FilesystemStore);
   assert.equal(store.root, '/tmp/darkroom-x/images');
-  const other = openStore(config, '/srv/elsewhere');
+  const other = await openStore(config, '/srv/elsewhere');
   assert.ok(other instanceof FilesystemStore && other.root === '/srv/elsewhere/images');
 });
 
@@ -60,7 +60,7 @@ test('a bucket: an S3Store on it, with the endpoint, path style and public URL; 
     const config = loadConfig({ DARKROOM_DATA_DIR: dir, ...s3.env, DARKROOM_S3_PUBLIC_URL: 'https://cdn.example.com/' });
     assert.equal(config.s3Bucket, 'configured-bucket');
     assert.equal(config.s3ForcePathStyle, true);
-    const store = openStore(config);
+    const store = await openStore(config);
     assert.ok(store instanceof S3Store);
     try {
       assert.equal(store.bucket, 'configured-bucket');

@@ -125,15 +125,15 @@ async function queueFigures(name: string, producer: QueueBackend, consumer: Queu
 }
 
 async function benchQueue(): Promise<string> {
-  const inProcess = openQueueBackend({ redisUrl: '', rateLimit: 0 });
+  const inProcess = await openQueueBackend({ redisUrl: '', rateLimit: 0 });
   const local = await queueFigures('in-process', inProcess, inProcess);
   await inProcess.close();
 
   const redis = (queueRedis = await RedisServer.start());
   const prefix = `bench${process.pid}`;
   // An API process and a worker: each its own backend, so its own connections.
-  const api = openQueueBackend({ redisUrl: redis.url, rateLimit: 0 }, () => undefined, { prefix });
-  const worker = openQueueBackend({ redisUrl: redis.url, rateLimit: 0 }, () => undefined, { prefix });
+  const api = await openQueueBackend({ redisUrl: redis.url, rateLimit: 0 }, () => undefined, { prefix });
+  const worker = await openQueueBackend({ redisUrl: redis.url, rateLimit: 0 }, () => undefined, { prefix });
   let viaRedis: QueueFigures;
   try {
     viaRedis = await queueFigures('Redis (BullMQ + pub/sub)', api, worker);
