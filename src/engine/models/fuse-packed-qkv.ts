@@ -12,8 +12,7 @@
  * written into the twin itself (what SD 1.5 packs is 113 MB in float16); the projections' own
  * weights stay where they were. Packing stops at PACKED_BYTES, well below protobuf's 2 GB per file.
  */
-import type { ModelProto, NodeProto, TensorProto } from '../onnx/proto.ts';
-import { DataType } from '../onnx/proto.ts';
+import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { attr, FusionGraph, MS_DOMAIN } from './fuse-graph.ts';
 
 const PACKED_BYTES = 1 << 30;

@@ -6,8 +6,7 @@
  */
 import { dirname } from 'node:path';
 import { ExternalDataReader, isExternal } from '../onnx/external-data.ts';
-import { DataType } from '../onnx/proto.ts';
-import type { ModelProto, TensorProto } from '../onnx/proto.ts';
+import { DataType, type ModelProto, type TensorProto } from '../onnx/proto.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseBiasAdd } from './fuse-bias-add.ts';
 import { fuseBiasSplitGelu } from './fuse-bias-split-gelu.ts';
