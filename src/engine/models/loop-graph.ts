@@ -189,7 +189,9 @@ export function buildLoopGraph(unet: ModelProto, options: { guidance: boolean })
     ...(options.guidance ? [makeValueInfo(LOOP_IO.guidance, 'float32', ['images'])] : []),
     makeValueInfo(LOOP_IO.noise, 'float32', ['draws', 'noise_images', 'channels', 'height', 'width']),
   ];
-  const rest = (g.input ?? []).filter((i) => i.name !== 'sample' && i.name !== 'timestep');
+  // Older exports also list every weight among the inputs; the weights are the body's now.
+  const weights = new Set((g.initializer ?? []).map((t) => t.name));
+  const rest = (g.input ?? []).filter((i) => i.name !== 'sample' && i.name !== 'timestep' && !weights.has(i.name));
   return {
     ...unet,
     graph: {

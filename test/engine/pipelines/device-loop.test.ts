@@ -85,8 +85,9 @@ test('the device loop gives the JS loop\'s pictures: every tabled scheduler, bat
   assert.ok(logs.some((m) => /device loop: .*model\.devloop-v2-cfg\.onnx runs the denoising loop/.test(m)), logs.join('\n'));
 });
 
-test('the device loop without an unconditional pass (guidance 1)', async () => {
+test('the device loop without an unconditional pass (guidance 1), and DDIM with eta > 0 (noise at every step)', async () => {
   await same('tiny-sd1', { scheduler: 'euler_a', numOutputs: 2, guidance: 1 });
+  await same('tiny-sd1', { scheduler: 'ddim', eta: 0.7, numOutputs: 2, guidance: 6 });
   const { logs } = await pair('tiny-sd1');
   assert.ok(logs.some((m) => /model\.devloop-v2-plain\.onnx runs the denoising loop/.test(m)));
 });
