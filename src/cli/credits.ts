@@ -28,7 +28,7 @@ export function registerCredits(program: Command): void {
       .command('grant')
       .description('add credits to a user (one ledger row)')
       .requiredOption('--user <name>', 'user name')
-      .requiredOption('--amount <n>', 'credits to add', positiveInteger)
+      .requiredOption('--amount <n>', 'credits to add', positiveInteger('--amount'))
       .option('--note <text>', 'why'),
     DATABASE_SETTINGS,
   ).action(async (opts: Record<string, unknown>) => {

@@ -15,6 +15,7 @@ import { ValidationError } from '../core/errors.ts';
 import { promptLoras, type LoraChoice } from '../core/loras.ts';
 import { withDefaults } from '../engine/pipelines/defaults.ts';
 import type { ControlNetInput, ControlPreprocessor, GenerationRequest } from '../engine/pipelines/request.ts';
+import { numberFrom } from './arg-parsers.ts';
 import { configFromFlags } from './config-flags.ts';
 import { FlagError } from './flag-error.ts';
 import { formatOf, outputPaths } from './generate.ts';
@@ -46,11 +47,30 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   'controlnets[0].weight': '--control-weight',
 };
 
-/** An engine refusal as the flag's: "numOutputs must be ..." → "--num-outputs: must be ...". */
-function asFlagError(err: unknown): unknown {
+/** The engine's request fields that numeric flags set → the option keys of those flags. */
+const NUMERIC_OPTION_OF_FIELD: Readonly<Record<string, string>> = {
+  seed: 'seed',
+  steps: 'steps',
+  width: 'width',
+  height: 'height',
+  guidance: 'guidance',
+  strength: 'strength',
+  numOutputs: 'numOutputs',
+  'hires.scale': 'hires',
+  'controlnets[0].weight': 'controlWeight',
+};
+
+/**
+ * An engine refusal as the flag's: "numOutputs must be ..." → "--num-outputs: must be ...". A value
+ * that is no number reached the check as NaN: the message shows what was typed instead.
+ */
+function asFlagError(err: unknown, opts: Record<string, unknown>): unknown {
   if (!(err instanceof EngineInputError)) return err;
   const flag = FLAG_OF_FIELD[err.field] ?? err.field;
-  const message = err.message.startsWith(`${err.field}: `) || err.message.startsWith(`${err.field} `) ? err.message.slice(err.field.length).replace(/^:? /, '') : err.message;
+  let message = err.message.startsWith(`${err.field}: `) || err.message.startsWith(`${err.field} `) ? err.message.slice(err.field.length).replace(/^:? /, '') : err.message;
+  const option = NUMERIC_OPTION_OF_FIELD[err.field];
+  const typed = option === undefined ? undefined : opts[option];
+  if (typeof typed === 'string' && Number.isNaN(numberFrom(typed))) message = message.replace(/\bgot NaN$/, `got ${JSON.stringify(typed)}`);
   return new FlagError(flag, message);
 }
 
@@ -99,11 +119,11 @@ function schedulerOf(name: string | undefined) {
 }
 
 /** The server's checks: the engine's rules over the manifest, and a scheduler the model offers. */
-function checkAsServer(info: ModelInfo, request: GenerationRequest): void {
+function checkAsServer(info: ModelInfo, request: GenerationRequest, opts: Record<string, unknown>): void {
   try {
     checkServedRequest({ manifest: info.manifest, imageToImage: info.components.vaeEncoder !== undefined, controlNets: info.controlNets }, request);
   } catch (err) {
-    throw asFlagError(err);
+    throw asFlagError(err, opts);
   }
 }
 
@@ -120,7 +140,7 @@ async function controlFlags(info: ModelInfo, opts: Record<string, unknown>): Pro
       info.controlNets.length ? `model ${info.manifest.id} has several ControlNets (${info.controlNets.join(', ')}): say which` : `model ${info.manifest.id} has no ControlNets (controlnet/<name>/model.onnx in its folder)`,
     );
   }
-  return [{ name, image, preprocessor, weight: (opts['controlWeight'] as number | undefined) ?? 1 }];
+  return [{ name, image, preprocessor, weight: numberFrom(opts['controlWeight']) ?? 1 }];
 }
 
 export async function runGenerate(prompt: string, opts: Record<string, unknown>): Promise<void> {
@@ -140,24 +160,24 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
     prompt: tagged.prompt,
     ...(loras.length ? { loras } : {}),
     negativePrompt: opts['negative'] as string | undefined,
-    seed: opts['seed'] as number | undefined,
-    steps: opts['steps'] as number | undefined,
+    seed: numberFrom(opts['seed']),
+    steps: numberFrom(opts['steps']),
     scheduler: schedulerOf(opts['scheduler'] as string | undefined),
-    width: opts['width'] as number | undefined,
-    height: opts['height'] as number | undefined,
-    guidance: opts['guidance'] as number | undefined,
-    numOutputs: opts['numOutputs'] as number,
+    width: numberFrom(opts['width']),
+    height: numberFrom(opts['height']),
+    guidance: numberFrom(opts['guidance']),
+    numOutputs: numberFrom(opts['numOutputs'])!,
     initImage: await readInput('--init-image', opts['initImage'] as string | undefined),
-    strength: opts['strength'] as number | undefined,
+    strength: numberFrom(opts['strength']),
     mask: await readInput('--mask', opts['mask'] as string | undefined),
     maskSource: opts['maskAlpha'] ? 'alpha' : 'luminance',
     tiling: opts['tiling'] === true,
-    ...(opts['hires'] !== undefined ? { hires: { scale: opts['hires'] as number, strength: DEFAULT_HIRES_STRENGTH } } : {}),
+    ...(opts['hires'] !== undefined ? { hires: { scale: numberFrom(opts['hires'])!, strength: DEFAULT_HIRES_STRENGTH } } : {}),
     ...(controlnets ? { controlnets } : {}),
     promptSyntax: config.promptSyntax,
     noise: config.noise,
   });
-  checkAsServer(info, request);
+  checkAsServer(info, request, opts);
 
   const { engineFromConfig } = await import('../engine/from-config.ts');
   const { encodeImage } = await import('../engine/image.ts');
@@ -166,7 +186,7 @@ export async function runGenerate(prompt: string, opts: Record<string, unknown>)
     const bar = progressBar('generating');
     const started = Date.now();
     const { images } = await engine.generate(info.dir, request, { onProgress: (p) => bar.update(p.step, p.total) }).catch((err: unknown) => {
-      throw asFlagError(err);
+      throw asFlagError(err, opts);
     });
     const paths = outputPaths(opts['out'] as string, images.length);
     await mkdir(dirname(paths[0]!), { recursive: true });

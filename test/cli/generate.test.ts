@@ -54,12 +54,23 @@ test('darkroom generate refuses what the server refuses, and flags it would igno
   try {
     const model = await testModelDir('tiny-sd1');
     const fewStep = await testModelDir('tiny-lcm');
+    const controlled = await testModelDir('tiny-sd1-controlnet');
     const notAModel = join(tmp, 'not-a-model');
     await mkdir(notAModel);
     await writeFile(join(tmp, 'in.png'), await sharp({ create: { width: 64, height: 64, channels: 3, background: '#f00' } }).png().toBuffer());
     // The default model is the shipped demo model (DARKROOM_DATA_DIR has no models); it offers no lcm.
     const cases: [string[], RegExp[]][] = [
-      [['--steps', 'abc'], [/--steps/, /not a number/]],
+      // A numeric flag's value that is no number: the model's range for it, as the server's check says it.
+      [['--steps', 'abc'], [/^darkroom: --steps: must be an integer from 1 to 150, got "abc"$/m]],
+      [['--model', fewStep, '--steps', 'abc'], [/^darkroom: --steps: must be an integer from 1 to 8, got "abc"$/m]],
+      [['--seed', 'abc'], [/^darkroom: --seed: must be an integer in 0\.\.4294967295, got "abc"$/m]],
+      [['--width', 'wide'], [/^darkroom: --width: must be a multiple of 8, got "wide"$/m]],
+      [['--guidance', 'x'], [/^darkroom: --guidance: must be between 0 and 30, got "x"$/m]],
+      [['-n', 'two'], [/^darkroom: --num-outputs: must be an integer from 1 to 8, got "two"$/m]],
+      [['--hires', 'big'], [/^darkroom: --hires: must be over 1 and at most 4, got "big"$/m]],
+      [['--init-image', join(tmp, 'in.png'), '--strength', 'half'], [/^darkroom: --strength: must be between 0 and 1, got "half"$/m]],
+      [['--steps', ''], [/^darkroom: --steps: must be an integer from 1 to 150, got ""$/m]],
+      [['--model', controlled, '--control', join(tmp, 'in.png'), '--control-weight', 'w'], [/^darkroom: --control-weight: must be between 0 and 2, got "w"$/m]],
       [['--strength', '0.5'], [/--strength: needs --init-image/]],
       [['--mask', join(tmp, 'in.png')], [/--mask: needs --init-image/]],
       [['--init-image', join(tmp, 'in.png'), '--mask-alpha'], [/--mask-alpha: needs --mask/]],
@@ -83,7 +94,7 @@ test('darkroom generate refuses what the server refuses, and flags it would igno
           (err: { code: number; stderr: string }) => {
             assert.equal(err.code, 1, `${args.join(' ')}: ${err.stderr}`);
             for (const m of messages) assert.match(err.stderr, m, args.join(' '));
-            assert.doesNotMatch(err.stderr, /numOutputs|initImage|guidance must/, args.join(' '));
+            assert.doesNotMatch(err.stderr, /numOutputs|initImage|guidance must|NaN|is invalid/, args.join(' '));
             return true;
           },
         );
@@ -93,6 +104,25 @@ test('darkroom generate refuses what the server refuses, and flags it would igno
     assert.equal(existsSync(join(tmp, 'data')), false, 'a refused request wrote nothing in the data directory');
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test('darkroom credits grant: an --amount that is not a positive integer is refused naming the flag, before the database opens', async () => {
+  const data = await mkdtemp(join(tmpdir(), 'darkroom-cli-credits-'));
+  try {
+    for (const amount of ['abc', '0', '-5', '2.5']) {
+      await assert.rejects(
+        run(process.execPath, [bin, 'credits', 'grant', '--user', 'admin', '--amount', amount], { env: { ...process.env, DARKROOM_DATA_DIR: join(data, 'data') } }),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 1, err.stderr);
+          assert.equal(err.stderr, `darkroom: --amount: must be a positive integer, got ${JSON.stringify(amount)}\n`);
+          return true;
+        },
+      );
+    }
+    assert.equal(existsSync(join(data, 'data')), false, 'nothing written');
+  } finally {
+    await rm(data, { recursive: true, force: true });
   }
 });
 
