@@ -20,7 +20,8 @@
 #                    every fusion, src/engine/models/fuse-set.ts; empty: none) at batches 2 and 16, 8 images, 3 runs,
 #                    its UNet output for fixed inputs compared with fused's (the CUDA-only fusions' numeric check)
 #   loop             the device loop against the per-step loop (tools/bench/loop.ts), same fused model folder
-#                    as darkroom's, one process: end to end at $LOOP_IMAGES (1,8) images, $LOOP_RUNS (2) runs each
+#                    as darkroom's, one process: end to end at $LOOP_IMAGES (1,8) images, $LOOP_RUNS (2) runs each,
+#                    $LOOP_PER_CALL (5: the server's steps per call, DARKROOM_PREVIEW_EVERY) steps per device-loop call
 #   serve            the server itself (tools/bench/serve.ts): $CONCURRENCY (16) create requests at
 #                    once with DARKROOM_BATCH_MAX=$CONCURRENCY, against one request alone
 #   iobinding        what onnxruntime-node's IO binding does on the provider (tools/bench/io-binding.ts):
@@ -89,7 +90,7 @@ run_stage() {
       # darkroom's fused copy (its sessions' optimised graphs cached by then), else the engine's fused twin.
       if [ -d "$model_dir.fused" ]; then model_args=(--model "$model_dir.fused"); else model_args=(--model "$model_dir" --fuse); fi
       node --import tsx tools/bench/loop.ts "${model_args[@]}" --provider "$provider" --images "${LOOP_IMAGES:-1,8}" --runs "${LOOP_RUNS:-2}" \
-        --size "${SIZE:-512}" --json "$out/loop-$shape-$provider.json" | tee "$out/loop-$shape-$provider.txt"
+        --per-call "${LOOP_PER_CALL:-5}" --size "${SIZE:-512}" --json "$out/loop-$shape-$provider.json" | tee "$out/loop-$shape-$provider.txt"
       ;;
     serve)
       model_dir=$(darkroom bench --build-only --shape "$shape" --dtype "$dtype" --models-dir "$models" | tail -n 1)
