@@ -349,6 +349,20 @@ test('the test suite’s tiny SD 1.5 has none of these patterns (its one LayerNo
   assert.ok(Object.values(report.fused).every((n) => n === 0), JSON.stringify(report.fused));
 });
 
+test('the demo model (a torch.onnx export): packed-qkv applies and, written back, computes what it does; its 8-group norms, GELU MLP and 96 channels are left alone', async () => {
+  const src = join(demo, 'unet', 'model.onnx');
+  const all = await fused(src, ['attention', 'packed-qkv', 'skip-layer-norm', 'group-norm', 'bias-split-gelu', 'bias-add']);
+  assert.equal(all.report.fused['packed-qkv'], 10);
+  assert.equal(all.report.fused['group-norm'], 0, 'GroupNorm(8): ORT fuses 32 groups only');
+  assert.equal(all.report.fused['bias-split-gelu'], 0, 'a GELU MLP, not GEGLU');
+  assert.equal(all.report.fused['bias-add'], 0, 'width 96');
+  expandCudaOps(all.model);
+  const expanded = join(root, 'demo-expanded.onnx');
+  await writeFile(expanded, encodeModel(all.model));
+  const diff = relDiff(await unetOut(src, 16), await unetOut(expanded, 16));
+  assert.ok(diff < 1e-4, `relative difference ${diff}`);
+});
+
 test('the CUDA-only fusions leave widths their kernels refuse alone (the mini shape)', async () => {
   const { report } = await fused(join(mini, 'unet', 'model.onnx'), ['skip-layer-norm', 'bias-split-gelu', 'bias-add']);
   assert.equal(report.fused['bias-split-gelu'], 0);
