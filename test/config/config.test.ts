@@ -71,7 +71,7 @@ test('the device loop is auto unless set: on with a GPU provider, off on CPU', (
   assert.equal(loadConfig({ DARKROOM_DEVICE_LOOP: 'off' }).deviceLoop, 'off');
   assert.throws(() => loadConfig({ DARKROOM_DEVICE_LOOP: 'gpu' }), /DARKROOM_DEVICE_LOOP/);
   assert.equal(deviceLoopOn('auto', 'cuda'), true);
-  assert.equal(deviceLoopOn('auto', 'webgpu'), true);
+  assert.equal(deviceLoopOn('auto', 'webgpu'), false);
   assert.equal(deviceLoopOn('auto', 'cpu'), false);
   assert.equal(deviceLoopOn('on', 'cpu'), true);
   assert.equal(deviceLoopOn('off', 'cuda'), false);
