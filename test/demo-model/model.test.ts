@@ -1,7 +1,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { chwToRgb, encodeImage, rgbToChw } from '../../src/engine/image.ts';
@@ -11,21 +13,20 @@ import { detect } from '../../tools/demo-model/detector.ts';
 import { CI_FLOOR, DEMO_MODEL_DIR, evaluate } from '../../tools/demo-model/evaluate.ts';
 import { COLORS, GRAMMAR, renderScene } from '../../tools/demo-model/scenes.ts';
 
+const run = promisify(execFile);
 const engine = new Engine({ modelDirs: [SHIPPED_MODELS_DIR], provider: 'cpu' });
 after(() => engine.dispose());
 
 /**
- * Bytes of the shipped files: the twins the engine may cache there (optimised, tiling, LoRA-merged) and
- * ONNX Runtime's optimised graphs (.ort-graphs) are not shipped.
+ * Bytes of the shipped files: those git tracks. The twins and caches the engine writes beside model
+ * files (optimised, tiling, fp16, LoRA-merged, device-loop graphs, .ort-graphs) are ignored, not shipped.
  */
 async function folderSize(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (/\.(optimized|tiling)\.(onnx|none)$/.test(e.name) || e.name === '.ort-graphs' || e.name.startsWith('model.lora-') || e.name.endsWith('.weight-targets.json')) continue;
-    const p = join(dir, e.name);
-    total += e.isDirectory() ? await folderSize(p) : (await stat(p)).size;
-  }
-  return total;
+  const { stdout } = await run('git', ['ls-files', '-z', '--', dir], { cwd: dir });
+  const files = stdout.split('\0').filter(Boolean);
+  assert.ok(files.length > 0, `git tracks no file in ${dir}`);
+  const sizes = await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 test('the shipped demo model is found by id, is an sd1 model with a manifest, and is at most 25 MB', async () => {
