@@ -2,7 +2,7 @@
  * `darkroom loras`: the LoRA adapters in the LoRA folder; `loras install`: one from a .safetensors file
  * or the Hugging Face Hub. Also the `--lora name[:weight]` flag of `darkroom generate`.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { configFromFlags, withConfigFlags } from './config-flags.ts';
 import { FlagError } from './flag-error.ts';
 
@@ -14,7 +14,9 @@ export function loraFlag(value: string, previous: { name: string; weight: number
   const at = value.lastIndexOf(':');
   const name = at > 0 ? value.slice(0, at) : value;
   const weight = at > 0 ? Number(value.slice(at + 1)) : 1;
-  if (name.trim() === '' || (at > 0 && (value.slice(at + 1).trim() === '' || !Number.isFinite(weight)))) throw new InvalidArgumentError('expected name or name:weight (a number)');
+  if (name.trim() === '' || (at > 0 && (value.slice(at + 1).trim() === '' || !Number.isFinite(weight)))) {
+    throw new FlagError('--lora', `expected name or name:weight, the weight a number, got ${JSON.stringify(value)}`);
+  }
   return [...previous, { name, weight }];
 }
 

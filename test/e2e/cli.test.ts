@@ -95,7 +95,7 @@ test('flags a command would ignore are refused, naming the flag, before anything
   const refusals: [string[], RegExp][] = [
     [['keys', 'create', '--user', 'carol', '--admin'], /--admin: user "carol" exists already/],
     [['keys', 'create', '--user', 'carol', '--port', '9000'], /unknown option '--port'/],
-    [['credits', 'grant', '--user', 'carol', '--amount', 'ten'], /--amount <n>.*'ten'.*not a positive integer/],
+    [['credits', 'grant', '--user', 'carol', '--amount', 'ten'], /--amount: must be a positive integer, got "ten"/],
     [['models', 'optimize', '--json'], /--json: only `darkroom models`/],
     [['bench', '--print-config', '--steps', '3'], /'--print-config' cannot be used with option '--steps/],
     [['bench', '--build-only', '--runs', '3'], /'--build-only' cannot be used with option '--runs/],
