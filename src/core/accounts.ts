@@ -3,7 +3,7 @@
  * stored, and the secret is returned once, when it is made. Lookups hash the presented key and find
  * it by that hash (an index lookup; nothing secret is compared in application code).
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Database } from '../db/database.ts';
 import * as keys from '../db/api-keys.ts';
 import * as ledger from '../db/ledger.ts';
@@ -29,8 +29,15 @@ export interface AccountOptions {
   initialCredits: number;
 }
 
+/**
+ * SHA-256 of a key, hex. Every authenticated request hashes its key: `crypto.hash` (Node 20.12 and
+ * later) does it in one call for about half the cost of a Hash object; older Node 20 releases lack it.
+ */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 export function hashApiKey(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return sha256Hex(secret);
 }
 
 export function shortString(secret: string): string {
@@ -49,7 +56,7 @@ export class Accounts {
     }
     return this.db.transaction(async (tx) => {
       if (await users.findUserByName(tx, name)) throw new ConflictError(`user "${name}" already exists`);
-      const user = await users.insertUser(tx, { id: randomUUID(), name, role });
+      const user = await users.insertUser(tx, { id: crypto.randomUUID(), name, role });
       if (this.options.initialCredits > 0) {
         await ledger.credit(tx, user.id, this.options.initialCredits, 'initial', { note: 'starting credits' });
       }
@@ -98,12 +105,12 @@ export class Accounts {
   async createKey(userId: string, name: string = DEFAULT_KEY_NAME, webhook?: { url: string; apiKey?: string }): Promise<{ key: ApiKey; secret: string }> {
     const hook = webhook ? validateWebhook(webhook.url, webhook.apiKey) : undefined;
     const keyName = ([...(name.trim() || DEFAULT_KEY_NAME)].slice(0, MAX_KEY_NAME_LENGTH)).join('');
-    const secret = API_KEY_PREFIX + randomBytes(32).toString('hex');
+    const secret = API_KEY_PREFIX + crypto.randomBytes(32).toString('hex');
     return this.db.transaction(async (tx) => {
       if (!(await users.lockUser(tx, userId))) throw new NotFoundError('user', userId);
       if ((await keys.countActiveKeys(tx, userId)) >= MAX_ACTIVE_KEYS) throw new TooManyTokensError(MAX_ACTIVE_KEYS);
       const key = await keys.insertApiKey(tx, {
-        id: randomUUID(),
+        id: crypto.randomUUID(),
         user_id: userId,
         name: keyName,
         hash: hashApiKey(secret),

@@ -1,11 +1,15 @@
 /** SQLite statements prepared once and reused by SQL text, within a bound. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { cachingStatements, directReads } from '../../src/db/statement-cache.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { findActiveKeyByHash } from '../../src/db/api-keys.ts';
 import { hashApiKey } from '../../src/core/accounts.ts';
+import { UnauthorizedError } from '../../src/core/errors.ts';
 import { coreServices } from '../helpers/core.ts';
 
 test('a statement is prepared once per SQL text and reused', () => {
@@ -77,5 +81,59 @@ test('a key lookup beside an open transaction does not see its uncommitted write
   } finally {
     await core.close();
     await db.close();
+  }
+});
+
+test('a direct read is answered again while nothing was committed, by this connection or another', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'darkroom-direct-'));
+  const raw = new SQLite(join(dir, 'db.sqlite'));
+  raw.pragma('journal_mode = WAL');
+  const db = cachingStatements(raw);
+  const other = new SQLite(join(dir, 'db.sqlite'));
+  try {
+    db.prepare('create table t (x integer, y text)').run([]);
+    db.prepare('insert into t (x, y) values (?, ?)').run([1, 'one']);
+    const read = 'select y from t where x = ?';
+    assert.deepEqual(db.direct.values(read, [1]), { values: ['one'] });
+    // Unchanged: the very answer read before, not read again.
+    const first = db.direct.values(read, [1])!.values;
+    assert.equal(db.direct.values(read, [1])!.values, first);
+    assert.deepEqual(db.direct.values(read, [2]), { values: undefined });
+    // A write through this connection (Kysely's statements) is seen at the next read.
+    db.prepare('update t set y = ? where x = ?').run(['uno', 1]);
+    assert.deepEqual(db.direct.values(read, [1]), { values: ['uno'] });
+    // So is a commit by another connection (another process: the CLI).
+    other.prepare('update t set y = ? where x = ?').run(['ein', 1]);
+    assert.deepEqual(db.direct.values(read, [1]), { values: ['ein'] });
+    other.prepare('delete from t').run();
+    assert.deepEqual(db.direct.values(read, [1]), { values: undefined });
+  } finally {
+    other.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a key revoked, or credits granted, by another process are seen at the next request', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'darkroom-direct-'));
+  const url = `sqlite:${join(dir, 'db.sqlite')}`;
+  const server = await openDatabase(url);
+  const cli = await openDatabase(url);
+  const serverCore = coreServices(server, { initialCredits: 0 });
+  const cliCore = coreServices(cli, { initialCredits: 0 });
+  try {
+    const user = await cliCore.accounts.createUser('elsewhere');
+    const { key, secret } = await cliCore.accounts.createKey(user.id);
+    for (let i = 0; i < 2; i++) assert.equal((await serverCore.accounts.authenticate(secret)).user.credits, 0);
+    await cliCore.credits.grant(user.id, 7);
+    assert.equal((await serverCore.accounts.authenticate(secret)).user.credits, 7);
+    await cliCore.accounts.revokeKey(user.id, key.id);
+    await assert.rejects(serverCore.accounts.authenticate(secret), UnauthorizedError);
+  } finally {
+    await serverCore.close();
+    await cliCore.close();
+    await server.close();
+    await cli.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
