@@ -81,9 +81,9 @@ function fromValues(v: readonly unknown[]): { key: ApiKey; user: User } {
 /**
  * The active key with this hash, and its user (credit balance included), in one query: every
  * authenticated request makes it. On the embedded database it runs on its own prepared statement,
- * synchronously (statement-cache.ts: about half of what it costs through Kysely's driver); inside
- * a transaction and on Postgres through Kysely. Nothing is cached: a revoked key fails at its next
- * request, in any process.
+ * synchronously, its answer kept only while nothing is committed to the database (statement-cache.ts);
+ * inside a transaction and on Postgres through Kysely, every time. Either way a revoked key fails at
+ * its next request, wherever it was revoked.
  */
 export async function findActiveKeyByHash(ex: Executor, hash: string): Promise<{ key: ApiKey; user: User } | undefined> {
   let query = compiled.get(ex);

@@ -2,6 +2,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, makeUser, type TestServer } from '../helpers/server.ts';
+import { uuidV5 } from '../../src/core/uuid.ts';
+import { debit } from '../../src/db/ledger.ts';
 
 let t: TestServer;
 before(async () => (t = await startTestServer({ DARKROOM_INITIAL_CREDITS: '0' })));
@@ -34,6 +36,30 @@ test('API keys: create up to 10, the 11th is too_many_tokens; list; revoke; a re
   assert.equal(((await again.json()) as { error: string }).error, 'token_not_found');
   // A slot is free again.
   assert.equal((await t.api('/v1/user/tokens', { method: 'POST', key, json: {} })).status, 200);
+});
+
+test('GET /v1/credits: the balance as one credit row, JSON, current after every change', async () => {
+  const { key, userId } = await makeUser(t, 'balance-watcher', 5);
+  const expected = (balance: number) => ({
+    total_remaining_credits: balance,
+    credits: [
+      {
+        id: uuidV5(`credits:${userId}`),
+        remaining_amount: balance,
+        expires_at: '2100-01-01T00:00:00Z',
+        type: { id: uuidV5('credit-type:darkroom'), name: 'Darkroom credits', description: 'Credits granted by the server admin.', amount: balance },
+      },
+    ],
+  });
+  for (const balance of [5, 5, 12, 12, 0]) {
+    const now = await t.server.services.credits.balance(userId);
+    if (balance > now) await t.server.services.credits.grant(userId, balance - now);
+    if (balance < now) await t.server.db.transaction((tx) => debit(tx, userId, now - balance, 'grant', { note: 'test' }));
+    const r = await t.api('/v1/credits', { key });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'application/json');
+    assert.equal(await r.text(), JSON.stringify(expected(balance)));
+  }
 });
 
 test("another user's private output: 404 by URL without its signature, 404 to their key; the owner and the signed URL see it", async () => {

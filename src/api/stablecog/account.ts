@@ -19,18 +19,25 @@ import {
 const CREDIT_TYPE = { id: uuidV5('credit-type:darkroom'), name: 'Darkroom credits', description: 'Credits granted by the server admin.' };
 const NEVER = '2100-01-01T00:00:00Z';
 
-/** The id of a user's one credit row (a v5 UUID of the user id), kept once made: its SHA-1 was a twentieth of the route's CPU. */
-const creditRowIds = new Map<string, string>();
-const MAX_CREDIT_ROW_IDS = 10_000;
+/**
+ * Per user, the last `/v1/credits` answer made, kept while the balance is the same: making it (the
+ * credit row's id is a v5 UUID of the user id, a SHA-1, then JSON.stringify) was a tenth of the
+ * route's CPU.
+ */
+const creditAnswers = new Map<string, { balance: number; json: string }>();
+const MAX_CREDIT_ANSWERS = 10_000;
 
-function creditRowId(userId: string): string {
-  let id = creditRowIds.get(userId);
-  if (id === undefined) {
-    if (creditRowIds.size >= MAX_CREDIT_ROW_IDS) creditRowIds.clear();
-    id = uuidV5(`credits:${userId}`);
-    creditRowIds.set(userId, id);
+function creditsAnswer(userId: string, balance: number): string {
+  let kept = creditAnswers.get(userId);
+  if (kept?.balance !== balance) {
+    const json = JSON.stringify({
+      total_remaining_credits: balance,
+      credits: [{ id: uuidV5(`credits:${userId}`), remaining_amount: balance, expires_at: NEVER, type: { ...CREDIT_TYPE, amount: balance } }],
+    });
+    if (creditAnswers.size >= MAX_CREDIT_ANSWERS) creditAnswers.clear();
+    creditAnswers.set(userId, (kept = { balance, json }));
   }
-  return id;
+  return kept.json;
 }
 
 const json = <S>(description: string, schema: S) => ({ 200: { description, content: { 'application/json': { schema } } }, ...errorResponses });
@@ -51,14 +58,7 @@ export function registerAccount(mount: Mount, services: ApiServices): void {
     async (c) => {
       // The balance came with the key, in the one query that authenticated it (db/api-keys.ts).
       const user = c.get('auth').user;
-      const balance = Number(user.credits);
-      return c.json(
-        {
-          total_remaining_credits: balance,
-          credits: [{ id: creditRowId(user.id), remaining_amount: balance, expires_at: NEVER, type: { ...CREDIT_TYPE, amount: balance } }],
-        },
-        200,
-      );
+      return c.body(creditsAnswer(user.id, Number(user.credits)), 200, { 'Content-Type': 'application/json' });
     },
   );
 
