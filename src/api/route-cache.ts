@@ -1,10 +1,11 @@
 /**
  * The app's router with the answers it gave kept, by method and path. Hono's fastest router
  * (RegExpRouter) refuses this app's route set, so it falls back to its trie, which walks the path's
- * segments on every request (2-3% of the CPU of a small authenticated route). Clients call the
- * same few paths again and again; an answer is a pure function of the method and path once the
- * routes are added, and Hono only reads it. Paths that vary (ids) come and go: past `max` answers
- * the cache starts again empty, and long paths are not kept, so memory stays small.
+ * segments and allocates on every request (GET /v1/credits: 58 µs of CPU a request, 50 with the
+ * answers kept). Clients call the same few paths again and again; an answer is a pure function of
+ * the method and path once the routes are added, and Hono only reads it. Paths that vary (ids) come
+ * and go: past `max` answers the cache starts again empty, and long paths are not kept, so memory
+ * stays small.
  */
 import type { Result, Router } from 'hono/router';
 import { RegExpRouter } from 'hono/router/reg-exp-router';

@@ -2,8 +2,8 @@
  * The HTTP request counter and duration histogram, kept in plain fields per series and shown to the
  * registry exactly as prom-client's Counter and Histogram show theirs (same names, labels, buckets
  * and text). prom-client checks and joins the label object of every observation, twice a request
- * (counter and histogram): about 3 µs, a twentieth of a small authenticated route, where a series
- * looked up by one string costs a tenth of that.
+ * (counter and histogram): 1.1 µs a request in a loop on an idle machine, 3 on a busy one, where a
+ * series looked up by one string costs 0.2.
  */
 import type { Registry } from 'prom-client';
 
