@@ -7,7 +7,6 @@
  * that live in the queue or the database are read when wanted, not kept in step by hand.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { HttpRequestMetrics } from './http-metrics.ts';
 
 export const METRICS_PREFIX = 'darkroom_';
 
@@ -32,7 +31,8 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', '
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly http: HttpRequestMetrics;
+  private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   private readonly jobDuration: Histogram<'kind' | 'status'>;
   private readonly stepDuration: Histogram;
   private readonly imagesGenerated: Counter;
@@ -49,15 +49,19 @@ export class Metrics {
     this.onCollectError = options.onCollectError ?? (() => undefined);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: p });
 
-    this.http = new HttpRequestMetrics(
-      this.registry,
-      { counter: `${p}http_requests_total`, histogram: `${p}http_request_duration_seconds` },
-      {
-        counter: 'HTTP requests answered, by method, matched route pattern and status.',
-        histogram: 'Seconds from a request arriving to its answer starting (synchronous generations wait for their images).',
-      },
-      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 240],
-    );
+    this.httpRequests = new Counter({
+      name: `${p}http_requests_total`,
+      help: 'HTTP requests answered, by method, matched route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: `${p}http_request_duration_seconds`,
+      help: 'Seconds from a request arriving to its answer starting (synchronous generations wait for their images).',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 240],
+      registers,
+    });
     this.jobDuration = new Histogram({
       name: `${p}job_duration_seconds`,
       help: 'Seconds a job (generation, upscale) took in its worker, from claim to finish, by kind and final status.',
@@ -110,7 +114,9 @@ export class Metrics {
 
   /** One answered HTTP request; `route` is the matched pattern (`/v1/image/:id`), never the raw path. */
   httpRequest(method: string, route: string, status: number, seconds: number): void {
-    this.http.observe(HTTP_METHODS.has(method) ? method : 'OTHER', route, status, seconds);
+    const labels = { method: HTTP_METHODS.has(method) ? method : 'OTHER', route, status: String(status) };
+    this.httpRequests.inc(labels);
+    this.httpDuration.observe(labels, seconds);
   }
 
   /** A job reached its final status (`succeeded`, `failed`, `cancelled`, ...) after `seconds` in its worker. */
