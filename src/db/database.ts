@@ -6,7 +6,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
-import pg from 'pg';
 import { MIGRATIONS } from './migrations/index.ts';
 import { cachingStatements, registerDirectReads } from './statement-cache.ts';
 import type { DB } from './schema.ts';
@@ -48,7 +47,9 @@ function sqliteKysely(file: string): Kysely<DB> {
   return kysely;
 }
 
-function postgresKysely(url: string): Kysely<DB> {
+/** pg is loaded only here: an embedded (SQLite) start does not pay for it. */
+async function postgresKysely(url: string): Promise<Kysely<DB>> {
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
@@ -63,7 +64,7 @@ function postgresKysely(url: string): Kysely<DB> {
 
 export async function openDatabase(url: string, options: { migrate?: boolean } = {}): Promise<Database> {
   const parsed = parseDatabaseUrl(url);
-  const kysely = parsed.dialect === 'sqlite' ? sqliteKysely(parsed.file) : postgresKysely(parsed.url);
+  const kysely = parsed.dialect === 'sqlite' ? sqliteKysely(parsed.file) : await postgresKysely(parsed.url);
   const db: Database = {
     kysely,
     dialect: parsed.dialect,

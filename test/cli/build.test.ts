@@ -79,7 +79,7 @@ test('the bundle finds the shipped demo model and generates with a model folder'
   assert.ok(existsSync(out));
 });
 
-test('embedded serve (no Redis, no S3) answers /readyz without loading BullMQ, ioredis or the AWS SDK', { timeout: 120_000 }, async () => {
+test('embedded serve (SQLite, no Redis, no S3) answers /readyz without loading BullMQ, ioredis, the AWS SDK or pg', { timeout: 120_000 }, async () => {
   const record = join(dir, 'loaded-serve.json');
   const child = spawn(process.execPath, ['--import', RECORDER, cli, 'serve'], {
     env: { ...process.env, LOADED_MODULES_FILE: record, DARKROOM_DATA_DIR: join(dir, 'serve-data'), DARKROOM_PORT: '0', DARKROOM_HOST: '127.0.0.1', DARKROOM_PRELOAD: 'false' },
@@ -104,5 +104,5 @@ test('embedded serve (no Redis, no S3) answers /readyz without loading BullMQ, i
   const files = JSON.parse(readFileSync(record, 'utf8')) as string[];
   const packages = new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? []));
   assert.ok(packages.has('better-sqlite3'), `the recorder sees what serve loads (${[...packages].join(', ')})`);
-  for (const scaledOnly of ['bullmq', 'ioredis', '@aws-sdk/']) assert.ok(![...packages].some((p) => p === scaledOnly || p.startsWith(scaledOnly)), `embedded serve loaded ${scaledOnly}`);
+  for (const scaledOnly of ['bullmq', 'ioredis', '@aws-sdk/', 'pg']) assert.ok(![...packages].some((p) => p === scaledOnly || p.startsWith(scaledOnly)), `embedded serve loaded ${scaledOnly}`);
 });
