@@ -265,7 +265,7 @@ const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   // has no float16 kernels for most operators (ONNX Runtime casts back to float32 around them).
   fp16: { env: 'DARKROOM_FP16', parse: boolean, fallback: (c) => c.executionProvider === 'cuda' },
   // Per-step values crossing to the host and back are what the loop graph saves; a CPU has no bus to cross.
-  deviceLoop: { env: 'DARKROOM_DEVICE_LOOP', parse: (r) => oneOf(DEVICE_LOOP_SETTINGS)(r.trim().toLowerCase()), fallback: () => 'auto' },
+  deviceLoop: { env: 'DARKROOM_DEVICE_LOOP', parse: (r) => oneOf(DEVICE_LOOP_SETTINGS)(r.trim().toLowerCase()), fallback: () => 'off' },
   preload: { env: 'DARKROOM_PRELOAD', parse: boolean, fallback: () => true },
   safetyChecker: { env: 'DARKROOM_SAFETY_CHECKER', parse: boolean, fallback: () => true },
   databaseUrl: { env: 'DARKROOM_DATABASE_URL', parse: databaseUrl, fallback: (c) => `sqlite:${join(c.dataDir!, 'darkroom.db')}` },

