@@ -22,9 +22,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.DARKROOM_TEST_CONCURRENCY ?? '2';
+// A hung test fails after 5 minutes instead of holding CI past its 30 (the longest test takes about 100 s on 2 loaded cores).
+const TEST_TIMEOUT_MS = 300_000;
 // DARKROOM_FROM_SOURCES: the CLI the tests start runs the sources, never a build in dist/ (test/cli/build.test.ts tests one).
 const run = (list, env = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...list], {
+  spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...list], {
     stdio: 'inherit',
     env: { ...process.env, DARKROOM_FROM_SOURCES: '1', ...env },
   }).status ?? 1;
