@@ -18,11 +18,12 @@ import { LoadedModel } from '../../src/engine/models/loaded-model.ts';
 import { readModelFolder } from '../../src/engine/models/model-folder.ts';
 import { MAX_OUTPUTS } from '../../src/engine/pipelines/check-request.ts';
 import { generate } from '../../src/engine/pipelines/generate.ts';
-import type { GeneratedImage, GenerationRequest } from '../../src/engine/pipelines/request.ts';
+import type { GeneratedImage } from '../../src/engine/pipelines/request.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../src/engine/runtime/session.ts';
 import { isSchedulerName, type SchedulerName } from '../../src/engine/schedulers/index.ts';
 import { generateBatched } from './batched.ts';
 import { machineInfo, timing, type Timing } from './measure.ts';
+import { benchRequest } from './request.ts';
 
 export interface LoopBenchOptions {
   model: string;
@@ -48,23 +49,9 @@ export interface LoopBenchRow {
   maxPixelDiff: number;
 }
 
-function request(o: LoopBenchOptions, images: number): GenerationRequest {
-  return {
-    prompt: 'a photograph of a red circle on a blue background',
-    negativePrompt: '',
-    width: o.size,
-    height: o.size,
-    steps: o.steps,
-    guidance: o.guidance,
-    scheduler: o.scheduler,
-    seed: 1,
-    numOutputs: Math.min(images, MAX_OUTPUTS),
-  };
-}
-
 async function images(model: LoadedModel, o: LoopBenchOptions, n: number): Promise<GeneratedImage[]> {
-  if (n <= MAX_OUTPUTS) return generate(model, request(o, n), { progressEvery: o.perCall });
-  const { images: out, batches } = await generateBatched(model, request(o, n), n);
+  if (n <= MAX_OUTPUTS) return generate(model, benchRequest(o, n), { progressEvery: o.perCall });
+  const { images: out, batches } = await generateBatched(model, benchRequest(o, Math.min(n, MAX_OUTPUTS)), n);
   if (batches.length !== 1) throw new Error(`${n} images ran as batches of ${batches.join(', ')}, not one`);
   return out.flat();
 }

@@ -23,7 +23,6 @@ import { readModelFolder } from '../../src/engine/models/model-folder.ts';
 import { FUSIONS, fusionsFor } from '../../src/engine/models/fuse-names.ts';
 import { optimizeModel, type OptimizeSteps } from '../../src/engine/models/optimized.ts';
 import { generate } from '../../src/engine/pipelines/generate.ts';
-import type { GenerationRequest } from '../../src/engine/pipelines/request.ts';
 import { EXECUTION_PROVIDERS, OnnxSession, type ExecutionProvider, type Feed, type SessionTuning, type SessionValue } from '../../src/engine/runtime/session.ts';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../src/engine/schedulers/index.ts';
 import { BENCH_SHAPES, isBenchShape, OPT_SETS, SHAPES, type BenchShapeName, type OptSet } from './configs.ts';
@@ -31,6 +30,7 @@ import { generateBatched, splitRequests } from './batched.ts';
 import { deriveModelFolder, fixedShapeFolder, fixShapes, fusedFolder } from './derive.ts';
 import { BENCH_INFO_FILE, DEFAULT_BENCH_MODELS_DIR, DTYPES, ensureBenchModel, type BenchModelInfo, type Dtype } from './make.ts';
 import { machineInfo, MemorySampler, timeRuns, timing, type MachineInfo, type MemoryReading, type Timing } from './measure.ts';
+import { benchRequest } from './request.ts';
 
 export const OPT_DESCRIPTIONS: Record<OptSet, string> = {
   none: 'graph optimisations disabled',
@@ -219,19 +219,6 @@ async function timeUnet(session: OnnxSession, batch: number, size: number, o: Be
   }
 }
 
-function request(o: BenchOptions, images: number): GenerationRequest {
-  return {
-    prompt: 'a photograph of a red circle on a blue background',
-    negativePrompt: '',
-    width: o.size,
-    height: o.size,
-    steps: o.steps,
-    guidance: o.guidance,
-    scheduler: o.scheduler,
-    seed: 1,
-    numOutputs: images,
-  };
-}
 
 /** Wraps the model's sessions' runKeeping() (which run() goes through too) to add up the time spent in each, per generation. */
 function instrument(model: LoadedModel) {
@@ -435,11 +422,11 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
     const probe = instrument(model);
     const parts: ReturnType<typeof probe.take>[] = [];
     try {
-      await generate(model, request(o, 1));
+      await generate(model, benchRequest(o, 1));
       probe.take();
       const samples = await timeRuns(
         async () => {
-          await generate(model, request(o, 1));
+          await generate(model, benchRequest(o, 1));
           parts.push(probe.take());
         },
         0,
@@ -471,8 +458,8 @@ async function runEntry(dir: string, provider: ExecutionProvider, opt: OptSet, o
       }
       const requests = splitRequests(n).length;
       const once = async () => {
-        if (requests === 1) return void (await generate(m, request(o, n)));
-        const { batches } = await generateBatched(m, request(o, 1), n);
+        if (requests === 1) return void (await generate(m, benchRequest(o, n)));
+        const { batches } = await generateBatched(m, benchRequest(o, 1), n);
         if (batches.length !== 1) throw new Error(`${n} images in ${requests} requests ran as batches of ${batches.join(', ')}, not one`);
       };
       const samples = await timeRuns(once, 1, o.e2eRuns);

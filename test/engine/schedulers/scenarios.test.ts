@@ -8,39 +8,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createScheduler, type SchedulerName } from '../../../src/engine/schedulers/index.ts';
-import type { SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
+import { createScheduler } from '../../../src/engine/schedulers/index.ts';
 import { TorchCpuGenerator } from '../../../src/engine/noise/torch-cpu.ts';
 import { betaPpf } from '../../../src/engine/schedulers/beta-distribution.ts';
 import { thresholdSample } from '../../../src/engine/schedulers/thresholding.ts';
-
-interface Case {
-  id: string;
-  scheduler: SchedulerName;
-  diffusersClass: string;
-  config: SchedulerConfig;
-  steps: number | null;
-  timesteps: number[] | null;
-  start: number | null;
-  seed: number | null;
-  eta: number | null;
-  diffusersTests: { sum: number | null; mean: number } | null;
-  scheduleTimesteps: number[];
-  initNoiseSigma: number;
-  sum: number;
-  mean: number;
-  final: number[];
-}
-
-const fixture = JSON.parse(
-  readFileSync(new URL('../fixtures/schedulers/diffusers-scenarios.json', import.meta.url), 'utf8'),
-) as {
-  diffusersCommit: string;
-  cases: Case[];
-  betaPpf: { a: number; b: number; q: number[]; x: number[]; scipy: string };
-  threshold: { shape: number[]; ratio: number; sampleMaxValue: number; input: number[]; output: number[] };
-};
+import { fixture, type Case } from './scenario-fixture.ts';
 
 const N = 768;
 

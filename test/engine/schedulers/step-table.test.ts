@@ -5,25 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createScheduler, type SchedulerName } from '../../../src/engine/schedulers/index.ts';
-import type { Scheduler, SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
+import type { Scheduler } from '../../../src/engine/schedulers/types.ts';
 import { scaleByTable, stepByTable } from '../../../src/engine/schedulers/step-table.ts';
 import { TorchCpuGenerator } from '../../../src/engine/noise/torch-cpu.ts';
+import { fixture, type Case } from './scenario-fixture.ts';
 
-interface Case {
-  id: string;
-  scheduler: SchedulerName;
-  config: SchedulerConfig;
-  steps: number | null;
-  timesteps: number[] | null;
-  start: number | null;
-  seed: number | null;
-  eta: number | null;
-  final: number[];
-}
-
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/schedulers/diffusers-scenarios.json', import.meta.url), 'utf8')) as { cases: Case[] };
 const N = 768;
 
 function deter(flip = false): Float32Array {
