@@ -64,7 +64,7 @@ test('darkroom generate refuses what the server refuses, and flags it would igno
       [['--steps', 'abc'], [/^darkroom: --steps: must be an integer from 1 to 150, got "abc"$/m]],
       [['--model', fewStep, '--steps', 'abc'], [/^darkroom: --steps: must be an integer from 1 to 8, got "abc"$/m]],
       [['--seed', 'abc'], [/^darkroom: --seed: must be an integer in 0\.\.4294967295, got "abc"$/m]],
-      [['--width', 'wide'], [/^darkroom: --width: must be a multiple of 8, got "wide"$/m]],
+      [['--width', 'wide'], [/^darkroom: --width: must be a multiple of 8 from 128 to 512 for model darkroom-demo, got "wide"$/m]],
       [['--guidance', 'x'], [/^darkroom: --guidance: must be between 0 and 30, got "x"$/m]],
       [['-n', 'two'], [/^darkroom: --num-outputs: must be an integer from 1 to 8, got "two"$/m]],
       [['--hires', 'big'], [/^darkroom: --hires: must be over 1 and at most 4, got "big"$/m]],

@@ -36,7 +36,9 @@ export type CheckedRequest = Omit<GenerationRequest, 'initImage' | 'mask' | 'con
 };
 
 function checkSize(field: 'width' | 'height', value: number, m: ModelManifest): void {
-  if (!Number.isInteger(value) || value % 8 !== 0) throw new EngineInputError(field, `${field} must be a multiple of 8, got ${value}`);
+  if (!Number.isInteger(value) || value % 8 !== 0) {
+    throw new EngineInputError(field, `${field} must be a multiple of 8 from ${m.minSize} to ${m.maxSize} for model ${m.id}, got ${value}`);
+  }
   if (value < m.minSize || value > m.maxSize) {
     throw new EngineInputError(field, `${field} must be between ${m.minSize} and ${m.maxSize} for model ${m.id}, got ${value}`);
   }
