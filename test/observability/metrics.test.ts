@@ -89,6 +89,10 @@ test('a failing callback leaves its gauge empty and is reported; the scrape stil
 
 test('one registry per process, with the process metrics under the darkroom_ prefix', async () => {
   assert.equal(processMetrics(), processMetrics());
+  // prom-client counts CPU from when the registry was made, and the kernel accounts it in ticks (4-10 ms):
+  // without some work in between, the first reading can be 0.
+  const busyUntil = performance.now() + 50;
+  while (performance.now() < busyUntil);
   const { body } = await processMetrics().render();
   assert.ok(sample(body, 'darkroom_process_cpu_user_seconds_total') > 0);
   assert.ok(sample(body, 'darkroom_process_resident_memory_bytes') > 0 || sample(body, 'darkroom_nodejs_heap_size_used_bytes') > 0);
