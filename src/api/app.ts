@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { ApiOptions, ApiServices, Env } from './env.ts';
-import { anyOrigin } from './cors.ts';
+import { crossOrigin } from './cors.ts';
 import { registerImages } from './images.ts';
 import { observeRequests, registerOps } from './ops.ts';
 import { openApiDocument, withServer } from './openapi.ts';
@@ -18,7 +18,6 @@ import { createStabilityApp } from './stability/index.ts';
 import { createLeonardoApp } from './leonardo/index.ts';
 import { DIALECTS } from '../config/config.ts';
 import { stablecogErrorHandler } from './stablecog/errors.ts';
-import { bodyLimits, provideLimits } from './body-limits.ts';
 import { notFoundInDialect } from './not-found.ts';
 import { loggerWritingTo } from '../observability/logger.ts';
 import { processMetrics } from '../observability/metrics.ts';
@@ -30,16 +29,15 @@ const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 
 export function createApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>({ router: new CachingRouter() });
-  // Operations: request id, request log line and HTTP metrics for every request; /healthz, /readyz, /metrics.
+  // Operations: request id, request log line and HTTP metrics for every request, CORS for the API's paths; /healthz, /readyz, /metrics.
   const metrics = options.metrics ?? processMetrics();
   const logger = options.logger ?? loggerWritingTo(options.log);
-  app.use('*', observeRequests({ metrics, logger }));
-  registerOps(app, { checks: options.readiness, metrics, logger });
-  app.use('*', provideLimits(bodyLimits(options.limits)));
-  app.use('/v1/*', anyOrigin({ allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id', 'Idempotent-Replayed'] }));
-  const cross = anyOrigin({ allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed', 'Idempotent-Replayed'] });
-  app.use('/v2beta/*', cross);
-  app.use('/api/*', cross);
+  const cors = crossOrigin([
+    { prefix: '/v1/', allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id', 'Idempotent-Replayed'] },
+    ...['/v2beta/', '/api/'].map((prefix) => ({ prefix, allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Idempotency-Key'], exposeHeaders: ['Retry-After', 'X-Request-Id', 'finish-reason', 'seed', 'Idempotent-Replayed'] })),
+  ]);
+  app.use('*', observeRequests({ metrics, logger, then: cors }));
+  registerOps(app, { checks: options.readiness, metrics, logger, limits: options.limits });
   app.onError(stablecogErrorHandler(options.log));
   const dialects = new Set(options.dialects ?? DIALECTS);
   if (dialects.has('stablecog')) app.route('/', createStablecogApp(services, options));

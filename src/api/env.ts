@@ -52,7 +52,7 @@ export interface ApiOptions {
   leonardoModels?: Readonly<Record<string, string>>;
   /** Generations one user may have in flight (Leonardo's apiConcurrencySlots). */
   maxInFlight?: number;
-  /** Body and image limits (body-limits.ts); unset ones take their defaults. */
+  /** Body limits (body-limits.ts); unset ones take their defaults. */
   limits?: Partial<BodyLimits>;
   /** What /readyz asks (e.g. `databaseCheck(db)`); none: /readyz answers 200 with no checks. */
   readiness?: readonly ReadinessCheck[];
@@ -70,7 +70,5 @@ export type Env = {
     logger: Logger;
     /** Settings to echo in an error answer (Stablecog sends them once validation has passed). */
     errorSettings?: unknown;
-    /** The server's body and image limits (set by the app for every request). */
-    limits?: BodyLimits;
   };
 };

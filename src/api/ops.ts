@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger.ts';
 import { processMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Env } from './env.ts';
 import { answerHeader } from './answer-header.ts';
+import { bodyLimits, type BodyLimits } from './body-limits.ts';
 import { mount } from './route.ts';
 
 /** One dependency `/readyz` asks about. It passes when `check` resolves, fails when it throws or outlasts its timeout. */
@@ -108,10 +109,15 @@ function routeLabel(c: Parameters<MiddlewareHandler<Env>>[0]): string {
  * context and the X-Request-Id answer header, then one log line carrying it and the HTTP metrics
  * once the answer is known. Probes (/healthz, /readyz, /metrics) log at debug. No logger is made per
  * request, since few routes log anything of their own: code that logs about the request asks
- * `requestLog(c)` for one.
+ * `requestLog(c)` for one. `then` (the API's CORS) runs inside it rather than as a middleware of its
+ * own: Hono runs each middleware as one more layer of async calls, a few µs a request.
  */
-export function observeRequests(options: { metrics: Metrics; logger: Logger }): MiddlewareHandler<Env> {
-  const { metrics, logger } = options;
+export function observeRequests(options: {
+  metrics: Metrics;
+  logger: Logger;
+  then?: (c: Context<Env>, next: () => Promise<void>) => Promise<Response | void>;
+}): MiddlewareHandler<Env> {
+  const { metrics, logger, then } = options;
   return async function observe(c, next) {
     const started = performance.now();
     const incoming = c.req.header('X-Request-Id');
@@ -119,7 +125,13 @@ export function observeRequests(options: { metrics: Metrics; logger: Logger }): 
     c.set('requestId', requestId);
     c.set('logger', logger);
     answerHeader(c, 'X-Request-Id', requestId);
-    await next();
+    if (then) {
+      const answer = await then(c, next);
+      // As Hono does with a middleware's result: an answer of its own (a preflight) when nothing has answered yet.
+      if (answer && !c.finalized) c.res = answer;
+    } else {
+      await next();
+    }
     const seconds = (performance.now() - started) / 1000;
     const route = routeLabel(c);
     const status = c.res.status;
@@ -150,11 +162,14 @@ export interface OpsOptions {
   checks?: readonly ReadinessCheck[];
   metrics: Metrics;
   logger?: Logger;
+  /** Body limits for these routes, as for every other (unset ones: the defaults). */
+  limits?: Partial<BodyLimits>;
 }
 
 /** /healthz, /readyz and /metrics on `app`, documented in its OpenAPI registry; no auth, no rate limit. */
 export function registerOps(app: OpenAPIHono<Env>, options: OpsOptions): void {
   const checks = options.checks ?? [];
+  const limits = { limits: bodyLimits(options.limits) };
   mount(
     app,
     createRoute({
@@ -167,6 +182,7 @@ export function registerOps(app: OpenAPIHono<Env>, options: OpsOptions): void {
       responses: { 200: { description: 'Alive.', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }).openapi('Liveness') } } } },
     }),
     (c) => c.json({ status: 'ok' as const }, 200),
+    limits,
   );
   mount(
     app,
@@ -189,6 +205,7 @@ export function registerOps(app: OpenAPIHono<Env>, options: OpsOptions): void {
       const body = { status: r.ready ? ('ok' as const) : ('unavailable' as const), checks: r.checks, failed: r.failed };
       return r.ready ? c.json(body, 200) : c.json(body, 503);
     },
+    limits,
   );
   mount(
     app,
@@ -207,6 +224,7 @@ export function registerOps(app: OpenAPIHono<Env>, options: OpsOptions): void {
       const { contentType, body } = await options.metrics.render();
       return c.body(body, 200, { 'Content-Type': contentType });
     },
+    limits,
   );
 }
 

@@ -9,7 +9,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { OpenAPIHono, RouteConfig, z } from '@hono/zod-openapi';
 import type { Env } from './env.ts';
-import { limitBody } from './body-limits.ts';
+import { bodyLimits, DEFAULT_BODY_LIMITS, limitBody, type BodyLimits } from './body-limits.ts';
 import { parseWith, readJson, readQuery } from './validation.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -29,7 +29,16 @@ export interface RouteInput<R> {
 
 export interface MountOptions {
   aliases?: string[];
+  /** Run after the body limit and the key check, before the handler (e.g. `idempotent`). */
   middleware?: MiddlewareHandler<Env>[];
+}
+
+/** What every route of a mounter shares: its key check (for routes whose document asks for one) and the body limits. */
+interface MountBase {
+  /** Calls `next` or throws; never answers itself. */
+  auth?: MiddlewareHandler<Env>;
+  /** Default DEFAULT_BODY_LIMITS. */
+  limits?: BodyLimits;
 }
 
 function honoPath(path: string): string {
@@ -44,17 +53,19 @@ export type Mount = <R extends RouteConfig>(
 
 /**
  * A mount function for `app`: routes whose definition has a non-empty `security` get `auth`
- * before anything else, so a route is authenticated exactly when its document says so.
+ * before anything else, so a route is authenticated exactly when its document says so; every
+ * route's body is held to `limits` (unset ones: the defaults).
  */
-export function mounter(app: OpenAPIHono<Env>, auth: MiddlewareHandler<Env>): Mount {
-  return (route, handler, options) => mount(app, route, handler, { ...options, auth: route.security?.length ? auth : undefined });
+export function mounter(app: OpenAPIHono<Env>, auth: MiddlewareHandler<Env>, limits: Partial<BodyLimits> | undefined): Mount {
+  const base = { limits: bodyLimits(limits) };
+  return (route, handler, options) => mount(app, route, handler, { ...options, ...base, auth: route.security?.length ? auth : undefined });
 }
 
 export function mount<R extends RouteConfig>(
   app: OpenAPIHono<Env>,
   route: R,
   handler: (c: Context<Env>, input: RouteInput<R>) => Promise<Response> | Response,
-  options: MountOptions & { auth?: MiddlewareHandler<Env> } = {},
+  options: MountOptions & MountBase = {},
 ): void {
   const request = route.request;
   const jsonMedia = request?.body && 'content' in request.body ? request.body.content['application/json'] : undefined;
@@ -63,7 +74,7 @@ export function mount<R extends RouteConfig>(
   const paramsSchema = request?.params as z.ZodType | undefined;
   const bodyRequired = request?.body?.required === true;
   const multipart = request?.body && 'content' in request.body && 'multipart/form-data' in request.body.content;
-  const limit = limitBody(multipart ? 'multipart' : 'json');
+  const limit = limitBody(multipart ? 'multipart' : 'json', options.limits ?? DEFAULT_BODY_LIMITS);
   const run = async (c: Context<Env>) => {
     const raw = jsonSchema ? await readJson(c, bodyRequired) : undefined;
     const input = {
@@ -74,20 +85,28 @@ export function mount<R extends RouteConfig>(
     return handler(c, input);
   };
   const auth = options.auth;
-  // One handler for both: a dialect's app wraps each of its handlers again in its error handler
-  // when it is mounted, so each layer saved is a wrapper saved. Neither does anything after
-  // `next()`, so an error thrown by the key check reaches the same error handler as before.
-  const guard: MiddlewareHandler<Env> = auth
-    ? (c, next) =>
-        limit(c, async () => {
-          const answer = await auth(c, next);
-          if (answer) c.res = answer;
-        })
-    : limit;
+  const middleware = options.middleware ?? [];
+  // Body limit, key check and handler in one Hono handler for a route with no middleware of its own:
+  // Hono runs each handler of a route as one more layer of async calls, and a dialect's app wraps
+  // each again in its error handler when it is mounted, so each handler saved is two layers saved
+  // (about 5 µs of the 45 a GET /v1/credits costs). Neither the limit nor the key check does
+  // anything after `next()`, so an error thrown by either reaches the same error handler as before.
+  const guard: MiddlewareHandler<Env> = auth ? (c, next) => limit(c, () => auth(c, next) as Promise<void>) : limit;
+  const handlers: MiddlewareHandler<Env>[] = middleware.length
+    ? [guard, ...middleware, run]
+    : [
+        async (c) => {
+          let answer: Response | undefined;
+          await guard(c, async () => {
+            answer = await run(c);
+          });
+          return answer!;
+        },
+      ];
   const paths = [route.path, ...(options.aliases ?? [])];
   for (const [i, path] of paths.entries()) {
     const doc = i === 0 ? route : { ...route, path, deprecated: true, operationId: route.operationId ? `${route.operationId}_alias${i}` : undefined };
     app.openAPIRegistry.registerPath(doc);
-    app.on([route.method.toUpperCase()], [honoPath(path)], guard, ...(options.middleware ?? []), run);
+    app.on([route.method.toUpperCase()], [honoPath(path)], ...handlers);
   }
 }

@@ -31,7 +31,6 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', '
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   private readonly jobDuration: Histogram<'kind' | 'status'>;
   private readonly stepDuration: Histogram;
@@ -49,18 +48,25 @@ export class Metrics {
     this.onCollectError = options.onCollectError ?? (() => undefined);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: p });
 
-    this.httpRequests = new Counter({
-      name: `${p}http_requests_total`,
-      help: 'HTTP requests answered, by method, matched route pattern and status.',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.httpDuration = new Histogram({
+    const httpDuration = (this.httpDuration = new Histogram({
       name: `${p}http_request_duration_seconds`,
       help: 'Seconds from a request arriving to its answer starting (synchronous generations wait for their images).',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 240],
       registers,
+    }));
+    // The request counter is the histogram's count, read off it at each scrape rather than counted
+    // again on every request (a second label lookup, about 1 µs of a request's few dozen).
+    const countName = `${p}http_request_duration_seconds_count`;
+    new Counter({
+      name: `${p}http_requests_total`,
+      help: 'HTTP requests answered, by method, matched route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const v of (await httpDuration.get()).values) if (v.metricName === countName) this.inc(v.labels, v.value);
+      },
     });
     this.jobDuration = new Histogram({
       name: `${p}job_duration_seconds`,
@@ -115,7 +121,6 @@ export class Metrics {
   /** One answered HTTP request; `route` is the matched pattern (`/v1/image/:id`), never the raw path. */
   httpRequest(method: string, route: string, status: number, seconds: number): void {
     const labels = { method: HTTP_METHODS.has(method) ? method : 'OTHER', route, status: String(status) };
-    this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, seconds);
   }
 

@@ -139,7 +139,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       dialects: config.dialects,
       leonardoModels: config.leonardoModels,
       maxInFlight: config.maxInFlight,
-      limits: { json: config.maxJsonBytes, upload: config.maxUploadBytes, imagePixels: config.maxImagePixels },
+      limits: { json: config.maxJsonBytes, upload: config.maxUploadBytes },
       metrics: core.metrics,
       logger,
       readiness: [databaseCheck(db), storeCheck(store), ...(backend.kind === 'redis' ? [redisCheck(backend)] : [])],

@@ -2,26 +2,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { bodyLimits, DEFAULT_BODY_LIMITS, provideLimits } from '../../src/api/body-limits.ts';
+import { bodyLimits, DEFAULT_BODY_LIMITS } from '../../src/api/body-limits.ts';
 import type { Env } from '../../src/api/env.ts';
 import { mount } from '../../src/api/route.ts';
 import { PayloadTooLargeError } from '../../src/core/errors.ts';
 
 function app(limits: Parameters<typeof bodyLimits>[0]) {
   const a = new OpenAPIHono<Env>();
-  a.use('*', provideLimits(bodyLimits(limits)));
   a.onError((err, c) => c.json({ code: (err as PayloadTooLargeError).code, message: err.message }, err instanceof PayloadTooLargeError ? 413 : 500));
   const json = { 'application/json': { schema: z.object({ text: z.string() }) } };
-  mount(a, createRoute({ method: 'post', path: '/json', request: { body: { required: true, content: json } }, responses: { 200: { description: 'ok' } } }), (c, { body }) => c.json({ length: body.text.length }, 200));
+  mount(a, createRoute({ method: 'post', path: '/json', request: { body: { required: true, content: json } }, responses: { 200: { description: 'ok' } } }), (c, { body }) => c.json({ length: body.text.length }, 200), { limits: bodyLimits(limits) });
   const form = { 'multipart/form-data': { schema: z.object({ file: z.string() }) } };
-  mount(a, createRoute({ method: 'post', path: '/form', request: { body: { required: true, content: form } }, responses: { 200: { description: 'ok' } } }), async (c) => c.json({ size: (await c.req.arrayBuffer()).byteLength }, 200));
+  mount(a, createRoute({ method: 'post', path: '/form', request: { body: { required: true, content: form } }, responses: { 200: { description: 'ok' } } }), async (c) => c.json({ size: (await c.req.arrayBuffer()).byteLength }, 200), { limits: bodyLimits(limits) });
   return a;
 }
 
 const jsonOf = (n: number) => JSON.stringify({ text: 'x'.repeat(n) });
 
-test('defaults: 1 MiB of JSON, 25 MiB of multipart, 4096 × 4096 pixels', () => {
-  assert.deepEqual(bodyLimits(undefined), { json: 1024 * 1024, upload: 25 * 1024 * 1024, imagePixels: 4096 * 4096 });
+test('defaults: 1 MiB of JSON, 25 MiB of multipart', () => {
+  assert.deepEqual(bodyLimits(undefined), { json: 1024 * 1024, upload: 25 * 1024 * 1024 });
   assert.deepEqual(bodyLimits({ json: 2048, upload: undefined }), { ...DEFAULT_BODY_LIMITS, json: 2048 });
 });
 

@@ -19,7 +19,7 @@ export function createLeonardoApp(services: ApiServices, options: ApiOptions): O
   const app = new OpenAPIHono<Env>();
   app.onError(leonardoErrorHandler(options.log));
   registerBearer(app);
-  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter));
+  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter), options.limits);
   registerGenerations(mount, services, options);
   registerElements(mount, services);
   registerInitImages(mount, services, options);

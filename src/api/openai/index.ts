@@ -15,7 +15,7 @@ export function createOpenAIApp(services: ApiServices, options: ApiOptions): Ope
   const app = new OpenAPIHono<Env>();
   app.onError(openaiErrorHandler(options.log));
   registerBearer(app);
-  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter));
+  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter), options.limits);
   registerImages(mount, services, options);
   registerModels(mount, services);
   return app;

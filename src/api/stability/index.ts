@@ -28,7 +28,7 @@ function seedApp(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
   app.onError(seedErrorHandler(options.log));
   registerBearer(app);
-  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter, bearerOrRawSecret));
+  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter, bearerOrRawSecret), options.limits);
   const json = { 'application/json': { schema: SeedCoreError } } as const;
   mount(
     createRoute({
@@ -77,7 +77,7 @@ function v2App(services: ApiServices, options: ApiOptions): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
   app.onError(v2ErrorHandler(options.log));
   registerBearer(app);
-  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter, bearerOrRawSecret));
+  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter, bearerOrRawSecret), options.limits);
   const json = { 'application/json': { schema: V2Error } } as const;
   mount(
     createRoute({

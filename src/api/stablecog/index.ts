@@ -25,7 +25,7 @@ export function createStablecogApp(services: ApiServices, options: ApiOptions): 
     scheme: 'bearer',
     description: 'An API key: printed once on first start, or made with `npx darkroom keys create --user NAME` or POST /v1/user/tokens.',
   });
-  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter));
+  const mount = mounter(app, requireApiKey(services.accounts, services.rateLimiter), options.limits);
   mount(
     createRoute({
       method: 'get',
