@@ -90,7 +90,8 @@ export function mount<R extends RouteConfig>(
   // Hono runs each handler of a route as one more layer of async calls, and a dialect's app wraps
   // each again in its error handler when it is mounted, so each handler saved is two layers saved
   // (with CORS folded into the observer: 9% less CPU a GET /v1/credits, paired runs). Neither the
-  // limit nor the key check does anything after `next()`, so an error thrown by either reaches the same error handler as before.
+  // limit nor the key check does anything after `next()`, so an error thrown by either reaches the
+  // same error handler as before.
   const guard: MiddlewareHandler<Env> = auth ? (c, next) => limit(c, () => auth(c, next) as Promise<void>) : limit;
   const handlers: MiddlewareHandler<Env>[] = middleware.length
     ? [guard, ...middleware, run]
