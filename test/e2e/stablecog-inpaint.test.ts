@@ -8,17 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { detect } from '../../tools/demo-model/detector.ts';
 import { balance } from '../helpers/dialects.ts';
+import { assertInpainted, blackMask, blueCanvas, MODEL, PROMPT, rgbOf, SIZE, squareMask, type Rgb } from '../helpers/inpaint-scene.ts';
 import { makeUser, startTestServer, type TestServer } from '../helpers/server.ts';
-
-const MODEL = 'darkroom-demo';
-const SIZE = 256;
-/** The mask's square (white: repaint), on the 8 px latent grid. */
-const BOX = { left: 64, top: 64, size: 128 };
-const BLUE = { r: 20, g: 40, b: 200 };
-
-type Rgb = { data: Buffer; width: number; height: number };
 
 let t: TestServer;
 after(() => t.close());
@@ -29,15 +21,6 @@ async function upload(bytes: Buffer, key = t.adminKey): Promise<string> {
   const r = await t.api('/v1/image/upload', { method: 'POST', key, body: form });
   assert.equal(r.status, 200, await r.clone().text());
   return ((await r.json()) as { object: string }).object;
-}
-
-const blueCanvas = () => sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: BLUE } }).png().toBuffer();
-
-/** Black with a white square: BOX scaled to a mask of `size`. */
-function squareMask(size = SIZE): Promise<Buffer> {
-  const k = size / SIZE;
-  const square = { input: { create: { width: BOX.size * k, height: BOX.size * k, channels: 3 as const, background: '#fff' } }, left: BOX.left * k, top: BOX.top * k };
-  return sharp({ create: { width: size, height: size, channels: 3, background: '#000' } }).composite([square]).png().toBuffer();
 }
 
 interface Created {
@@ -51,28 +34,6 @@ async function create(json: Record<string, unknown>): Promise<Created> {
   return (await r.json()) as Created;
 }
 
-async function rgbOf(url: string): Promise<Rgb> {
-  const { data, info } = await sharp(Buffer.from(await (await fetch(url)).arrayBuffer())).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
-}
-
-/** Mean absolute difference of two images over the pixels where `where(x, y)`, in 0-255 levels. */
-function meanDiff(a: Rgb, b: Rgb, where: (x: number, y: number) => boolean): number {
-  let sum = 0;
-  let n = 0;
-  for (let y = 0; y < a.height; y++)
-    for (let x = 0; x < a.width; x++) {
-      if (!where(x, y)) continue;
-      for (let c = 0; c < 3; c++) sum += Math.abs(a.data[(y * a.width + x) * 3 + c]! - b.data[(y * a.width + x) * 3 + c]!);
-      n += 3;
-    }
-  return sum / n;
-}
-
-/** Outside the box, `margin` px away from it (the VAE decoder blurs across a latent cell); a negative margin is inside. */
-const outside = (margin: number) => (x: number, y: number) =>
-  x < BOX.left - margin || x >= BOX.left + BOX.size + margin || y < BOX.top - margin || y >= BOX.top + BOX.size + margin;
-
 let init: string;
 /** The init image through the VAE and back: an all-black mask repaints nothing. */
 let reference: Rgb;
@@ -80,26 +41,19 @@ let reference: Rgb;
 before(async () => {
   t = await startTestServer();
   init = await upload(await blueCanvas());
-  const black = await upload(await sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: '#000' } }).png().toBuffer());
+  const black = await upload(await blackMask());
   reference = await rgbOf((await create({ prompt: 'x', init_image_url: init, mask_image_url: black, prompt_strength: 1, seed: 1 })).outputs[0]!.url);
 });
 
 test('mask_image_url: the white area is repainted, the rest stays the init image; settings echo the mask', async () => {
   const mask = await upload(await squareMask());
   const before = await balance(t);
-  const res = await create({ prompt: 'a large red circle on a blue background', init_image_url: init, mask_image_url: mask, prompt_strength: 1, seed: 11, inference_steps: 20 });
+  const res = await create({ prompt: PROMPT, init_image_url: init, mask_image_url: mask, prompt_strength: 1, seed: 11, inference_steps: 20 });
   assert.equal(res.settings['mask_image_url'], mask);
   assert.equal(res.settings['mask_source'], 'luminance');
   assert.equal(res.settings['init_image_url'], init);
   assert.equal(res.settings['prompt_strength'], 1);
-  const img = await rgbOf(res.outputs[0]!.url);
-  assert.deepEqual([img.width, img.height], [SIZE, SIZE]);
-  const kept = meanDiff(img, reference, outside(8));
-  assert.ok(kept < 2, `outside the mask the image is its VAE round trip, mean difference ${kept.toFixed(2)} levels`);
-  const inside = meanDiff(img, reference, (x, y) => !outside(-16)(x, y));
-  assert.ok(inside > 40, `the mask's area was repainted (mean difference ${inside.toFixed(1)})`);
-  const d = detect(img.data, img.width, img.height);
-  assert.equal(d.color, 'red', `a red object in the mask: ${JSON.stringify(d)}`);
+  assertInpainted(await rgbOf(res.outputs[0]!.url), reference);
   assert.equal(await balance(t), before - 1);
 });
 
@@ -111,13 +65,10 @@ test('mask_source alpha: a transparent-PNG mask of another size is resized to th
     .png()
     .toBuffer();
   const mask = await upload(alphaMask);
-  const res = await create({ prompt: 'a large red circle on a blue background', init_image_url: init, mask_image_url: mask, mask_source: 'alpha', prompt_strength: 1, seed: 11, inference_steps: 20 });
+  const res = await create({ prompt: PROMPT, init_image_url: init, mask_image_url: mask, mask_source: 'alpha', prompt_strength: 1, seed: 11, inference_steps: 20 });
   assert.equal(res.settings['mask_source'], 'alpha');
-  const img = await rgbOf(res.outputs[0]!.url);
-  const kept = meanDiff(img, reference, outside(8));
-  assert.ok(kept < 2, `outside the (scaled) hole the image is its VAE round trip, mean difference ${kept.toFixed(2)} levels`);
-  const inside = meanDiff(img, reference, (x, y) => !outside(-16)(x, y));
-  assert.ok(inside > 40, `the hole, scaled to the image, was repainted (mean difference ${inside.toFixed(1)})`);
+  // The hole, scaled to the image, is BOX.
+  assertInpainted(await rgbOf(res.outputs[0]!.url), reference, { object: false });
 });
 
 test('a mask alone, a bad mask_source, a mask not yours or out of bounds: 400/401 naming the field, nothing charged', async () => {
