@@ -279,11 +279,31 @@ export class BullJobQueue implements JobQueue {
     const inTime = await Promise.race([closed, new Promise<false>((r) => (timer = setTimeout(() => r(false), this.options.commandTimeoutMs ?? 5000)))]);
     clearTimeout(timer);
     if (inTime) return;
-    // Redis went away while it closed: drop its connections (the blocking one is BullMQ's own).
     this.log('the worker did not close in time (redis away?); dropping its connections');
-    const blocking = (worker as unknown as { blockingConnection?: { disconnect(wait?: boolean): Promise<void> } }).blockingConnection;
-    await Promise.allSettled([worker.disconnect(), blocking?.disconnect(false)]);
+    await dropWorker(worker);
   }
+}
+
+/** The parts of a BullMQ Worker that `dropWorker` stops by hand (BullMQ's own, not in its typings). */
+export interface WorkerInternals {
+  connection?: { disconnect(wait?: boolean): Promise<void> };
+  blockingConnection?: { disconnect(wait?: boolean): Promise<void> };
+  lockManager?: { close(): Promise<void> };
+  stalledCheckStopper?: () => void;
+}
+
+/**
+ * Stops what a BullMQ Worker whose close() did not end keeps running: its two connections, its lock
+ * extender and its stalled check. Worker.close() and Worker.disconnect() wait for the blocking
+ * connection's 'end', and ioredis 5 never emits it for a connection disconnected while it waits to
+ * reconnect (Redis down or just restarted); close() stops the lock extender only after that wait,
+ * and the extender's timer, which sets itself again every lockDuration / 4, then kept the process
+ * alive for good. So the connections are dropped without waiting for their 'end'.
+ */
+export async function dropWorker(worker: WorkerInternals | Worker): Promise<void> {
+  const internals = worker as unknown as WorkerInternals;
+  await Promise.allSettled([internals.connection?.disconnect(false), internals.blockingConnection?.disconnect(false), internals.lockManager?.close()]);
+  internals.stalledCheckStopper?.();
 }
 
 /** BullMQ refuses custom ids that are integers or hold a ':'; such ids are encoded (others are kept as they are, readable in Redis). */

@@ -10,7 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { BullJobQueue, type BullJobQueueOptions } from '../../src/queue/bullmq.ts';
+import { Worker } from 'bullmq';
+import { BullJobQueue, dropWorker, type BullJobQueueOptions } from '../../src/queue/bullmq.ts';
 import { RedisEventBus } from '../../src/queue/redis-events.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { aborted, deferred, eventBusContract, job, queueContract, sleep, until } from './contract.ts';
@@ -344,5 +345,25 @@ test('bullmq + redis bus: a consumer keeps consuming, and a subscriber keeps hea
     );
   } finally {
     await Promise.all([q.close(), producer.close(), busA.close(), busB.close()]);
+  }
+});
+
+test('a Worker closed while its blocking connection waits to reconnect: dropWorker stops its lock extender, which close() never reaches', { timeout: 60_000 }, async () => {
+  const worker = new Worker(freshName(), async () => undefined, { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null }, lockDuration: 2000 });
+  worker.on('error', () => undefined);
+  const internals = worker as unknown as { lockManager: { isRunning(): boolean }; blockingConnection: { client: Promise<Redis> } };
+  const blocking = await internals.blockingConnection.client;
+  try {
+    await until(() => internals.lockManager.isRunning(), 5000, 'the lock extender to start');
+    await redis.kill();
+    await until(() => blocking.status === 'reconnecting', 5000, 'the blocking connection to wait to reconnect');
+    // ioredis never emits 'end' for a connection disconnected in that state, and close() waits for it.
+    const closed = worker.close().then(() => 'closed' as const);
+    assert.equal(await Promise.race([closed, sleep(1000).then(() => 'pending' as const)]), 'pending');
+    await dropWorker(worker);
+    // Its timer sets itself again every lockDuration / 4 until the lock manager is closed: left running, it keeps the process alive.
+    assert.equal(internals.lockManager.isRunning(), false, 'the lock extender still runs');
+  } finally {
+    await redis.restart();
   }
 });
