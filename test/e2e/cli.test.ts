@@ -6,24 +6,18 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { testModelDir } from '../../tools/test-models/cache.ts';
+import { BIN, cliHome, type CliHome } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
-let dataDir: string;
+let home: CliHome;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'darkroom-cli-'));
-  mkdirSync(join(dataDir, 'models'));
-  symlinkSync(await testModelDir('tiny-sd1'), join(dataDir, 'models', 'tiny-sd1'));
-  env = { ...process.env, DARKROOM_DATA_DIR: dataDir, DARKROOM_DEFAULT_MODEL: 'tiny-sd1', DARKROOM_HOST: '127.0.0.1', DARKROOM_PORT: '0' };
+  home = cliHome('cli', { models: { 'tiny-sd1': await testModelDir('tiny-sd1') }, env: { DARKROOM_DEFAULT_MODEL: 'tiny-sd1', DARKROOM_HOST: '127.0.0.1', DARKROOM_PORT: '0' } });
+  env = home.env;
 });
-after(() => rmSync(dataDir, { recursive: true, force: true }));
+after(() => home.remove());
 
 /** Starts `darkroom serve`; resolves with its URL and what it printed once it listens. */
 function serve(): Promise<{ child: ChildProcess; url: string; stdout: string }> {
@@ -49,7 +43,7 @@ function stop(child: ChildProcess): Promise<number | null> {
 }
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8' });
+  return home.run(args);
 }
 
 test('first start prints one admin key; it works; the second start prints none', async () => {
@@ -112,10 +106,7 @@ test('flags a command would ignore are refused, naming the flag, before anything
 });
 
 test('bad configuration: one message listing every bad value, exit code 1', () => {
-  const r = spawnSync(process.execPath, [BIN, 'serve', '--port', 'eighty'], {
-    env: { ...env, DARKROOM_MAX_IN_FLIGHT: '0', DARKROOM_DATABASE_URL: 'mysql://x', DARKROOM_OUTPUTS_PUBLIC: 'maybe' },
-    encoding: 'utf8',
-  });
+  const r = home.run(['serve', '--port', 'eighty'], { DARKROOM_MAX_IN_FLIGHT: '0', DARKROOM_DATABASE_URL: 'mysql://x', DARKROOM_OUTPUTS_PUBLIC: 'maybe' });
   assert.equal(r.status, 1);
   for (const bad of [/--port="eighty"/, /DARKROOM_MAX_IN_FLIGHT="0"/, /DARKROOM_DATABASE_URL="mysql:\/\/x"/, /DARKROOM_OUTPUTS_PUBLIC="maybe"/]) {
     assert.match(r.stderr, bad);

@@ -5,32 +5,29 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { testModelDir } from '../../tools/test-models/cache.ts';
+import { cliHome, type CliHome } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
+let home: CliHome;
 let dir: string;
-let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'darkroom-control-cli-'));
-  mkdirSync(join(dir, 'models'));
-  symlinkSync(await testModelDir('tiny-sd1'), join(dir, 'models', 'tiny-sd1'));
-  symlinkSync(await testModelDir('tiny-sd1-controlnet'), join(dir, 'models', 'tiny-sd1-controlnet'));
-  env = { ...process.env, DARKROOM_DATA_DIR: dir, DARKROOM_DEFAULT_MODEL: 'tiny-sd1-controlnet' };
+  home = cliHome('control-cli', {
+    models: { 'tiny-sd1': await testModelDir('tiny-sd1'), 'tiny-sd1-controlnet': await testModelDir('tiny-sd1-controlnet') },
+    env: { DARKROOM_DEFAULT_MODEL: 'tiny-sd1-controlnet' },
+  });
+  dir = home.dir;
   const raw = Buffer.alloc(64 * 64 * 3);
   for (let y = 16; y < 48; y++) for (let x = 16; x < 48; x++) raw.fill(255, 3 * (y * 64 + x), 3 * (y * 64 + x) + 3);
   writeFileSync(join(dir, 'square.png'), await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer());
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => home.remove());
 
 function generate(out: string, ...flags: string[]) {
-  const r = spawnSync(process.execPath, [BIN, 'generate', 'a square', '--seed', '3', '--steps', '4', '-o', join(dir, out), ...flags], { env, encoding: 'utf8' });
+  const r = home.run(['generate', 'a square', '--seed', '3', '--steps', '4', '-o', join(dir, out), ...flags]);
   return { ...r, pixels: () => sharp(readFileSync(join(dir, out))).raw().toBuffer() };
 }
 

@@ -5,35 +5,33 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { exportModelDir } from '../../tools/test-models/cache.ts';
 import { EXPORT_LAYOUTS } from '../../tools/test-models/exports.ts';
+import { cliHome, type CliHome } from '../helpers/cli.ts';
 import { SCALED, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
+let home: CliHome;
 let dir: string;
 let models: string;
 let initImage: string;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'darkroom-exports-e2e-'));
+  const folders: Record<string, string> = {};
+  for (const layout of EXPORT_LAYOUTS) folders[layout] = await exportModelDir(layout);
+  home = cliHome('exports-e2e', { models: folders });
+  dir = home.dir;
   models = join(dir, 'models');
-  mkdirSync(models);
-  for (const layout of EXPORT_LAYOUTS) symlinkSync(await exportModelDir(layout), join(models, layout));
   initImage = join(dir, 'red.png');
   await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 220, g: 20, b: 20 } } }).png().toFile(initImage);
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => home.remove());
 
 function generate(layout: string, ...extra: string[]) {
   const out = join(dir, `${layout}-${extra.length}.png`);
-  const args = [BIN, 'generate', 'a red cat on the blue house', '--model', join(models, layout), '--seed', '3', '--steps', '2', '--width', '64', '--height', '64', '-o', out, ...extra];
-  const run = spawnSync(process.execPath, args, { env: { ...process.env, DARKROOM_DATA_DIR: dir }, encoding: 'utf8' });
+  const run = home.run(['generate', 'a red cat on the blue house', '--model', join(models, layout), '--seed', '3', '--steps', '2', '--width', '64', '--height', '64', '-o', out, ...extra]);
   return { ...run, out };
 }
 

@@ -4,29 +4,28 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { testModelDir } from '../../tools/test-models/cache.ts';
+import { BIN, cliHome, type CliHome } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
+let home: CliHome;
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'darkroom-roles-'));
-  mkdirSync(join(dataDir, 'models'));
-  symlinkSync(await testModelDir('tiny-sd1'), join(dataDir, 'models', 'tiny-sd1'));
-  env = { ...process.env, DARKROOM_DATA_DIR: dataDir, DARKROOM_DEFAULT_MODEL: 'tiny-sd1', DARKROOM_HOST: '127.0.0.1', DARKROOM_PORT: '0', DARKROOM_HEALTH_PORT: '0' };
+  home = cliHome('roles', {
+    models: { 'tiny-sd1': await testModelDir('tiny-sd1') },
+    env: { DARKROOM_DEFAULT_MODEL: 'tiny-sd1', DARKROOM_HOST: '127.0.0.1', DARKROOM_PORT: '0', DARKROOM_HEALTH_PORT: '0' },
+  });
+  ({ dir: dataDir, env } = home);
 });
-after(() => rmSync(dataDir, { recursive: true, force: true }));
+after(() => home.remove());
 
-function run(args: string[], extra: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 60_000 });
-}
+const run = (args: string[], extra: Record<string, string> = {}) => home.run(args, extra);
 
 test('a Redis queue over SQLite stops start-up naming DARKROOM_DATABASE_URL', () => {
   const r = run(['serve'], { DARKROOM_REDIS_URL: 'redis://127.0.0.1:1' });

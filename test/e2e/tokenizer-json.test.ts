@@ -5,20 +5,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { testModelDir } from '../../tools/test-models/cache.ts';
+import { cliHome, type CliHome } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
+let home: CliHome;
 let dir: string;
 let original: string;
 let jsonOnly: string;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'darkroom-tokenizer-json-'));
+  home = cliHome('tokenizer-json');
+  dir = home.dir;
   original = await testModelDir('tiny-sd1');
   jsonOnly = join(dir, 'tiny-sd1-tokenizer-json');
   mkdirSync(join(jsonOnly, 'tokenizer'), { recursive: true });
@@ -32,11 +31,10 @@ before(async () => {
   writeFileSync(join(jsonOnly, 'tokenizer', 'tokenizer.json'), JSON.stringify({ version: '1.0', added_tokens: [], model: { type: 'BPE', end_of_word_suffix: '</w>', vocab, merges } }));
   writeFileSync(join(jsonOnly, 'tokenizer', 'tokenizer_config.json'), readFileSync(join(tok, 'tokenizer_config.json')));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => home.remove());
 
 function generate(model: string, out: string) {
-  const args = [BIN, 'generate', 'a red cat on the blue house', '--model', model, '--seed', '3', '--steps', '4', '--width', '64', '--height', '64', '-o', out];
-  return spawnSync(process.execPath, args, { env: { ...process.env, DARKROOM_DATA_DIR: dir }, encoding: 'utf8' });
+  return home.run(['generate', 'a red cat on the blue house', '--model', model, '--seed', '3', '--steps', '4', '--width', '64', '--height', '64', '-o', out]);
 }
 
 test('darkroom generate: tokenizer.json alone gives the picture vocab.json + merges.txt give', () => {
