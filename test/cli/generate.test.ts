@@ -8,20 +8,22 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { testModelDir } from '../../tools/test-models/cache.ts';
+import { BIN, cliHome, type CliHome } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
-const bin = new URL('../../bin/darkroom.mjs', import.meta.url).pathname;
+let home: CliHome | undefined;
 let dir = '';
-after(() => rm(dir, { recursive: true, force: true }));
+after(() => home?.remove());
 
 test('darkroom generate writes one file per output with its seed, at the asked size', async () => {
-  dir = await mkdtemp(join(tmpdir(), 'darkroom-cli-'));
+  home = cliHome('cli');
+  dir = home.dir;
   const model = await testModelDir('tiny-sd1');
   const out = join(dir, 'new-folder', 'out.png'); // the folder is created
   const { stdout, stderr } = await run(process.execPath, [
-    bin, 'generate', 'a red circle', '--model', model, '--seed', '42', '--steps', '3', '--scheduler', 'K_EULER',
+    BIN, 'generate', 'a red circle', '--model', model, '--seed', '42', '--steps', '3', '--scheduler', 'K_EULER',
     '--width', '64', '--height', '48', '--guidance', '7', '--negative', 'blue', '-n', '2', '--out', out,
-  ], { env: { ...process.env, DARKROOM_DATA_DIR: dir } });
+  ], { env: home.env });
   assert.match(stdout, /new-folder\/out-1\.png {2}seed 42/);
   assert.match(stdout, /out-2\.png {2}seed 43/);
   assert.match(stderr, /64x48, 3 steps, euler, guidance 7/);
@@ -32,19 +34,19 @@ test('darkroom generate writes one file per output with its seed, at the asked s
   }
   // Same seed again: the same bytes as output 1.
   const again = join(dir, 'again.png');
-  await run(process.execPath, [bin, 'generate', 'a red circle', '--model', model, '--seed', '42', '--steps', '3', '--scheduler', 'euler',
-    '--width', '64', '--height', '48', '--guidance', '7', '--negative', 'blue', '--out', again], { env: { ...process.env, DARKROOM_DATA_DIR: dir } });
+  await run(process.execPath, [BIN, 'generate', 'a red circle', '--model', model, '--seed', '42', '--steps', '3', '--scheduler', 'euler',
+    '--width', '64', '--height', '48', '--guidance', '7', '--negative', 'blue', '--out', again], { env: home.env });
   assert.ok((await readFile(again)).equals(await readFile(join(dir, 'new-folder', 'out-1.png'))));
 });
 
 test('darkroom generate reports bad input and exits non-zero', async () => {
   const model = await testModelDir('tiny-sd1');
   await assert.rejects(
-    run(process.execPath, [bin, 'generate', 'x', '--model', model, '--width', '65', '--out', join(dir || tmpdir(), 'bad.png')]),
+    run(process.execPath, [BIN, 'generate', 'x', '--model', model, '--width', '65', '--out', join(dir || tmpdir(), 'bad.png')]),
     (err: { code: number; stderr: string }) => err.code === 1 && /--width: must be a multiple of 8/.test(err.stderr),
   );
   await assert.rejects(
-    run(process.execPath, [bin, 'generate', 'x', '--model', model, '--scheduler', 'nope']),
+    run(process.execPath, [BIN, 'generate', 'x', '--model', model, '--scheduler', 'nope']),
     (err: { stderr: string }) => /nope/.test(err.stderr),
   );
 });
@@ -90,7 +92,7 @@ test('darkroom generate refuses what the server refuses, and flags it would igno
         const out = args.includes('--out') ? args[args.indexOf('--out') + 1]! : join(tmp, `out-${k}.png`);
         const flags = args.includes('--out') ? args : [...args, '--out', out];
         await assert.rejects(
-          run(process.execPath, [bin, 'generate', 'a red circle', ...flags], { env: { ...process.env, DARKROOM_DATA_DIR: join(tmp, 'data') } }),
+          run(process.execPath, [BIN, 'generate', 'a red circle', ...flags], { env: { ...process.env, DARKROOM_DATA_DIR: join(tmp, 'data') } }),
           (err: { code: number; stderr: string }) => {
             assert.equal(err.code, 1, `${args.join(' ')}: ${err.stderr}`);
             for (const m of messages) assert.match(err.stderr, m, args.join(' '));
@@ -112,7 +114,7 @@ test('darkroom credits grant: an --amount that is not a positive integer is refu
   try {
     for (const amount of ['abc', '0', '-5', '2.5']) {
       await assert.rejects(
-        run(process.execPath, [bin, 'credits', 'grant', '--user', 'admin', '--amount', amount], { env: { ...process.env, DARKROOM_DATA_DIR: join(data, 'data') } }),
+        run(process.execPath, [BIN, 'credits', 'grant', '--user', 'admin', '--amount', amount], { env: { ...process.env, DARKROOM_DATA_DIR: join(data, 'data') } }),
         (err: { code: number; stderr: string }) => {
           assert.equal(err.code, 1, err.stderr);
           assert.equal(err.stderr, `darkroom: --amount: must be a positive integer, got ${JSON.stringify(amount)}\n`);
@@ -129,7 +131,7 @@ test('darkroom credits grant: an --amount that is not a positive integer is refu
 test('darkroom models lists the models folder', async () => {
   const model = await testModelDir('tiny-sd1');
   const parent = join(model, '..');
-  const { stdout } = await run(process.execPath, [bin, 'models', '--models-dir', parent, '--json']);
+  const { stdout } = await run(process.execPath, [BIN, 'models', '--models-dir', parent, '--json']);
   const list = JSON.parse(stdout) as { id?: string }[];
   assert.ok(list.some((m) => m.id === 'tiny-sd1'));
 });

@@ -7,24 +7,24 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { BIN, cliHome } from '../helpers/cli.ts';
 import { startDialectServer } from '../helpers/dialects.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { testModelDir } from '../../tools/test-models/cache.ts';
 
 const run = promisify(execFile);
-const bin = new URL('../../bin/darkroom.mjs', import.meta.url).pathname;
 let t: TestServer;
-const dir = mkdtempSync(join(tmpdir(), 'darkroom-hires-'));
+const home = cliHome('hires');
+const dir = home.dir;
 // tiny-wide: the tiny test model drawing 32-1536 px, so Stablecog's 256 px minimum can be scaled up.
 before(async () => (t = await startDialectServer()));
 after(async () => {
   await t.close();
-  rmSync(dir, { recursive: true, force: true });
+  home.remove();
 });
 
 async function balance(): Promise<number> {
@@ -62,13 +62,13 @@ test('Stablecog hires over the model\'s size limit, or a bad strength: 400 namin
 test('darkroom generate --hires writes the target size; a scale past the model\'s limit names --hires and writes nothing', async () => {
   const model = await testModelDir('tiny-sd1');
   const out = join(dir, 'hires.png');
-  const env = { ...process.env, DARKROOM_DATA_DIR: join(dir, 'data') };
-  await run(process.execPath, [bin, 'generate', 'a red circle', '--model', model, '--seed', '1', '--steps', '3', '--width', '64', '--height', '48', '--hires', '2', '--out', out], { env });
+  const { env } = home;
+  await run(process.execPath, [BIN, 'generate', 'a red circle', '--model', model, '--seed', '1', '--steps', '3', '--width', '64', '--height', '48', '--hires', '2', '--out', out], { env });
   const meta = await sharp(out).metadata();
   assert.deepEqual([meta.width, meta.height], [128, 96]);
   const bad = join(dir, 'bad.png');
   await assert.rejects(
-    run(process.execPath, [bin, 'generate', 'a red circle', '--model', model, '--width', '256', '--hires', '2', '--out', bad], { env }),
+    run(process.execPath, [BIN, 'generate', 'a red circle', '--model', model, '--width', '256', '--hires', '2', '--out', bad], { env }),
     (err: { code: number; stderr: string }) => err.code === 1 && /--hires: 2 makes the width 512, over 256, the most model tiny-sd1 draws/.test(err.stderr),
   );
   assert.equal(existsSync(bad), false);

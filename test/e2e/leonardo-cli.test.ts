@@ -1,21 +1,16 @@
 /** `darkroom keys create --webhook-url URL [--webhook-key SECRET]`: a key that carries a Leonardo webhook; bad callbacks are refused. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../src/db/database.ts';
 import { hashApiKey } from '../../src/core/accounts.ts';
+import { cliHome, type CliHome } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
-let dataDir: string;
-before(() => void (dataDir = mkdtempSync(join(tmpdir(), 'darkroom-cli-hook-'))));
-after(() => rmSync(dataDir, { recursive: true, force: true }));
+let home: CliHome;
+before(() => void (home = cliHome('cli-hook')));
+after(() => home.remove());
 
-const runFor = (user: string, ...args: string[]) =>
-  spawnSync(process.execPath, [BIN, 'keys', 'create', '--user', user, ...args], { env: { ...process.env, DARKROOM_DATA_DIR: dataDir }, encoding: 'utf8' });
+const runFor = (user: string, ...args: string[]) => home.run(['keys', 'create', '--user', user, ...args]);
 const run = (...args: string[]) => runFor('hooked', ...args);
 
 test('the key stores its callback URL and secret; a non-http(s) callback or a key without a URL is refused, naming the flag, writing nothing', async () => {
@@ -32,7 +27,7 @@ test('the key stores its callback URL and secret; a non-http(s) callback or a ke
   const newcomer = runFor('newcomer', '--webhook-url', 'file:///etc/passwd');
   assert.notEqual(newcomer.status, 0);
   assert.match(newcomer.stderr, /--webhook-url/);
-  const db = await openDatabase(`sqlite:${join(dataDir, 'darkroom.db')}`);
+  const db = await openDatabase(`sqlite:${join(home.dir, 'darkroom.db')}`);
   try {
     assert.deepEqual((await db.kysely.selectFrom('users').select('name').execute()).map((u) => u.name), ['hooked']);
     const keys = await db.kysely.selectFrom('api_keys').selectAll().execute();

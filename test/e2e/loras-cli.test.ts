@@ -18,9 +18,9 @@ import { SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
 import { writeSafetensors } from '../../src/engine/lora/safetensors.ts';
 import { detect } from '../../tools/demo-model/detector.ts';
 import { blueToRed, loraTensors } from '../../tools/lora/make.ts';
+import { BIN } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
-const bin = new URL('../../bin/darkroom.mjs', import.meta.url).pathname;
 let root = '';
 let hub: Server;
 let env: NodeJS.ProcessEnv;
@@ -62,27 +62,27 @@ async function read(path: string): Promise<string> {
 }
 
 test('loras install from the Hub (the one .safetensors of the repository) and from a file; loras lists them', async () => {
-  const hubbed = await run(process.execPath, [bin, 'loras', 'install', 'hf:someone/colours'], { env });
+  const hubbed = await run(process.execPath, [BIN, 'loras', 'install', 'hf:someone/colours'], { env });
   assert.match(hubbed.stdout, /blue-to-red\.safetensors \(1\.2 MB\)\ninstalled blue-to-red \(10 modules: unet; sd1\) in .*data\/loras\/blue-to-red\.safetensors\n/);
   assert.deepEqual(requests, ['/api/models/someone/colours/revision/main', '/someone/colours/resolve/main/blue-to-red.safetensors']);
-  const copied = await run(process.execPath, [bin, 'loras', 'install', join(root, 'data', 'loras', 'blue-to-red.safetensors'), '--name', 'again'], { env });
+  const copied = await run(process.execPath, [BIN, 'loras', 'install', join(root, 'data', 'loras', 'blue-to-red.safetensors'), '--name', 'again'], { env });
   assert.match(copied.stdout, /installed again \(10 modules: unet; sd1\)/);
-  const listed = JSON.parse((await run(process.execPath, [bin, 'loras', '--json'], { env })).stdout) as { name: string; family: string; uuid: string }[];
+  const listed = JSON.parse((await run(process.execPath, [BIN, 'loras', '--json'], { env })).stdout) as { name: string; family: string; uuid: string }[];
   assert.deepEqual(listed.map((l) => [l.name, l.family]), [['again', 'sd1'], ['blue-to-red', 'sd1']]);
-  await assert.rejects(run(process.execPath, [bin, 'loras', 'install', 'hf:someone/colours', '--name', 'again'], { env }), /--name: .*again\.safetensors exists already/);
-  await assert.rejects(run(process.execPath, [bin, 'loras', 'install', 'hf:someone/nothing'], { env }), /<source>: cannot list someone\/nothing@main: HTTP 404/);
+  await assert.rejects(run(process.execPath, [BIN, 'loras', 'install', 'hf:someone/colours', '--name', 'again'], { env }), /--name: .*again\.safetensors exists already/);
+  await assert.rejects(run(process.execPath, [BIN, 'loras', 'install', 'hf:someone/nothing'], { env }), /<source>: cannot list someone\/nothing@main: HTTP 404/);
   assert.deepEqual((await readdir(join(root, 'data', 'loras'))).sort(), ['again.safetensors', 'blue-to-red.safetensors'], 'a failed install leaves nothing');
 });
 
 test('generate --lora name:weight and a <lora:name> prompt tag turn the blue square red; a bad --lora names the flag', async () => {
   const out = (name: string) => join(root, `${name}.png`);
   const args = ['generate', '--seed', '1'];
-  await run(process.execPath, [bin, ...args, 'a blue square on the left on black', '-o', out('base')], { env });
-  await run(process.execPath, [bin, ...args, 'a blue square on the left on black', '--lora', 'blue-to-red:1', '-o', out('flag')], { env });
-  await run(process.execPath, [bin, ...args, 'a blue square on the left on black <lora:again>', '-o', out('tag')], { env });
+  await run(process.execPath, [BIN, ...args, 'a blue square on the left on black', '-o', out('base')], { env });
+  await run(process.execPath, [BIN, ...args, 'a blue square on the left on black', '--lora', 'blue-to-red:1', '-o', out('flag')], { env });
+  await run(process.execPath, [BIN, ...args, 'a blue square on the left on black <lora:again>', '-o', out('tag')], { env });
   assert.equal(await read(out('base')), 'blue square on black');
   assert.equal(await read(out('flag')), 'red square on black');
   assert.equal(await read(out('tag')), 'red square on black');
-  await assert.rejects(run(process.execPath, [bin, ...args, 'x', '--lora', 'absent', '-o', out('x')], { env }), /--lora: unknown LoRA "absent" \(installed: again, blue-to-red\)/);
-  await assert.rejects(run(process.execPath, [bin, ...args, 'x', '--lora', 'blue-to-red:lots', '-o', out('x')], { env }), /^darkroom: --lora: expected name or name:weight, the weight a number, got "blue-to-red:lots"$/m);
+  await assert.rejects(run(process.execPath, [BIN, ...args, 'x', '--lora', 'absent', '-o', out('x')], { env }), /--lora: unknown LoRA "absent" \(installed: again, blue-to-red\)/);
+  await assert.rejects(run(process.execPath, [BIN, ...args, 'x', '--lora', 'blue-to-red:lots', '-o', out('x')], { env }), /^darkroom: --lora: expected name or name:weight, the weight a number, got "blue-to-red:lots"$/m);
 });

@@ -6,11 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliHome } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { testModelDir } from '../../tools/test-models/cache.ts';
 
@@ -59,13 +57,10 @@ test('an unknown noise: 400 naming noise in the Stablecog envelope, nothing char
 });
 
 test('darkroom generate --noise torch-cpu: the flag works, and a bad value is refused naming it', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'darkroom-noise-'));
+  const home = cliHome('noise', { models: { 'tiny-sd1': await testModelDir('tiny-sd1') }, env: { DARKROOM_DEFAULT_MODEL: 'tiny-sd1' } });
+  const dataDir = home.dir;
   try {
-    mkdirSync(join(dataDir, 'models'));
-    symlinkSync(await testModelDir('tiny-sd1'), join(dataDir, 'models', 'tiny-sd1'));
-    const bin = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
-    const env = { ...process.env, DARKROOM_DATA_DIR: dataDir, DARKROOM_DEFAULT_MODEL: 'tiny-sd1' };
-    const generate = (...args: string[]) => spawnSync(process.execPath, [bin, 'generate', 'a lighthouse at dusk', '--seed', '42', '--steps', '4', '--width', '64', '--height', '64', ...args], { env, encoding: 'utf8' });
+    const generate = (...args: string[]) => home.run(['generate', 'a lighthouse at dusk', '--seed', '42', '--steps', '4', '--width', '64', '--height', '64', ...args]);
     const torch = generate('--noise', 'torch-cpu', '-o', join(dataDir, 'torch.png'));
     assert.equal(torch.status, 0, torch.stderr);
     const own = generate('-o', join(dataDir, 'own.png'));
@@ -75,6 +70,6 @@ test('darkroom generate --noise torch-cpu: the flag works, and a bad value is re
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--noise="torch": must be one of darkroom, torch-cpu/);
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    home.remove();
   }
 });

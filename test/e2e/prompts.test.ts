@@ -5,17 +5,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ConfigError, loadConfig, SHIPPED_MODELS_DIR } from '../../src/config/config.ts';
 import { ClipTokenizer } from '../../src/engine/tokenizers/clip.ts';
+import { cliHome } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/darkroom.mjs', import.meta.url));
 const MODEL = 'darkroom-demo';
 
 /** One chunk's worth: 8 words, then dense commas (a, = two tokens in two characters). */
@@ -119,13 +116,11 @@ test('DARKROOM_PROMPT_SYNTAX=literal: requests that do not say are read literall
 });
 
 test('darkroom generate: a 200-token prompt runs on the demo model; the tail changes the picture', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'darkroom-prompts-cli-'));
+  const home = cliHome('prompts-cli');
+  const dir = home.dir;
   try {
     const run = (prompt: string, out: string) => {
-      const r = spawnSync(process.execPath, [BIN, 'generate', prompt, '--model', MODEL, '--seed', '5', '--steps', '6', '--out', join(dir, out)], {
-        env: { ...process.env, DARKROOM_DATA_DIR: dir },
-        encoding: 'utf8',
-      });
+      const r = home.run(['generate', prompt, '--model', MODEL, '--seed', '5', '--steps', '6', '--out', join(dir, out)]);
       assert.equal(r.status, 0, r.stderr);
       return pixels(readFileSync(join(dir, out)));
     };
@@ -133,6 +128,6 @@ test('darkroom generate: a 200-token prompt runs on the demo model; the tail cha
     const long = await run(LONG, 'long.png');
     assert.ok(meanAbsDiff(short, long) > 1, `mean pixel difference ${meanAbsDiff(short, long)}`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    home.remove();
   }
 });
