@@ -24,9 +24,9 @@ if (files.length === 0) {
 const concurrency = process.env.DARKROOM_TEST_CONCURRENCY ?? '2';
 // A hung test fails after 5 minutes instead of holding CI past its 30 (the longest test takes about 100 s on 2 loaded cores).
 const TEST_TIMEOUT_MS = 300_000;
-// A file's process ends once its tests have: test/queue/backend.test.ts once kept its process alive
-// for 5 minutes after all its tests passed (a Redis connection left reconnecting after its Redis
-// restart test, seen once in about 80 runs, not yet found), and CI failed on the timeout.
+// A file's process ends once its tests have: a timer a test leaves behind must not hold CI for its
+// 30 minutes. test/queue/backend.test.ts once did (BullMQ's lock extender, left running by a Worker
+// closed while Redis restarted; dropWorker in src/queue/bullmq.ts now stops it).
 const FORCE_EXIT = '--test-force-exit';
 // DARKROOM_FROM_SOURCES: the CLI the tests start runs the sources, never a build in dist/ (test/cli/build.test.ts tests one).
 const run = (list, env = {}) =>
