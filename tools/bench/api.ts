@@ -17,6 +17,11 @@
  *
  *   npm run bench:api -- [--rounds 5] [--duration 5] [--connections 50] [--only credits,models,create] [--json out.json]
  *                        [--cpu-prof DIR]   (the Darkroom server runs under node --cpu-prof, its profile written to DIR)
+ *                        [--baseline DIR]   (also serve another checkout of Darkroom, e.g. `git worktree add DIR <rev>`,
+ *                                            and measure each route on it too, in the same rounds: before and after)
+ *
+ * With --baseline, each route's CPU a request is also given against the baseline's: the median of
+ * the per-round ratios, each round measuring both back to back, so that the machine's drift cancels.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -29,10 +34,12 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { machineInfo } from './measure.ts';
 
+type ServerKind = 'darkroom' | 'fastify' | 'baseline';
+
 interface Target {
   id: string;
   name: string;
-  server: 'darkroom' | 'fastify';
+  server: ServerKind;
   path: string;
   method?: 'GET' | 'POST';
   auth?: boolean;
@@ -115,9 +122,17 @@ interface Server {
   cpu(): Promise<number>;
 }
 
-function start(which: 'darkroom' | 'fastify', cpuProfDir?: string): Promise<Server> {
-  const profile = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--serve', which], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** `baseline`: the Darkroom server of the checkout in `baselineDir`, on this checkout's test models. */
+function start(which: ServerKind, options: { cpuProfDir?: string; baselineDir?: string } = {}): Promise<Server> {
+  const profile = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const self = fileURLToPath(import.meta.url);
+  const script = which === 'baseline' ? join(options.baselineDir!, 'tools', 'bench', 'api.ts') : self;
+  const env = { DARKROOM_TEST_MODELS_DIR: fileURLToPath(new URL('../../test/.models', import.meta.url)), ...process.env };
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script, '--serve', which === 'fastify' ? 'fastify' : 'darkroom'], {
+    cwd: which === 'baseline' ? options.baselineDir : undefined,
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
   return new Promise((resolve, reject) => {
@@ -169,6 +184,7 @@ async function main(): Promise<void> {
       json: { type: 'string' },
       only: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      baseline: { type: 'string' },
     },
   });
   if (values.serve) return serve(values.serve);
@@ -177,22 +193,30 @@ async function main(): Promise<void> {
   const connections = Number(values.connections);
   const only = values.only?.split(',');
   // The reference is always measured: every figure is a ratio against it.
-  const targets = TARGETS.filter((t) => t.id === 'fastify' || !only || only.includes(t.id));
+  const chosen = TARGETS.filter((t) => t.id === 'fastify' || !only || only.includes(t.id));
+  const baselineDir = values.baseline;
+  const targets = baselineDir
+    ? chosen.flatMap((t) => (t.server === 'darkroom' ? [t, { ...t, id: `${t.id}-baseline`, name: `${t.name} [baseline]`, server: 'baseline' as const }] : [t]))
+    : chosen;
 
-  const servers = { darkroom: await start('darkroom', values['cpu-prof']), fastify: await start('fastify') };
+  const servers: Partial<Record<ServerKind, Server>> = {
+    darkroom: await start('darkroom', { cpuProfDir: values['cpu-prof'] }),
+    fastify: await start('fastify'),
+    ...(baselineDir ? { baseline: await start('baseline', { baselineDir }) } : {}),
+  };
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
   try {
     // Warm-up: JIT, SQLite page cache, the first images written.
-    for (const t of targets) await measure(t, servers[t.server], 2, connections);
+    for (const t of targets) await measure(t, servers[t.server]!, 2, connections);
     for (let round = 1; round <= rounds; round++) {
       for (const t of targets) {
-        const s = await measure(t, servers[t.server], seconds, connections);
+        const s = await measure(t, servers[t.server]!, seconds, connections);
         samples.get(t.name)!.push(s);
         process.stderr.write(`round ${round}/${rounds} ${t.name}: ${Math.round(s.requestsPerSecond)} req/s, p99 ${s.p99Ms} ms, ${Math.round(s.cpuMicrosPerRequest)} µs CPU/request\n`);
       }
     }
   } finally {
-    for (const { child } of Object.values(servers)) {
+    for (const { child } of Object.values(servers) as Server[]) {
       child.removeAllListeners('exit');
       child.stdin!.end();
     }
@@ -217,6 +241,12 @@ async function main(): Promise<void> {
     const speed = (r.requestsPerSecond / reference.requestsPerSecond).toFixed(2);
     const cpu = (reference.cpuMicrosPerRequest / r.cpuMicrosPerRequest).toFixed(2);
     console.log(`| ${r.target} | ${r.requestsPerSecond} | ${speed}x | ${r.p99Ms} | ${r.cpuMicrosPerRequest} | ${cpu}x | ${r.failed} |`);
+  }
+  for (const t of targets.filter((x) => x.server === 'baseline')) {
+    const mine = samples.get(t.name.replace(' [baseline]', ''))!;
+    const theirs = samples.get(t.name)!;
+    const ratio = median(mine.map((m, i) => m.cpuMicrosPerRequest / theirs[i]!.cpuMicrosPerRequest));
+    console.log(`${t.name.replace(' [baseline]', '')}: CPU a request ${ratio.toFixed(3)}x the baseline's (median of ${mine.length} paired rounds)`);
   }
   if (values.json) await writeFile(values.json, JSON.stringify({ tool: 'darkroom-bench-api', date: new Date().toISOString(), machine, connections, rounds, seconds, rows, samples: Object.fromEntries(samples) }, null, 2));
 }
