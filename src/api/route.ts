@@ -88,10 +88,9 @@ export function mount<R extends RouteConfig>(
   const middleware = options.middleware ?? [];
   // Body limit, key check and handler in one Hono handler for a route with no middleware of its own:
   // Hono runs each handler of a route as one more layer of async calls, and a dialect's app wraps
-  // each again in its error handler when it is mounted, so each handler saved is two layers saved
-  // (with CORS folded into the observer: 9% less CPU a GET /v1/credits, paired runs). Neither the
-  // limit nor the key check does anything after `next()`, so an error thrown by either reaches the
-  // same error handler as before.
+  // each again in its error handler when it is mounted (docs/benchmarks.md, "Fourth round"). Neither
+  // the limit nor the key check does anything after `next()`, so an error thrown by either reaches
+  // the same error handler as before.
   const guard: MiddlewareHandler<Env> = auth ? (c, next) => limit(c, () => auth(c, next) as Promise<void>) : limit;
   const handlers: MiddlewareHandler<Env>[] = middleware.length
     ? [guard, ...middleware, run]
