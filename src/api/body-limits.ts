@@ -1,8 +1,9 @@
 /**
  * How much a request's body may carry: JSON, or multipart (uploads); the pixels of an incoming
- * image are checked where it is read (core/images.ts). Bodies over their route's limit are refused with a PayloadTooLargeError (413 in
- * each dialect's envelope) before more than the limit is read: a Content-Length over it is refused
- * without reading anything, a chunked body is read up to the limit and no further.
+ * image are checked where it is read (core/images.ts). Bodies over their route's limit are refused
+ * with a PayloadTooLargeError (413 in each dialect's envelope) before more than the limit is read: a
+ * Content-Length over it is refused without reading anything, a chunked body is read up to the
+ * limit and no further.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
