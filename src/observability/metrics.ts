@@ -56,7 +56,8 @@ export class Metrics {
       registers,
     }));
     // The request counter is the histogram's count, read off it at each scrape rather than counted
-    // again on every request (a second label lookup, about 1 µs of a request's few dozen).
+    // again on every request (a second label lookup: about half of the 1.5 µs the two took together
+    // in a loop).
     const countName = `${p}http_request_duration_seconds_count`;
     new Counter({
       name: `${p}http_requests_total`,
