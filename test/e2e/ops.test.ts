@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../../src/api/app.ts';
 import { databaseCheck } from '../../src/api/ops.ts';
-import { loggerWritingTo } from '../../src/observability/logger.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { sample } from '../observability/prom.ts';
 

@@ -44,6 +44,8 @@ interface Target {
   method?: 'GET' | 'POST';
   auth?: boolean;
   body?: string;
+  /** On the baseline server: the name of the target it is the baseline of. */
+  baselineOf?: string;
 }
 
 const CREATE_BODY = JSON.stringify({ prompt: 'a grey square', width: 256, height: 256, num_outputs: 1, num_inference_steps: 10 });
@@ -196,7 +198,7 @@ async function main(): Promise<void> {
   const chosen = TARGETS.filter((t) => t.id === 'fastify' || !only || only.includes(t.id));
   const baselineDir = values.baseline;
   const targets = baselineDir
-    ? chosen.flatMap((t) => (t.server === 'darkroom' ? [t, { ...t, id: `${t.id}-baseline`, name: `${t.name} [baseline]`, server: 'baseline' as const }] : [t]))
+    ? chosen.flatMap((t) => (t.server === 'darkroom' ? [t, { ...t, id: `${t.id}-baseline`, name: `${t.name} [baseline]`, server: 'baseline' as const, baselineOf: t.name }] : [t]))
     : chosen;
 
   const servers: Partial<Record<ServerKind, Server>> = {
@@ -242,11 +244,11 @@ async function main(): Promise<void> {
     const cpu = (reference.cpuMicrosPerRequest / r.cpuMicrosPerRequest).toFixed(2);
     console.log(`| ${r.target} | ${r.requestsPerSecond} | ${speed}x | ${r.p99Ms} | ${r.cpuMicrosPerRequest} | ${cpu}x | ${r.failed} |`);
   }
-  for (const t of targets.filter((x) => x.server === 'baseline')) {
-    const mine = samples.get(t.name.replace(' [baseline]', ''))!;
+  for (const t of targets.filter((x) => x.baselineOf)) {
+    const mine = samples.get(t.baselineOf!)!;
     const theirs = samples.get(t.name)!;
     const ratio = median(mine.map((m, i) => m.cpuMicrosPerRequest / theirs[i]!.cpuMicrosPerRequest));
-    console.log(`${t.name.replace(' [baseline]', '')}: CPU a request ${ratio.toFixed(3)}x the baseline's (median of ${mine.length} paired rounds)`);
+    console.log(`${t.baselineOf}: CPU a request ${ratio.toFixed(3)}x the baseline's (median of ${mine.length} paired rounds)`);
   }
   if (values.json) await writeFile(values.json, JSON.stringify({ tool: 'darkroom-bench-api', date: new Date().toISOString(), machine, connections, rounds, seconds, rows, samples: Object.fromEntries(samples) }, null, 2));
 }
