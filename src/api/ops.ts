@@ -18,7 +18,7 @@ import type { ObjectStore } from '../storage/object-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { processMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Env } from './env.ts';
-import { answerHeader } from './answer-header.ts';
+import { answerHeader, answerServerOptions } from './answer-header.ts';
 import { bodyLimits, type BodyLimits } from './body-limits.ts';
 import { mount } from './route.ts';
 
@@ -253,7 +253,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   app.notFound((c) => c.json({ error: 'not_found', description: `no route ${c.req.method} ${c.req.path}; this port serves /healthz, /readyz, /metrics` }, 404));
   const host = options.host ?? '0.0.0.0';
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port: options.port, hostname: host, serverOptions: answerServerOptions }, () => resolve(s));
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;

@@ -28,6 +28,7 @@ import { VERSION } from '../version.ts';
 import { checkDeployment, openCore, openEngines, runJobs, type JobRunner } from './compose.ts';
 import { keepIdleConnectionsLonger } from './keep-alive.ts';
 import { DeploymentError } from './deployment-error.ts';
+import { answerServerOptions } from '../api/answer-header.ts';
 export interface ServerOptions {
   log?: (message: string) => void;
   /** Called once, on first start, with the admin key's secret (the default prints it). */
@@ -198,7 +199,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 async function listen(config: Config, fetch: (request: Request, env: HttpBindings | Http2Bindings) => Response | Promise<Response>): Promise<ServerType> {
   try {
     return await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      const s = serve({ fetch, port: config.port, hostname: config.host, serverOptions: answerServerOptions }, () => resolve(s));
       keepIdleConnectionsLonger(s);
       s.once('error', reject);
     });
