@@ -45,11 +45,16 @@ export class AnswerResponse<Request extends IncomingMessage = IncomingMessage> e
 }
 
 function merged(extra: Record<string, string>, own: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const taken = new Set<string>();
-  for (const name in own) taken.add(name.toLowerCase());
   const out: OutgoingHttpHeaders = {};
-  for (const name in extra) if (!taken.has(name.toLowerCase())) out[name] = extra[name];
+  for (const name in extra) if (!named(own, name)) out[name] = extra[name];
   return Object.assign(out, own);
+}
+
+/** Whether `headers` has `name` in any case: a loop, not a Set, as both hold a few names. */
+function named(headers: OutgoingHttpHeaders, name: string): boolean {
+  let lower: string | undefined;
+  for (const given in headers) if (given.length === name.length && given.toLowerCase() === (lower ??= name.toLowerCase())) return true;
+  return false;
 }
 
 /** What `serve()` needs for its server to make AnswerResponses. */
