@@ -6,6 +6,7 @@ import { UnauthorizedError } from '../core/errors.ts';
 import type { RateLimiter } from '../core/rate-limit.ts';
 import { answerHeader } from './answer-header.ts';
 import type { Env } from './env.ts';
+import { requestHeader } from './request-header.ts';
 
 export function bearerSecret(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
@@ -24,7 +25,7 @@ export function bearerOrRawSecret(header: string | undefined): string | undefine
  */
 export function requireApiKey(accounts: Accounts, limiter: RateLimiter, secretOf: (authorization: string | undefined) => string | undefined = bearerSecret): MiddlewareHandler<Env> {
   return async function requireApiKey(c, next) {
-    const secret = secretOf(c.req.header('authorization'));
+    const secret = secretOf(requestHeader(c, 'authorization'));
     if (!secret) throw new UnauthorizedError();
     const auth = await accounts.authenticate(secret);
     c.set('auth', auth);

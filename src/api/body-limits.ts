@@ -9,6 +9,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { PayloadTooLargeError } from '../core/errors.ts';
 import type { Env } from './env.ts';
+import { requestHeader } from './request-header.ts';
 
 export interface BodyLimits {
   /** Bytes of a JSON body (DARKROOM_MAX_JSON_BYTES). */
@@ -43,14 +44,15 @@ export function limitBody(kind: BodyKind, limits: BodyLimits): MiddlewareHandler
   };
   const chunked = bodyLimit({ maxSize: max, onError: refuse });
   return async function limitRequestBody(c, next) {
-    const length = c.req.header('content-length');
-    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+    const length = requestHeader(c, 'content-length');
+    const transferEncoding = requestHeader(c, 'transfer-encoding');
+    if (length !== undefined && transferEncoding === undefined) {
       if (!/^\d+$/.test(length.trim()) || Number(length) > max) refuse(c);
       return next();
     }
     // A GET or HEAD has no body (a fetch Request cannot carry one; over HTTP/1.1 neither header means none):
     // asking the request for its body would build a stream for nothing.
-    if ((c.req.method === 'GET' || c.req.method === 'HEAD') && length === undefined && c.req.header('transfer-encoding') === undefined) return next();
+    if ((c.req.method === 'GET' || c.req.method === 'HEAD') && length === undefined && transferEncoding === undefined) return next();
     return chunked(c, next);
   };
 }

@@ -21,6 +21,7 @@ import type { Env } from './env.ts';
 import { answerHeader, answerServerOptions } from './answer-header.ts';
 import { bodyLimits, type BodyLimits } from './body-limits.ts';
 import { mount } from './route.ts';
+import { requestHeader } from './request-header.ts';
 
 /** One dependency `/readyz` asks about. It passes when `check` resolves, fails when it throws or outlasts its timeout. */
 export interface ReadinessCheck {
@@ -120,7 +121,7 @@ export function observeRequests(options: {
   const { metrics, logger, then } = options;
   return async function observe(c, next) {
     const started = performance.now();
-    const incoming = c.req.header('X-Request-Id');
+    const incoming = requestHeader(c, 'x-request-id');
     const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
     c.set('logger', logger);
