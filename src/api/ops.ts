@@ -119,6 +119,15 @@ export function observeRequests(options: {
   then?: (c: Context<Env>, next: () => Promise<void>) => Promise<Response | void>;
 }): MiddlewareHandler<Env> {
   const { metrics, logger, then } = options;
+  // The request line's method and route as a child's bindings, serialised once per route: pino
+  // writes each field of a line's own object anew, a few tenths of a µs each.
+  const routeLoggers = new Map<string, Logger>();
+  const routeLogger = (method: string, route: string): Logger => {
+    const key = `${method} ${route}`;
+    let child = routeLoggers.get(key);
+    if (!child) routeLoggers.set(key, (child = logger.child({ method, route })));
+    return child;
+  };
   return async function observe(c, next) {
     const started = performance.now();
     const incoming = requestHeader(c, 'x-request-id');
@@ -138,8 +147,7 @@ export function observeRequests(options: {
     const status = c.res.status;
     metrics.httpRequest(c.req.method, route, status, seconds);
     const level = OPS_PATHS.has(route) ? 'debug' : status >= 500 ? 'error' : 'info';
-    // requestId first, where a child logger would have put it.
-    logger[level]({ requestId, method: c.req.method, route, path: c.req.path, status, ms: Math.round(seconds * 10_000) / 10 }, 'request');
+    routeLogger(c.req.method, route)[level]({ requestId, path: c.req.path, status, ms: Math.round(seconds * 10_000) / 10 }, 'request');
   };
 }
 
