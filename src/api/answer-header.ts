@@ -20,9 +20,9 @@ export function answerHeader(c: Context, name: string, value: string): void {
 /**
  * Node's response, holding the answer headers as a plain object until `writeHead`. Set one by one
  * with `setHeader`, they would also make `writeHead` take Node's slow path (every header of the
- * answer validated and stored once more before being written): with the request id and CORS on
- * every answer that was about a tenth of an authenticated `GET /v1/credits` (docs/benchmarks.md,
- * "Fifth round"). The answer's own headers win on a clash, whatever their case.
+ * answer validated and stored once more before being written). With the request id and CORS on
+ * every answer, the headers set that way cost about a tenth of an authenticated `GET /v1/credits`
+ * (docs/benchmarks.md, "Fifth round"). The answer's own headers win on a clash, whatever their case.
  */
 export class AnswerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   #extra: Record<string, string> | undefined;
