@@ -33,13 +33,13 @@ export class AnswerResponse<Request extends IncomingMessage = IncomingMessage> e
 
   override writeHead(statusCode: number, reason?: string | Headers, headers?: Headers): this {
     const extra = this.#extra;
-    if (!extra) return typeof reason === 'string' ? super.writeHead(statusCode, reason, headers) : super.writeHead(statusCode, reason ?? headers);
     this.#extra = undefined;
     let own = typeof reason === 'string' ? headers : (reason ?? headers);
-    if (Array.isArray(own)) {
+    if (extra) {
       // Raw pairs: Node sets them over these one by one, so the answer's still win.
-      for (const name in extra) this.setHeader(name, extra[name]!);
-    } else own = own ? merged(extra, own) : extra;
+      if (Array.isArray(own)) for (const name in extra) this.setHeader(name, extra[name]!);
+      else own = own ? merged(extra, own) : extra;
+    }
     return typeof reason === 'string' ? super.writeHead(statusCode, reason, own) : super.writeHead(statusCode, own);
   }
 }
